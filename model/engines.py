@@ -1,0 +1,169 @@
+"""What a trainer engine does, and the reference engine that defines it.
+
+An engine owns the weights and Adam's state of one model and runs one epoch of the plan's L=1
+training: batch 1, sequence length 1, the (h, c) state carried from sample to sample within a
+block and detached after every step, reset to zeros at each block start, MSE loss, gradient-norm
+clip, then Adam. The reference engine does this with ``nn.LSTM``, autograd,
+``clip_grad_norm_`` and ``torch.optim.Adam``: it is the definition of what a trial computes.
+The compiled engine in ``model.fast`` must agree with it (see tests/test_fast_engine.py).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+import torch
+
+from model.data import SignalSet
+from model.evaluate import predict
+from model.lstm import SineLSTM, detach_state
+
+ADAM_BETAS = (0.9, 0.999)
+ADAM_EPS = 1e-8
+#: clip_grad_norm_ adds this to the norm before dividing, as torch does.
+CLIP_EPS = 1e-6
+#: Parameter names and order, as in SineLSTM.state_dict().
+PARAM_NAMES = (
+    "lstm.weight_ih_l0",
+    "lstm.weight_hh_l0",
+    "lstm.bias_ih_l0",
+    "lstm.bias_hh_l0",
+    "head.weight",
+    "head.bias",
+)
+
+Weights = dict[str, np.ndarray]
+
+
+@dataclass
+class AdamState:
+    """Adam's moments per parameter and its step count, engine-neutral (numpy)."""
+
+    step: int
+    exp_avg: Weights
+    exp_avg_sq: Weights
+
+    @classmethod
+    def zeros_like(cls, weights: Weights) -> AdamState:
+        return cls(
+            step=0,
+            exp_avg={k: np.zeros_like(v) for k, v in weights.items()},
+            exp_avg_sq={k: np.zeros_like(v) for k, v in weights.items()},
+        )
+
+
+@dataclass(frozen=True)
+class EpochSteps:
+    """What the optimiser steps of one epoch produced."""
+
+    steps: int
+    loss_sum: float
+    grad_norm_sum: float
+    grad_norm_max: float
+    non_finite: bool
+    """A loss or gradient was NaN/Inf; that step was not applied and the epoch stopped there."""
+
+    @property
+    def online_loss(self) -> float:
+        return self.loss_sum / self.steps if self.steps else math.nan
+
+    @property
+    def grad_norm_mean(self) -> float:
+        return self.grad_norm_sum / self.steps if self.steps else math.nan
+
+
+class Engine(Protocol):
+    name: str
+
+    def train_epoch(self, data: SignalSet, lr: float, clip: float) -> EpochSteps: ...
+
+    def predict(self, data: SignalSet) -> np.ndarray: ...
+
+    def weights(self) -> Weights: ...
+
+    def adam_state(self) -> AdamState: ...
+
+    def load(self, weights: Weights, adam: AdamState) -> None: ...
+
+
+def module_from_weights(weights: Weights, input_size: int, hidden_size: int) -> SineLSTM:
+    model = SineLSTM(input_size, hidden_size)
+    model.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in weights.items()})
+    return model
+
+
+def weights_of(model: SineLSTM) -> Weights:
+    return {k: v.detach().numpy().copy() for k, v in model.state_dict().items()}
+
+
+class ReferenceEngine:
+    """nn.LSTM + autograd + clip_grad_norm_ + torch.optim.Adam, one sample per step."""
+
+    name = "reference"
+
+    def __init__(self, weights: Weights, input_size: int, hidden_size: int) -> None:
+        self.model = module_from_weights(weights, input_size, hidden_size)
+        # Single-tensor Adam: the plain textbook update, which the compiled engine mirrors.
+        self.optimizer = torch.optim.Adam(
+            self.model.parameters(), lr=1e-3, betas=ADAM_BETAS, eps=ADAM_EPS, foreach=False
+        )
+        self._params = dict(self.model.named_parameters())
+
+    def train_epoch(self, data: SignalSet, lr: float, clip: float) -> EpochSteps:
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        self.model.train()
+        params = list(self.model.parameters())
+        steps, loss_sum, norm_sum, norm_max = 0, 0.0, 0.0, 0.0
+        inputs = torch.from_numpy(data.inputs)
+        targets = torch.from_numpy(data.targets)
+        for b in range(inputs.shape[0]):
+            state = self.model.init_state()
+            for t in range(inputs.shape[1]):
+                out, state = self.model(inputs[b, t].view(1, 1, -1), state)
+                loss = (out.view(()) - targets[b, t]) ** 2
+                self.optimizer.zero_grad(set_to_none=False)
+                loss.backward()
+                norm = float(torch.nn.utils.clip_grad_norm_(params, clip))
+                value = loss.item()
+                if not (math.isfinite(value) and math.isfinite(norm)):
+                    return EpochSteps(steps, loss_sum, norm_sum, norm_max, non_finite=True)
+                self.optimizer.step()
+                state = detach_state(state)
+                steps += 1
+                loss_sum += value
+                norm_sum += norm
+                norm_max = max(norm_max, norm)
+        return EpochSteps(steps, loss_sum, norm_sum, norm_max, non_finite=False)
+
+    def predict(self, data: SignalSet) -> np.ndarray:
+        return predict(self.model, data)
+
+    def weights(self) -> Weights:
+        return weights_of(self.model)
+
+    def adam_state(self) -> AdamState:
+        adam = AdamState.zeros_like(self.weights())
+        for name, p in self._params.items():
+            st = self.optimizer.state.get(p)
+            if st:
+                adam.step = int(st["step"])
+                adam.exp_avg[name] = st["exp_avg"].numpy().copy()
+                adam.exp_avg_sq[name] = st["exp_avg_sq"].numpy().copy()
+        return adam
+
+    def load(self, weights: Weights, adam: AdamState) -> None:
+        with torch.no_grad():
+            for name, p in self._params.items():
+                p.copy_(torch.from_numpy(np.array(weights[name])))
+        self.optimizer.state.clear()
+        if adam.step > 0:
+            for name, p in self._params.items():
+                self.optimizer.state[p] = {
+                    "step": torch.tensor(float(adam.step)),
+                    "exp_avg": torch.from_numpy(np.array(adam.exp_avg[name])),
+                    "exp_avg_sq": torch.from_numpy(np.array(adam.exp_avg_sq[name])),
+                }

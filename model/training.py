@@ -1,0 +1,195 @@
+"""One training run of the plan, epoch by epoch, with the caller free to stop it."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field, replace
+
+from model.data import SignalSet
+from model.engines import AdamState, Engine, ReferenceEngine, Weights, weights_of
+from model.evaluate import Evaluation, score
+from model.fast import FastEngine
+from model.lstm import HIDDEN_SIZE, build_model
+from model.schedule import EarlyStopping, PlateauSchedule
+
+#: The plan's fixed settings; recorded with every study, not searched.
+BATCH_SIZE = 1
+SEQUENCE_LENGTH = 1
+ENGINES = {"fast": FastEngine, "reference": ReferenceEngine}
+
+STOP_MAX_EPOCHS = "max_epochs"
+STOP_EARLY = "early_stopping"
+STOP_NON_FINITE = "non_finite"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """One L=1 training run; the defaults are the plan's restart recommendation."""
+
+    lr: float = 1e-4
+    """Adam's initial learning rate."""
+    epochs: int = 30
+    """Most epochs to train (one epoch = one pass over every block of the training set)."""
+    clip: float = 1.0
+    """Gradient-norm clip (global L2 norm over all parameters)."""
+    plateau_factor: float = 0.5
+    """ReduceLROnPlateau factor, applied on the honest validation MSE."""
+    plateau_patience: int = 5
+    """ReduceLROnPlateau patience in epochs."""
+    early_stopping_patience: int = 10
+    """Stop after this many epochs without a new best honest validation MSE."""
+    hidden_size: int = HIDDEN_SIZE
+    """LSTM hidden units (one layer)."""
+    seed: int = 0
+    """Seed of the weight initialisation."""
+    engine: str = "fast"
+    """'fast' (compiled, the default) or 'reference' (eager PyTorch, the definition)."""
+
+    def __post_init__(self) -> None:
+        if not (0.0 < self.lr < 1.0):
+            raise ValueError(f"lr must be in (0, 1), got {self.lr}")
+        for name in ("epochs", "hidden_size", "plateau_patience", "early_stopping_patience"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.engine not in ENGINES:
+            raise ValueError(f"engine must be one of {sorted(ENGINES)}, got {self.engine!r}")
+
+
+@dataclass(frozen=True)
+class EpochReport:
+    """What one epoch produced. ``online_loss`` is the mean training loss over the epoch's
+    steps, taken while the weights moved: it is not the model's MSE. ``train_mse`` and
+    ``val_mse`` are honest: frozen weights over the whole set."""
+
+    epoch: int
+    online_loss: float
+    train_mse: float
+    val_mse: float
+    val_per_freq: tuple[float, ...]
+    grad_norm_mean: float
+    grad_norm_max: float
+    lr: float
+    seconds: float
+    steps: int
+    stop_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class TrainState:
+    """Everything needed to continue a run exactly where it stopped."""
+
+    config: TrainConfig
+    epoch: int
+    weights: Weights
+    adam: AdamState
+    plateau: PlateauSchedule
+    early: EarlyStopping
+    history: tuple[EpochReport, ...] = ()
+    best_weights: Weights | None = None
+    stop_reason: str | None = None
+
+
+def initial_state(config: TrainConfig, input_size: int) -> TrainState:
+    weights = weights_of(build_model(input_size, config.hidden_size, config.seed))
+    return TrainState(
+        config=config,
+        epoch=0,
+        weights=weights,
+        adam=AdamState.zeros_like(weights),
+        plateau=PlateauSchedule(config.lr, config.plateau_factor, config.plateau_patience),
+        early=EarlyStopping(config.early_stopping_patience),
+    )
+
+
+@dataclass
+class Training:
+    """Runs epochs of one configuration; ``state`` after any epoch is a checkpoint."""
+
+    train_set: SignalSet
+    val_set: SignalSet
+    state: TrainState
+    engine: Engine = field(init=False)
+
+    def __post_init__(self) -> None:
+        cfg = self.state.config
+        input_size = self.train_set.inputs.shape[-1]
+        self.engine = ENGINES[cfg.engine](self.state.weights, input_size, cfg.hidden_size)
+        self.engine.load(self.state.weights, self.state.adam)
+
+    @classmethod
+    def start(cls, config: TrainConfig, train_set: SignalSet, val_set: SignalSet) -> Training:
+        return cls(train_set, val_set, initial_state(config, train_set.inputs.shape[-1]))
+
+    @property
+    def finished(self) -> bool:
+        return self.state.stop_reason is not None
+
+    def epochs(self) -> Iterator[EpochReport]:
+        """Yield one report per epoch until the run stops; the caller may break at any time
+        (pruning): ``state`` then holds the last completed epoch."""
+        while not self.finished:
+            yield self.run_epoch()
+
+    def run_epoch(self) -> EpochReport:
+        s = self.state
+        cfg = s.config
+        epoch = s.epoch + 1
+        lr = s.plateau.lr
+        start = time.perf_counter()
+        steps = self.engine.train_epoch(self.train_set, lr, cfg.clip)
+        train_eval = self.evaluate(self.train_set)
+        val_eval = self.evaluate(self.val_set)
+        seconds = time.perf_counter() - start
+        plateau = s.plateau.step(val_eval.mse)
+        early = s.early.step(epoch, val_eval.mse)
+        weights = self.engine.weights()
+        best = weights if early.improved else s.best_weights
+        if steps.non_finite:
+            # The bad step was not applied: the weights stay the last finite ones.
+            stop = STOP_NON_FINITE
+        elif early.should_stop:
+            stop = STOP_EARLY
+        elif epoch >= cfg.epochs:
+            stop = STOP_MAX_EPOCHS
+        else:
+            stop = None
+        online = math.nan if steps.non_finite else steps.online_loss
+        report = EpochReport(
+            epoch=epoch,
+            online_loss=online,
+            train_mse=train_eval.mse,
+            val_mse=val_eval.mse,
+            val_per_freq=val_eval.per_freq,
+            grad_norm_mean=steps.grad_norm_mean,
+            grad_norm_max=steps.grad_norm_max,
+            lr=lr,
+            seconds=seconds,
+            steps=steps.steps,
+            stop_reason=stop,
+        )
+        self.state = replace(
+            s,
+            epoch=epoch,
+            weights=weights,
+            adam=self.engine.adam_state(),
+            plateau=plateau,
+            early=early,
+            history=(*s.history, report),
+            best_weights=best,
+            stop_reason=stop,
+        )
+        return report
+
+    def evaluate(self, data: SignalSet, weights: Weights | None = None) -> Evaluation:
+        """Honest MSE of the current weights (or of ``weights``) on a whole set."""
+        if weights is None:
+            return score(self.engine.predict(data), data)
+        cfg = self.state.config
+        other = ENGINES[cfg.engine](weights, data.inputs.shape[-1], cfg.hidden_size)
+        return score(other.predict(data), data)
+
+
+def report_dict(report: EpochReport) -> dict[str, object]:
+    return asdict(report)

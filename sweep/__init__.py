@@ -1,0 +1,1 @@
+"""Everything Optuna: objective, pruner, storage, reports."""

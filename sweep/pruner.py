@@ -1,0 +1,62 @@
+"""A thin Optuna adapter over `sweep.divergence`: prune a trial once its curve gets a verdict.
+
+The pruner is stateless: storage keeps no pruner state across a resume, so every decision is
+derived again from the trial's reported values. Steps are read in step order and numbered as
+epochs from 1, so with `trial.report(loss, epoch)` and epochs counted from 1 a diagnosis's epoch
+is the step itself.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from optuna.pruners import BasePruner
+
+from sweep.divergence import Diagnosis, diagnose
+
+if TYPE_CHECKING:
+    from optuna.study import Study
+    from optuna.trial import FrozenTrial, Trial
+
+
+class DivergencePruner(BasePruner):
+    """Prune when the plan's Decision Matrix says stop (jump, diverging, oscillating, plateau,
+    non-finite loss).
+
+    A verdict is sticky: the first epoch at which a rule fires decides, so a trial that jumped
+    during warm-up is pruned at the first step the pruner may act on, even if it recovered.
+
+    Args:
+        n_warmup_steps: steps below this are never pruned.
+    """
+
+    def __init__(self, n_warmup_steps: int = 0) -> None:
+        if n_warmup_steps < 0:
+            raise ValueError(
+                f"Number of warmup steps cannot be negative but got {n_warmup_steps=}."
+            )
+        self._n_warmup_steps = n_warmup_steps
+
+    def prune(self, study: Study, trial: FrozenTrial) -> bool:
+        step = trial.last_step
+        if step is None:
+            return False
+        if step < self._n_warmup_steps:
+            return False
+        return diagnose_trial(trial).stop
+
+
+def diagnose_trial(trial: FrozenTrial) -> Diagnosis:
+    """`diagnose` over the trial's intermediate values in step order."""
+    return diagnose([value for _, value in sorted(trial.intermediate_values.items())])
+
+
+def record_diagnosis(trial: Trial, diagnosis: Diagnosis) -> None:
+    """Store the verdict on the trial, for reports and the dashboard.
+
+    Kept out of `prune`, which only sees a FrozenTrial copy and must not write to storage.
+    """
+    trial.set_user_attr("verdict", diagnosis.verdict)
+    trial.set_user_attr("verdict_epoch", diagnosis.epoch)
+    trial.set_user_attr("action", diagnosis.action)
+    trial.set_user_attr("verdict_reason", diagnosis.reason)

@@ -1,0 +1,162 @@
+"""The sweep against the success criteria: data collected by a pure function, then printed."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import optuna
+
+from model.data import PREDICT_ZERO_MSE
+from sweep.criteria import TIERS, TierGap, gaps
+from sweep.objective import FLOOR_FRACTION, at_floor
+
+
+@dataclass(frozen=True)
+class TrialRow:
+    number: int
+    state: str
+    lr: float | None
+    verdict: str | None
+    epochs: int | None
+    train_mse: float | None
+    val_mse: float | None
+    test_mse: float | None
+    test_train_ratio: float | None
+    tier: str | None
+    best_online_loss: float | None
+    stop_reason: str | None
+    continued_from: int | None
+
+
+@dataclass(frozen=True)
+class Summary:
+    study_name: str
+    rows: tuple[TrialRow, ...]
+    best: TrialRow | None
+    standing: tuple[TierGap, ...]
+    notes: tuple[str, ...]
+
+
+def _row(t: optuna.trial.FrozenTrial) -> TrialRow:
+    a = t.user_attrs
+    online = [v for v in a.get("curve_online_loss", []) if v is not None]
+    return TrialRow(
+        number=t.number,
+        state=t.state.name,
+        lr=t.params.get("lr"),
+        verdict=a.get("verdict"),
+        epochs=a.get("epochs", len(a.get("curve_val_mse", [])) or None),
+        train_mse=a.get("train_mse"),
+        val_mse=a.get("val_mse"),
+        test_mse=a.get("test_mse"),
+        test_train_ratio=a.get("test_train_ratio"),
+        tier=a.get("tier"),
+        best_online_loss=min(online) if online else None,
+        stop_reason=a.get("stop_reason"),
+        continued_from=a.get("continued_from"),
+    )
+
+
+def notes_for(rows: tuple[TrialRow, ...], best: TrialRow | None) -> tuple[str, ...]:
+    """Plain sentences about what the numbers mean; the floor and online-loss caveats."""
+    notes: list[str] = []
+    scored = [r for r in rows if r.val_mse is not None]
+    if best is not None and at_floor(best.val_mse):
+        who = "Every trial is" if all(at_floor(r.val_mse) for r in scored) else "The best trial is"
+        notes.append(
+            f"{who} at the predict-zero floor: the best honest validation MSE is "
+            f"{best.val_mse:.4f}, and predicting 0 everywhere scores {PREDICT_ZERO_MSE}. "
+            "S(t) carries no information about t, so a model trained one sample at a time sits "
+            "there at any learning rate: the learning rate is not what holds it back."
+        )
+    for r in scored:
+        if r.best_online_loss is None or r.train_mse is None:
+            continue
+        for t in reversed(TIERS):  # the loosest tier the online loss would meet
+            if r.best_online_loss < t.max_train <= r.train_mse:
+                notes.append(
+                    f"Trial {r.number}: its online training loss reached "
+                    f"{r.best_online_loss:.4f}, "
+                    f"under the {t.name} tier's train limit ({t.max_train}), but its honest "
+                    f"train MSE is {r.train_mse:.4f}. The online loss is taken while the weights "
+                    "follow the target step by step; it is not the model's MSE."
+                )
+                break
+    return tuple(notes)
+
+
+def collect(study: optuna.Study) -> Summary:
+    rows = tuple(_row(t) for t in study.get_trials(deepcopy=False))
+    scored = [r for r in rows if r.val_mse is not None and r.state in ("COMPLETE", "PRUNED")]
+    # Pruned trials count too: their best checkpoints are real models, and under the default
+    # plan every L=1 trial is pruned at the plateau.
+    best = min(scored, key=lambda r: r.val_mse) if scored else None
+    standing: tuple[TierGap, ...] = ()
+    if best is not None and best.train_mse is not None and best.test_mse is not None:
+        standing = tuple(gaps(best.train_mse, best.test_mse))
+    return Summary(study.study_name, rows, best, standing, notes_for(rows, best))
+
+
+def to_json(summary: Summary) -> dict:
+    def clean(x: object) -> object:
+        if isinstance(x, float) and not math.isfinite(x):
+            return None
+        if isinstance(x, dict):
+            return {k: clean(v) for k, v in x.items()}
+        if isinstance(x, list | tuple):
+            return [clean(v) for v in x]
+        return x
+
+    standing = [
+        {"tier": g.name, "met": g.met, "train_gap": g.train_gap, "test_gap": g.test_gap,
+         "ratio_gap": g.ratio_gap, "limits": asdict(g.tier)}
+        for g in summary.standing
+    ]  # fmt: skip
+    return clean({
+        "study": summary.study_name,
+        "trials": [asdict(r) for r in summary.rows],
+        "best": None if summary.best is None else asdict(summary.best),
+        "standing": standing,
+        "floor": {"predict_zero_mse": PREDICT_ZERO_MSE, "at_floor_above": FLOOR_FRACTION * 0.5},
+        "notes": list(summary.notes),
+    })  # fmt: skip
+
+
+def _f(x: float | None, spec: str = ".4f") -> str:
+    return "-" if x is None else format(x, spec)
+
+
+def render_text(summary: Summary) -> str:
+    head = (f"{'#':>4} {'state':<9} {'lr':>9} {'verdict':<12} {'ep':>3} {'train MSE':>10} "
+            f"{'val MSE':>9} {'test MSE':>9} {'ratio':>6} {'tier':<9} {'online':>8}")  # fmt: skip
+    lines = [f"study {summary.study_name!r}: {len(summary.rows)} trials", "", head]
+    for r in summary.rows:
+        lines.append(
+            f"{r.number:>4} {r.state:<9} {_f(r.lr, '.2e'):>9} {r.verdict or '-':<12} "
+            f"{_f(r.epochs, 'd'):>3} {_f(r.train_mse):>10} {_f(r.val_mse):>9} "
+            f"{_f(r.test_mse):>9} {_f(r.test_train_ratio, '.2f'):>6} {r.tier or '-':<9} "
+            f"{_f(r.best_online_loss):>8}"
+        )
+    lines.append("")
+    lines.append("MSE columns are honest (frozen weights, whole set); 'online' is the lowest "
+                 "per-epoch mean training loss, which is not an MSE of the model.")  # fmt: skip
+    b = summary.best
+    if b is None:
+        lines.append("No finished trial yet.")
+    else:
+        lines.append(f"Best trial by validation MSE: #{b.number} (lr {_f(b.lr, '.2e')}, "
+                     f"{b.state.lower()}, val MSE {_f(b.val_mse)}, tier {b.tier})")  # fmt: skip
+        lines.append("Against the success criteria (gap = value - limit, must be < 0):")
+        for g in summary.standing:
+            mark = "met" if g.met else "missed: " + ", ".join(g.failing)
+            lines.append(
+                f"  {g.name:<9} train {_f(b.train_mse)} (<{g.tier.max_train}, gap "
+                f"{g.train_gap:+.4f})  test {_f(b.test_mse)} (<{g.tier.max_test}, gap "
+                f"{g.test_gap:+.4f})  ratio {_f(b.test_train_ratio, '.2f')} "
+                f"(<{g.tier.max_ratio}, gap {g.ratio_gap:+.2f})  {mark}"
+            )
+    for note in summary.notes:
+        lines.append("")
+        lines.append(note)
+    return "\n".join(lines)

@@ -1,0 +1,109 @@
+"""The sweep's configuration: one frozen dataclass, from which study.py builds its flags."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields
+
+from model.data import FREQUENCIES, TEST_SEED, TRAIN_SEED, VALIDATION_SEED, DataConfig
+from model.training import ENGINES, TrainConfig
+
+DEFAULT_STORAGE = "sqlite:///studies.db"
+DEFAULT_STUDY = "lstm-l1-lr"
+#: The learning-rate range the sweep searches by default (log-uniform).
+LR_MIN = 3e-5
+LR_MAX = 3e-4
+
+
+def _help(text: str, **kw: object) -> dict:
+    return {"metadata": {"help": text}, **kw}
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    """Everything one sweep needs; each field is a flag of ``study.py`` (``_`` -> ``-``)."""
+
+    trials: int = field(default=20, **_help("finished trials (complete or pruned) to reach"))
+    epochs: int = field(default=30, **_help("most epochs per trial"))
+    lr_min: float = field(default=LR_MIN, **_help("lower bound of the log-uniform lr range"))
+    lr_max: float = field(default=LR_MAX, **_help("upper bound of the log-uniform lr range"))
+    storage: str = field(default=DEFAULT_STORAGE, **_help("Optuna storage URL (SQLAlchemy)"))
+    study_name: str = field(default=DEFAULT_STUDY, **_help("name of the study in the storage"))
+    samples: int = field(default=10_000, **_help("samples per frequency block (10 s at 1 kHz)"))
+    seed: int = field(default=0, **_help("seed of the sampler and of weight initialisation"))
+    train_seed: int = field(default=TRAIN_SEED, **_help("noise seed of the training set"))
+    val_seed: int = field(default=VALIDATION_SEED, **_help("noise seed of the validation set"))
+    test_seed: int = field(default=TEST_SEED, **_help("noise seed of the test set"))
+    clip: float = field(default=1.0, **_help("gradient-norm clip"))
+    plateau_factor: float = field(default=0.5, **_help("ReduceLROnPlateau factor"))
+    plateau_patience: int = field(default=5, **_help("ReduceLROnPlateau patience (epochs)"))
+    early_stopping_patience: int = field(default=10, **_help("early-stopping patience"))
+    hidden_size: int = field(default=64, **_help("LSTM hidden units"))
+    engine: str = field(
+        default="fast", **_help(f"trainer: {' or '.join(ENGINES)} (same numbers, fast is ~50x)")
+    )
+    workers: int = field(
+        default=os.cpu_count() or 1, **_help("worker processes running trials at once")
+    )
+    checkpoint_dir: str = field(
+        default="", **_help("where trial checkpoints go (default: checkpoints/ beside the db)")
+    )
+    quiet: bool = field(default=False, **_help("print one line per trial, not per epoch"))
+
+    def __post_init__(self) -> None:
+        if self.trials < 1:
+            raise ValueError(f"--trials must be a positive number, got {self.trials}")
+        if self.epochs < 1:
+            raise ValueError(f"--epochs must be a positive number, got {self.epochs}")
+        if self.samples < 2:
+            raise ValueError(f"--samples must be at least 2, got {self.samples}")
+        if self.workers < 1:
+            raise ValueError(f"--workers must be a positive number, got {self.workers}")
+        for name in ("lr_min", "lr_max"):
+            v = getattr(self, name)
+            if not (0.0 < v < 1.0):
+                raise ValueError(f"--{name.replace('_', '-')} must be in (0, 1), got {v}")
+        if self.lr_min >= self.lr_max:
+            raise ValueError(
+                f"--lr-min ({self.lr_min}) must be smaller than --lr-max ({self.lr_max})"
+            )
+        if self.engine not in ENGINES:
+            raise ValueError(f"--engine must be one of {', '.join(ENGINES)}, got {self.engine!r}")
+        if not self.study_name.strip():
+            raise ValueError("--study-name must not be empty")
+
+    @property
+    def data(self) -> DataConfig:
+        return DataConfig(frequencies=FREQUENCIES, samples=self.samples)
+
+    def train_config(self, lr: float) -> TrainConfig:
+        return TrainConfig(
+            lr=lr,
+            epochs=self.epochs,
+            clip=self.clip,
+            plateau_factor=self.plateau_factor,
+            plateau_patience=self.plateau_patience,
+            early_stopping_patience=self.early_stopping_patience,
+            hidden_size=self.hidden_size,
+            seed=self.seed,
+            engine=self.engine,
+        )
+
+    def identity(self) -> dict[str, object]:
+        """What the study's numbers depend on: a resumed study must match it exactly.
+        (trials, workers, engine, storage and output choices do not change a trial's numbers.)"""
+        d = self.data
+        ident = {
+            "frequencies": list(d.frequencies),
+            "sample_rate": d.sample_rate,
+            "samples": d.samples,
+            "amplitude_range": list(d.amplitude),
+            "phase_range": list(d.phase),
+            "batch_size": 1,
+            "sequence_length": 1,
+        }
+        skip = {"trials", "storage", "study_name", "workers", "engine", "checkpoint_dir", "quiet"}
+        for f in fields(self):
+            if f.name not in skip:
+                ident[f.name] = getattr(self, f.name)
+        return ident
