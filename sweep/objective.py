@@ -14,7 +14,7 @@ import optuna
 from optuna.trial import TrialState
 
 from model.checkpoint import CheckpointError, load_state, save_model, save_state
-from model.data import FREQUENCIES, PREDICT_ZERO_MSE, SignalSet, make_set
+from model.data import PREDICT_ZERO_MSE, SignalSet, make_set
 from model.training import STOP_NON_FINITE, Training, TrainState
 from sweep import liveness
 from sweep.criteria import mse_ratio, tier
@@ -178,7 +178,7 @@ class Objective:
             "val_mse": val.mse,
             "test_mse": test.mse,
             "test_train_ratio": _num(mse_ratio(train.mse, test.mse)),
-            "test_mse_per_freq": {f"{f:g}Hz": v for f, v in zip(self.config.data.frequencies, test.per_freq, strict=True)},
+            "test_mse_per_freq": per_freq_attr(self.config.data.frequencies, test.per_freq),
             "tier": tier(train.mse, test.mse),
             "at_floor": at_floor(val.mse),
             "epochs": state.epoch,
@@ -199,6 +199,10 @@ class Objective:
             + ("  [at the predict-zero floor]" if attrs["at_floor"] else "")
         )
         return val.mse
+
+
+def per_freq_attr(freqs: tuple[float, ...], values: tuple[float, ...]) -> dict[str, float]:
+    return {f"{f:g}Hz": v for f, v in zip(freqs, values, strict=True)}
 
 
 def _num(x: float) -> float | None:
