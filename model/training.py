@@ -50,9 +50,15 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if not (0.0 < self.lr < 1.0):
             raise ValueError(f"lr must be in (0, 1), got {self.lr}")
-        for name in ("epochs", "hidden_size", "plateau_patience", "early_stopping_patience"):
+        for name in ("epochs", "hidden_size", "early_stopping_patience"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.plateau_patience < 0:
+            raise ValueError(f"plateau_patience must be >= 0, got {self.plateau_patience}")
+        if not (0.0 < self.plateau_factor < 1.0):
+            raise ValueError(f"plateau_factor must be in (0, 1), got {self.plateau_factor}")
+        if self.clip <= 0:
+            raise ValueError(f"clip must be positive, got {self.clip}")
         if self.engine not in ENGINES:
             raise ValueError(f"engine must be one of {sorted(ENGINES)}, got {self.engine!r}")
 

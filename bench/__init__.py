@@ -1,0 +1,1 @@
+"""Benchmarks: full-size timings, never run by the tests."""
