@@ -11,8 +11,6 @@ The compiled engine in ``model.fast`` must agree with it (see tests/test_fast_en
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Protocol
 
 import numpy as np
 import torch
@@ -20,73 +18,16 @@ import torch
 from model.data import SignalSet
 from model.evaluate import predict
 from model.lstm import SineLSTM, detach_state
-
-ADAM_BETAS = (0.9, 0.999)
-ADAM_EPS = 1e-8
-#: clip_grad_norm_ adds this to the norm before dividing, as torch does.
-CLIP_EPS = 1e-6
-#: Parameter names and order, as in SineLSTM.state_dict().
-PARAM_NAMES = (
-    "lstm.weight_ih_l0",
-    "lstm.weight_hh_l0",
-    "lstm.bias_ih_l0",
-    "lstm.bias_hh_l0",
-    "head.weight",
-    "head.bias",
+from model.params import (  # noqa: F401  (re-exported: the engine vocabulary)
+    ADAM_BETAS,
+    ADAM_EPS,
+    CLIP_EPS,
+    PARAM_NAMES,
+    AdamState,
+    Engine,
+    EpochSteps,
+    Weights,
 )
-
-Weights = dict[str, np.ndarray]
-
-
-@dataclass
-class AdamState:
-    """Adam's moments per parameter and its step count, engine-neutral (numpy)."""
-
-    step: int
-    exp_avg: Weights
-    exp_avg_sq: Weights
-
-    @classmethod
-    def zeros_like(cls, weights: Weights) -> AdamState:
-        return cls(
-            step=0,
-            exp_avg={k: np.zeros_like(v) for k, v in weights.items()},
-            exp_avg_sq={k: np.zeros_like(v) for k, v in weights.items()},
-        )
-
-
-@dataclass(frozen=True)
-class EpochSteps:
-    """What the optimiser steps of one epoch produced."""
-
-    steps: int
-    loss_sum: float
-    grad_norm_sum: float
-    grad_norm_max: float
-    non_finite: bool
-    """A loss or gradient was NaN/Inf; that step was not applied and the epoch stopped there."""
-
-    @property
-    def online_loss(self) -> float:
-        return self.loss_sum / self.steps if self.steps else math.nan
-
-    @property
-    def grad_norm_mean(self) -> float:
-        return self.grad_norm_sum / self.steps if self.steps else math.nan
-
-
-class Engine(Protocol):
-    name: str
-
-    def train_epoch(self, data: SignalSet, lr: float, clip: float) -> EpochSteps: ...
-
-    def predict(self, data: SignalSet) -> np.ndarray: ...
-
-    def weights(self) -> Weights: ...
-
-    def adam_state(self) -> AdamState: ...
-
-    def load(self, weights: Weights, adam: AdamState) -> None: ...
 
 
 def module_from_weights(weights: Weights, input_size: int, hidden_size: int) -> SineLSTM:

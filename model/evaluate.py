@@ -2,31 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import torch
 
 from model.data import SignalSet
 from model.lstm import SineLSTM
-
-
-@dataclass(frozen=True)
-class Evaluation:
-    """Honest MSE of one model on one set: overall and per frequency block."""
-
-    mse: float
-    per_freq: tuple[float, ...]
-
-    def as_dict(self) -> dict[str, object]:
-        return {"mse": self.mse, "per_freq": list(self.per_freq)}
-
-
-def score(predictions: np.ndarray, data: SignalSet) -> Evaluation:
-    """MSE of predictions shaped like ``data.targets`` (float64 accumulation)."""
-    err = (predictions.astype(np.float64) - data.targets.astype(np.float64)) ** 2
-    per_freq = err.mean(axis=1)
-    return Evaluation(mse=float(err.mean()), per_freq=tuple(float(v) for v in per_freq))
+from model.params import Evaluation, score
 
 
 @torch.no_grad()

@@ -5,8 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-HIDDEN_SIZE = 64
-NUM_LAYERS = 1
+from model.params import HIDDEN_SIZE, NUM_LAYERS, init_weights
 
 State = tuple[torch.Tensor, torch.Tensor]
 
@@ -43,16 +42,9 @@ def detach_state(state: State) -> State:
 
 
 def build_model(input_size: int, hidden_size: int, seed: int) -> SineLSTM:
-    """A model with PyTorch's default initialisation drawn from a local generator."""
-    gen = torch.Generator().manual_seed(seed)
+    """A model with PyTorch's default initialisation, drawn from a local generator
+    (``model.params.init_weights``), so the compiled engine starts from the same weights."""
     model = SineLSTM(input_size, hidden_size)
-    with torch.no_grad():
-        # Same distributions as nn.LSTM/nn.Linear's reset_parameters, but from our generator
-        # so no global seeding is needed.
-        k = 1.0 / hidden_size**0.5
-        for p in model.lstm.parameters():
-            p.uniform_(-k, k, generator=gen)
-        bound = 1.0 / hidden_size**0.5
-        model.head.weight.uniform_(-bound, bound, generator=gen)
-        model.head.bias.uniform_(-bound, bound, generator=gen)
+    weights = init_weights(input_size, hidden_size, seed)
+    model.load_state_dict({k: torch.from_numpy(v) for k, v in weights.items()})
     return model

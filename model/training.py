@@ -5,19 +5,24 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 
 from model.data import SignalSet
-from model.engines import AdamState, Engine, ReferenceEngine, Weights, weights_of
-from model.evaluate import Evaluation, score
-from model.fast import FastEngine
-from model.lstm import HIDDEN_SIZE, build_model
+from model.params import (
+    HIDDEN_SIZE,
+    AdamState,
+    Engine,
+    Evaluation,
+    Weights,
+    init_weights,
+    score,
+)
 from model.schedule import EarlyStopping, PlateauSchedule
 
 #: The plan's fixed settings; recorded with every study, not searched.
 BATCH_SIZE = 1
 SEQUENCE_LENGTH = 1
-ENGINES = {"fast": FastEngine, "reference": ReferenceEngine}
+ENGINES = ("fast", "reference")
 
 STOP_MAX_EPOCHS = "max_epochs"
 STOP_EARLY = "early_stopping"
@@ -60,7 +65,7 @@ class TrainConfig:
         if self.clip <= 0:
             raise ValueError(f"clip must be positive, got {self.clip}")
         if self.engine not in ENGINES:
-            raise ValueError(f"engine must be one of {sorted(ENGINES)}, got {self.engine!r}")
+            raise ValueError(f"engine must be one of {', '.join(ENGINES)}, got {self.engine!r}")
 
 
 @dataclass(frozen=True)
@@ -97,8 +102,19 @@ class TrainState:
     stop_reason: str | None = None
 
 
+def engine_class(name: str) -> type[Engine]:
+    """Imported on demand: the reference needs torch, which the compiled engine does not."""
+    if name == "fast":
+        from model.fast import FastEngine
+
+        return FastEngine
+    from model.engines import ReferenceEngine
+
+    return ReferenceEngine
+
+
 def initial_state(config: TrainConfig, input_size: int) -> TrainState:
-    weights = weights_of(build_model(input_size, config.hidden_size, config.seed))
+    weights = init_weights(input_size, config.hidden_size, config.seed)
     return TrainState(
         config=config,
         epoch=0,
@@ -121,7 +137,7 @@ class Training:
     def __post_init__(self) -> None:
         cfg = self.state.config
         input_size = self.train_set.inputs.shape[-1]
-        self.engine = ENGINES[cfg.engine](self.state.weights, input_size, cfg.hidden_size)
+        self.engine = engine_class(cfg.engine)(self.state.weights, input_size, cfg.hidden_size)
         self.engine.load(self.state.weights, self.state.adam)
 
     @classmethod
@@ -193,9 +209,5 @@ class Training:
         if weights is None:
             return score(self.engine.predict(data), data)
         cfg = self.state.config
-        other = ENGINES[cfg.engine](weights, data.inputs.shape[-1], cfg.hidden_size)
+        other = engine_class(cfg.engine)(weights, data.inputs.shape[-1], cfg.hidden_size)
         return score(other.predict(data), data)
-
-
-def report_dict(report: EpochReport) -> dict[str, object]:
-    return asdict(report)

@@ -60,7 +60,9 @@ def test_checkpoint_continues_exactly(sets, engine: str, tmp_path) -> None:
     assert [r.lr for r in resumed.state.history] == [r.lr for r in whole.state.history]
     for k, w in whole.state.weights.items():
         np.testing.assert_array_equal(resumed.state.weights[k], w)
-        np.testing.assert_array_equal(resumed.state.adam.exp_avg_sq[k], whole.state.adam.exp_avg_sq[k])
+        np.testing.assert_array_equal(
+            resumed.state.adam.exp_avg_sq[k], whole.state.adam.exp_avg_sq[k]
+        )
 
 
 def test_a_checkpoint_from_one_engine_continues_in_the_other(sets, tmp_path) -> None:
