@@ -1,0 +1,175 @@
+"""The best checkpoint and the HTML report as Optuna artifacts, so optuna-dashboard lists them.
+
+The store is a folder, by default ``artifacts/`` next to the SQLite database (like the
+``checkpoints/`` folder of the runner). Start the dashboard with the same folder:
+
+    optuna-dashboard sqlite:///studies.db --artifact-dir artifacts
+
+Both are attached to the study (a finished trial takes no new attributes). Attaching is
+idempotent: a file whose name and bytes are already attached is not uploaded again; its existing
+artifact id is returned.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import BinaryIO
+
+import optuna
+from optuna.artifacts import FileSystemArtifactStore, upload_artifact
+from optuna.artifacts.exceptions import ArtifactNotFound
+from optuna.trial import FrozenTrial
+
+from sweep.report import collect
+from sweep.storage import sqlite_path
+
+ARTIFACT_DIR = "artifacts"
+#: Optuna's key prefix for artifact metadata in (trial or study) system attributes.
+META_PREFIX = "artifacts:"
+
+
+class ArtifactError(Exception):
+    """A file that should be attached but cannot be found."""
+
+
+def default_artifact_dir(storage_url: str) -> Path:
+    """``artifacts/`` beside the SQLite file; beside the working folder for other back ends."""
+    db = sqlite_path(storage_url)
+    return (db.parent if db is not None else Path.cwd()) / ARTIFACT_DIR
+
+
+def open_store(directory: Path) -> FileSystemArtifactStore:
+    directory.mkdir(parents=True, exist_ok=True)
+    return FileSystemArtifactStore(directory)
+
+
+def resolve_checkpoint(trial: FrozenTrial, base: Path | None = None) -> Path:
+    """The file of the trial's ``best_checkpoint``. The runner stores it relative to the
+    folder it ran in; if that is not this folder, try it under ``base`` (the database's folder),
+    then as ``<base>/checkpoints/<study>/trial-NNNN/best.npz``."""
+    stored = trial.user_attrs.get("best_checkpoint")
+    if not stored:
+        raise ArtifactError(
+            f"trial {trial.number} ({trial.state.name.lower()}) has no best checkpoint"
+        )
+    path = Path(stored)
+    candidates = [path]
+    if base is not None and not path.is_absolute():
+        candidates += [base / path, base / "checkpoints" / Path(*path.parts[-3:])]
+    for c in candidates:
+        if c.is_file():
+            return c
+    tried = ", ".join(str(c) for c in candidates)
+    raise ArtifactError(f"trial {trial.number}'s checkpoint is not there (tried {tried})")
+
+
+def _metas(system_attrs: dict) -> list[dict]:
+    # Parsed here rather than with optuna.artifacts.get_all_artifact_meta, which fails on the
+    # null entries optuna-dashboard leaves behind when an artifact is deleted in its UI.
+    metas = [json.loads(v) for k, v in system_attrs.items() if k.startswith(META_PREFIX)]
+    return [m for m in metas if m is not None]
+
+
+def _digest(fh: BinaryIO) -> str:
+    return hashlib.file_digest(fh, "sha256").hexdigest()
+
+
+def _already(
+    store: FileSystemArtifactStore, metas: list[dict], path: Path, name: str
+) -> str | None:
+    """The id of an artifact in ``store`` named ``name`` with the bytes of ``path``, if any."""
+    with path.open("rb") as fh:
+        digest = _digest(fh)
+    for m in metas:
+        if m["filename"] != name:
+            continue
+        try:
+            with store.open_reader(m["artifact_id"]) as fh:
+                if _digest(fh) == digest:
+                    return m["artifact_id"]
+        except ArtifactNotFound:  # attached to another store, or removed from this one
+            continue
+    return None
+
+
+def attach(
+    study: optuna.Study,
+    store: FileSystemArtifactStore,
+    path: Path,
+    name: str | None = None,
+    mimetype: str | None = None,
+) -> str:
+    """Attach ``path`` to the study under the file name ``name`` (its own by default);
+    returns the artifact id, the existing one when the same name and bytes are there already."""
+    if not path.is_file():
+        raise ArtifactError(f"no file {path} to attach")
+    name = name or path.name
+    # Read through the storage: Study has no public accessor for its system attributes.
+    attrs = study._storage.get_study_system_attrs(study._study_id)
+    found = _already(store, _metas(attrs), path, name)
+    if found is not None:
+        return found
+    with tempfile.TemporaryDirectory() as tmp:
+        # upload_artifact names the artifact after the file it reads.
+        named = Path(tmp) / name
+        shutil.copyfile(path, named)
+        return upload_artifact(
+            artifact_store=store, file_path=str(named), study_or_trial=study, mimetype=mimetype
+        )
+
+
+def best_trial(study: optuna.Study) -> FrozenTrial | None:
+    """The report's best trial: lowest validation MSE, complete or pruned (see report.collect)."""
+    best = collect(study).best
+    if best is None:
+        return None
+    return next(t for t in study.get_trials(deepcopy=False) if t.number == best.number)
+
+
+def checkpoint_name(number: int) -> str:
+    from sweep.objective import BEST
+
+    return f"trial-{number:04d}-{BEST}"
+
+
+def attach_best_checkpoint(
+    study: optuna.Study, store: FileSystemArtifactStore, base: Path | None = None
+) -> str | None:
+    """Attach the best trial's best checkpoint to the study as ``trial-NNNN-best.npz``; None
+    while no trial has finished.
+
+    To the study, not to the trial: Optuna refuses new attributes (artifact metadata included)
+    on a finished trial, and the best trial is only known once trials have finished.
+    """
+    trial = best_trial(study)
+    if trial is None:
+        return None
+    path = resolve_checkpoint(trial, base)
+    return attach(study, store, path, checkpoint_name(trial.number), "application/octet-stream")
+
+
+def attach_report(study: optuna.Study, store: FileSystemArtifactStore, html_path: Path) -> str:
+    """Attach the HTML report to the study (it covers every trial)."""
+    return attach(study, store, Path(html_path), mimetype="text/html")
+
+
+def attach_after_sweep(
+    study: optuna.Study, storage_url: str, log: Callable[[str], None] = print
+) -> str | None:
+    """The sweep's closing step: the best checkpoint into the default store beside the
+    database. A checkpoint that cannot be found is logged, not raised: the sweep succeeded."""
+    folder = default_artifact_dir(storage_url)
+    db = sqlite_path(storage_url)
+    try:
+        artifact = attach_best_checkpoint(study, open_store(folder), db.parent if db else None)
+    except (ArtifactError, OSError) as exc:
+        log(f"warning: best checkpoint not attached as an artifact: {exc}")
+        return None
+    if artifact is not None:
+        log(f"best checkpoint attached for optuna-dashboard (--artifact-dir {folder})")
+    return artifact

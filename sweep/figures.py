@@ -1,0 +1,232 @@
+"""The data behind each figure of the HTML report, collected by pure functions.
+
+Nothing here draws: `sweep.html_report` turns these tuples into plotly figures, and the tests
+assert on the tuples (as optuna's own `_get_..._info` / `_get_..._plot` split does).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+import optuna
+
+from model.data import PREDICT_ZERO_MSE, DataConfig, SignalSet, make_set, time_axis
+from model.evaluate import score
+from sweep.artifacts import resolve_checkpoint
+from sweep.criteria import TIERS, Tier, TierGap, mse_ratio
+from sweep.objective import FLOOR_FRACTION
+from sweep.report import Summary
+
+#: Graph (4) shows this much of the test set: enough periods to read, few enough to see dots.
+WINDOW_S = 1.0
+DEFAULT_FREQ_HZ = 3.0
+
+
+class SweepPoint(NamedTuple):
+    number: int
+    state: str
+    lr: float
+    val_mse: float
+    verdict: str | None
+    tier: str | None
+
+
+class SweepInfo(NamedTuple):
+    """(1) learning rate against final honest validation MSE."""
+
+    points: tuple[SweepPoint, ...]
+    tiers: tuple[Tier, ...]
+    floor: float
+    """The predict-zero MSE, 0.5."""
+    floor_from: float
+    """Above this an MSE counts as "at the floor" (FLOOR_FRACTION of it)."""
+
+
+class Curve(NamedTuple):
+    number: int
+    state: str
+    lr: float | None
+    verdict: str | None
+    epochs: tuple[int, ...]
+    val_mse: tuple[float | None, ...]
+    online_loss: tuple[float | None, ...]
+
+
+class CurvesInfo(NamedTuple):
+    """(2) honest validation MSE and online training loss per epoch, one curve per trial."""
+
+    curves: tuple[Curve, ...]
+    floor: float
+
+
+class CriteriaInfo(NamedTuple):
+    """(3) the best trial's train MSE, test MSE and their ratio against every tier."""
+
+    number: int
+    train_mse: float
+    test_mse: float
+    ratio: float
+    standing: tuple[TierGap, ...]
+
+
+class Panel(NamedTuple):
+    freq: float
+    time: np.ndarray
+    target: np.ndarray
+    output: np.ndarray
+
+
+class PredictionInfo(NamedTuple):
+    """(4) the model's output on the test set over the first ``window_s`` seconds: one
+    frequency with the noisy mixed signal S behind it (``focus``, ``mixed``), and every
+    frequency (``panels``)."""
+
+    number: int
+    window_s: float
+    focus: Panel
+    mixed: np.ndarray
+    panels: tuple[Panel, ...]
+
+
+class PerFreqInfo(NamedTuple):
+    """(5) test MSE per frequency, beside what predicting 0 scores on the same samples."""
+
+    number: int
+    freqs: tuple[float, ...]
+    mse: tuple[float, ...]
+    zero_mse: tuple[float, ...]
+    overall: float
+
+
+def sweep_info(summary: Summary) -> SweepInfo:
+    points = tuple(
+        SweepPoint(r.number, r.state, r.lr, r.val_mse, r.verdict, r.tier)
+        for r in summary.rows
+        if r.lr is not None and r.val_mse is not None
+    )
+    return SweepInfo(points, TIERS, PREDICT_ZERO_MSE, FLOOR_FRACTION * PREDICT_ZERO_MSE)
+
+
+def curves_info(trials: Iterable[optuna.trial.FrozenTrial]) -> CurvesInfo:
+    """Every trial that finished at least one epoch; a pruned trial's curve simply ends at
+    the epoch it was stopped after."""
+    curves = []
+    for t in trials:
+        val = t.user_attrs.get("curve_val_mse") or []
+        if not val:
+            continue
+        online = list(t.user_attrs.get("curve_online_loss") or [])
+        online += [None] * (len(val) - len(online))
+        curves.append(
+            Curve(
+                number=t.number,
+                state=t.state.name,
+                lr=t.params.get("lr"),
+                verdict=t.user_attrs.get("verdict"),
+                epochs=tuple(range(1, len(val) + 1)),
+                val_mse=tuple(val),
+                online_loss=tuple(online[: len(val)]),
+            )
+        )
+    return CurvesInfo(tuple(curves), PREDICT_ZERO_MSE)
+
+
+def criteria_info(summary: Summary) -> CriteriaInfo | None:
+    b = summary.best
+    if b is None or b.train_mse is None or b.test_mse is None:
+        return None
+    # The stored ratio is null where it is infinite (JSON has no inf): recompute it.
+    ratio = mse_ratio(b.train_mse, b.test_mse)
+    return CriteriaInfo(b.number, b.train_mse, b.test_mse, ratio, summary.standing)
+
+
+def freq_index(freq: float, config: DataConfig) -> int:
+    for i, f in enumerate(config.frequencies):
+        if np.isclose(f, freq):
+            return i
+    known = ", ".join(f"{f:g}" for f in config.frequencies)
+    raise ValueError(f"no {freq:g} Hz component in this study (its frequencies: {known} Hz)")
+
+
+def _check_shape(outputs: np.ndarray, data: SignalSet) -> None:
+    if outputs.shape != data.targets.shape:
+        raise ValueError(f"outputs of shape {outputs.shape} for targets {data.targets.shape}")
+
+
+def prediction_info(
+    number: int,
+    outputs: np.ndarray,
+    data: SignalSet,
+    config: DataConfig,
+    freq: float = DEFAULT_FREQ_HZ,
+    window_s: float = WINDOW_S,
+) -> PredictionInfo:
+    """``outputs``: the model's predictions on ``data``, shaped like its targets."""
+    _check_shape(outputs, data)
+    focus = freq_index(freq, config)
+    n = max(1, min(config.samples, round(window_s * config.sample_rate)))
+    t = time_axis(config)[:n]
+    panels = tuple(
+        Panel(f, t, data.targets[i, :n], outputs[i, :n]) for i, f in enumerate(config.frequencies)
+    )
+    return PredictionInfo(number, n / config.sample_rate, panels[focus], data.mixed[:n], panels)
+
+
+def per_freq_info(
+    number: int, outputs: np.ndarray, data: SignalSet, config: DataConfig
+) -> PerFreqInfo:
+    _check_shape(outputs, data)
+    ev = score(outputs, data)
+    zero = score(np.zeros_like(outputs), data)
+    return PerFreqInfo(number, tuple(config.frequencies), ev.per_freq, zero.per_freq, ev.mse)
+
+
+# The one impure step: the model a trial delivered, run on the study's own test set.
+
+
+def data_config(study: optuna.Study) -> tuple[DataConfig, int]:
+    """The data settings the study was run with (its ``config`` attribute), and the test seed."""
+    c = study.user_attrs.get("config")
+    if not c:
+        raise ValueError(
+            f"study {study.study_name!r} has no 'config' attribute: its test set cannot be rebuilt"
+        )
+    config = DataConfig(
+        frequencies=tuple(c["frequencies"]),
+        sample_rate=c["sample_rate"],
+        samples=c["samples"],
+        amplitude=tuple(c["amplitude_range"]),
+        phase=tuple(c["phase_range"]),
+    )
+    return config, c["test_seed"]
+
+
+def trial_outputs(
+    study: optuna.Study, number: int, base: Path | None = None
+) -> tuple[np.ndarray, SignalSet, DataConfig]:
+    """Load trial ``number``'s best checkpoint and predict the study's test set with it.
+    Relative checkpoint paths are tried from the working folder, then from ``base``."""
+    import torch  # imported only when a model is drawn
+
+    from model.checkpoint import load_model
+    from model.engines import module_from_weights
+    from model.evaluate import predict
+
+    trials = {t.number: t for t in study.get_trials(deepcopy=False)}
+    if number not in trials:
+        raise ValueError(f"study {study.study_name!r} has no trial {number}")
+    path = resolve_checkpoint(trials[number], base)
+    config, seed = data_config(study)
+    data = make_set(seed, config)
+    weights, train_config, _ = load_model(path)
+    model = module_from_weights(weights, config.input_size, train_config.hidden_size)
+    threads = torch.get_num_threads()
+    # One short run: starting a thread pool costs seconds on a busy machine and saves nothing.
+    torch.set_num_threads(1)
+    try:
+        return predict(model, data), data, config
+    finally:
+        torch.set_num_threads(threads)

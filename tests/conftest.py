@@ -1,0 +1,71 @@
+"""Shared fixtures: a tiny real study, made by running study.py the way a person would."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import optuna
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY_TRIALS = 3
+
+
+@dataclass(frozen=True)
+class TinyStudy:
+    folder: Path
+    """Where study.py ran; the database and checkpoints/ are here."""
+    name: str
+
+    @property
+    def db(self) -> Path:
+        return self.folder / "s.db"
+
+    @property
+    def url(self) -> str:
+        return f"sqlite:///{self.db}"
+
+    def load(self) -> optuna.Study:
+        return optuna.load_study(study_name=self.name, storage=self.url)
+
+
+def study_py(*args: str, cwd: Path = ROOT, check: bool = True) -> subprocess.CompletedProcess:
+    """Run ``python study.py ARGS`` in ``cwd``; output is captured as text."""
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "study.py"), *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(f"study.py {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+@pytest.fixture(scope="module")
+def tiny_study(tmp_path_factory: pytest.TempPathFactory) -> TinyStudy:
+    """Three trials of two epochs on 200 samples per block (a few seconds). It runs with a
+    relative storage URL in its own folder, as a person would, so the checkpoint paths stored
+    on the trials are relative to that folder, not to where the tests run."""
+    folder = tmp_path_factory.mktemp("tiny")
+    study_py(
+        "--trials",
+        str(TINY_TRIALS),
+        "--epochs",
+        "2",
+        "--samples",
+        "200",
+        "--workers",
+        "1",
+        "--storage",
+        "sqlite:///s.db",
+        "--study-name",
+        "tiny",
+        "--quiet",
+        cwd=folder,
+    )
+    return TinyStudy(folder, "tiny")

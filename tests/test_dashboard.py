@@ -1,0 +1,243 @@
+"""Artifacts, and optuna-dashboard run as a real process against a tiny real sweep."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import optuna
+import pytest
+from conftest import TinyStudy
+from optuna.artifacts import FileSystemArtifactStore
+from optuna.trial import TrialState, create_trial
+
+import study
+from sweep.artifacts import (
+    ArtifactError,
+    attach_after_sweep,
+    attach_best_checkpoint,
+    attach_report,
+    default_artifact_dir,
+    open_store,
+    resolve_checkpoint,
+)
+from sweep.report import collect
+
+READABLE = ("verdict", "action", "tier", "train_mse", "val_mse", "test_mse", "test_train_ratio")
+STARTUP_S = 30
+
+
+def study_artifacts(study: optuna.Study) -> list[dict]:
+    attrs = study._storage.get_study_system_attrs(study._study_id)
+    return [json.loads(v) for k, v in attrs.items() if k.startswith("artifacts:")]
+
+
+def read(store: FileSystemArtifactStore, artifact_id: str) -> bytes:
+    with store.open_reader(artifact_id) as fh:
+        return fh.read()
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("sqlite:////data/runs/s.db", Path("/data/runs/artifacts")),
+        ("sqlite:///studies.db", Path("artifacts")),
+        ("postgresql://u@localhost/db", Path.cwd() / "artifacts"),
+    ],
+)
+def test_artifacts_go_beside_the_database_by_default(url: str, expected: Path) -> None:
+    assert default_artifact_dir(url) == expected
+
+
+def test_attaching_the_same_file_twice_uploads_it_once(tmp_path: Path) -> None:
+    study = optuna.create_study()
+    store = open_store(tmp_path / "store")
+    page = tmp_path / "report.html"
+    page.write_text("<p>one</p>")
+    first = attach_report(study, store, page)
+    assert attach_report(study, store, page) == first
+    assert [a["filename"] for a in study_artifacts(study)] == ["report.html"]
+    page.write_text("<p>two</p>")  # a new report is a new artifact; the old one stays listed
+    second = attach_report(study, store, page)
+    assert second != first
+    assert (read(store, first), read(store, second)) == (b"<p>one</p>", b"<p>two</p>")
+    assert study_artifacts(study)[-1]["mimetype"] == "text/html"
+
+
+def test_a_file_attached_to_another_store_is_uploaded_to_this_one(tmp_path: Path) -> None:
+    study = optuna.create_study()
+    page = tmp_path / "report.html"
+    page.write_text("<p>x</p>")
+    first = attach_report(study, open_store(tmp_path / "a"), page)
+    other = open_store(tmp_path / "b")
+    second = attach_report(study, other, page)
+    assert second != first and read(other, second) == b"<p>x</p>"
+
+
+def copy_of(tiny: TinyStudy, folder: Path) -> optuna.Study:
+    """The tiny study in a database of its own, so attaching here leaves the original alone."""
+    src, dst = sqlite3.connect(tiny.db), sqlite3.connect(folder / "copy.db")
+    src.backup(dst)
+    src.close()
+    dst.close()
+    return optuna.load_study(study_name=tiny.name, storage=f"sqlite:///{folder / 'copy.db'}")
+
+
+def test_best_checkpoint_is_attached_once_under_its_trial_number(tiny_study, tmp_path) -> None:
+    study = copy_of(tiny_study, tmp_path)
+    store = open_store(tmp_path / "store")
+    best = collect(study).best.number
+    artifact = attach_best_checkpoint(study, store, base=tiny_study.folder)
+    assert attach_best_checkpoint(study, store, base=tiny_study.folder) == artifact
+    assert [a["filename"] for a in study_artifacts(study)] == [f"trial-{best:04d}-best.npz"]
+    stored = study.trials[best].user_attrs["best_checkpoint"]
+    assert not Path(stored).is_absolute()  # relative to where the sweep ran, found via base
+    assert read(store, artifact) == (tiny_study.folder / stored).read_bytes()
+
+
+def test_the_sweeps_closing_step_attaches_beside_the_db_or_says_why_not(
+    tiny_study, tmp_path
+) -> None:
+    logged: list[str] = []
+    artifact = attach_after_sweep(tiny_study.load(), tiny_study.url, logged.append)
+    store = FileSystemArtifactStore(tiny_study.folder / "artifacts")
+    best = collect(tiny_study.load()).best.number
+    stored = tiny_study.load().trials[best].user_attrs["best_checkpoint"]
+    assert read(store, artifact) == (tiny_study.folder / stored).read_bytes()
+    assert logged == [
+        f"best checkpoint attached for optuna-dashboard (--artifact-dir "
+        f"{tiny_study.folder / 'artifacts'})"
+    ]
+    # A copy of the database elsewhere: its relative checkpoint paths lead nowhere.
+    copy = copy_of(tiny_study, tmp_path)
+    logged.clear()
+    assert attach_after_sweep(copy, f"sqlite:///{tmp_path / 'copy.db'}", logged.append) is None
+    assert len(logged) == 1 and logged[0].startswith("warning: best checkpoint not attached")
+
+
+def test_a_missing_checkpoint_is_named() -> None:
+    no_attr = create_trial(state=TrialState.PRUNED, value=None)
+    with pytest.raises(ArtifactError, match="has no best checkpoint"):
+        resolve_checkpoint(no_attr)
+    gone = create_trial(
+        state=TrialState.COMPLETE,
+        value=0.5,
+        user_attrs={"best_checkpoint": "checkpoints/s/trial-0000/best.npz"},
+    )
+    with pytest.raises(ArtifactError, match=r"not there \(tried checkpoints/s/trial-0000"):
+        resolve_checkpoint(gone, base=Path("/nowhere"))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def get(url: str) -> tuple[str, bytes]:
+    with urllib.request.urlopen(url, timeout=10) as r:
+        return r.headers.get("Content-Type", ""), r.read()
+
+
+def get_json(url: str) -> dict:
+    return json.loads(get(url)[1])
+
+
+def dashboard_command() -> list[str]:
+    beside = Path(sys.executable).with_name("optuna-dashboard")
+    exe = str(beside) if beside.exists() else shutil.which("optuna-dashboard")
+    if exe is None:
+        pytest.fail("optuna-dashboard is not installed (it is in requirements.txt)")
+    return [exe]
+
+
+@pytest.fixture(scope="module")
+def dashboard(tiny_study: TinyStudy, tmp_path_factory) -> Iterator[str]:
+    """The report made with the default artifact folder, then the dashboard on that folder."""
+    argv = ["--storage", tiny_study.url, "--study-name", tiny_study.name]
+    assert study.main(["report", *argv, "--html", str(tiny_study.folder / "report.html")]) == 0
+    port = free_port()
+    log = (tmp_path_factory.mktemp("dashboard") / "log.txt").open("w+")
+    proc = subprocess.Popen(
+        [
+            *dashboard_command(),
+            tiny_study.url,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--artifact-dir",
+            str(tiny_study.folder / "artifacts"),
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + STARTUP_S
+        while True:
+            if proc.poll() is not None:
+                log.seek(0)
+                pytest.fail(f"optuna-dashboard exited with {proc.returncode}:\n{log.read()}")
+            try:
+                get(base + "/api/meta")
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    pytest.fail(f"optuna-dashboard did not answer on {base} in {STARTUP_S} s")
+                time.sleep(0.2)
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+def study_detail(base: str, name: str) -> tuple[int, dict]:
+    summaries = get_json(base + "/api/studies")["study_summaries"]
+    (study_id,) = [s["study_id"] for s in summaries if s["study_name"] == name]
+    return study_id, get_json(f"{base}/api/studies/{study_id}")
+
+
+def test_dashboard_shows_the_trials_with_readable_attributes(dashboard, tiny_study) -> None:
+    assert get_json(dashboard + "/api/meta")["artifact_is_available"] is True
+    _, detail = study_detail(dashboard, tiny_study.name)
+    stored = {t.number: t.user_attrs for t in tiny_study.load().trials}
+    assert sorted(t["number"] for t in detail["trials"]) == sorted(stored)
+    for t in detail["trials"]:
+        shown = {a["key"]: a["value"] for a in t["user_attrs"]}
+        for key in READABLE:
+            # Strings as they are (not JSON-quoted), numbers as Python prints them.
+            assert shown[key] == str(stored[t["number"]][key]), key
+        assert t["state"] in ("Complete", "Pruned")
+    assert "config" in {a["key"] for a in detail["user_attrs"]}
+    content_type, page = get(dashboard + "/dashboard")
+    assert content_type.startswith("text/html") and b"<html" in page.lower()
+
+
+def test_dashboard_lists_and_serves_the_report_and_best_checkpoint(dashboard, tiny_study) -> None:
+    study_id, detail = study_detail(dashboard, tiny_study.name)
+    best = collect(tiny_study.load()).best.number
+    by_name = {a["filename"]: a for a in detail["artifacts"]}
+    assert set(by_name) == {"report.html", f"trial-{best:04d}-best.npz"}
+    content_type, body = get(
+        f"{dashboard}/artifacts/{study_id}/{by_name['report.html']['artifact_id']}"
+    )
+    assert content_type.startswith("text/html")
+    assert body == (tiny_study.folder / "report.html").read_bytes()
+    ckpt = by_name[f"trial-{best:04d}-best.npz"]["artifact_id"]
+    _, body = get(f"{dashboard}/artifacts/{study_id}/{ckpt}")
+    stored = tiny_study.load().trials[best].user_attrs["best_checkpoint"]
+    assert body == (tiny_study.folder / stored).read_bytes()

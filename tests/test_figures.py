@@ -1,0 +1,194 @@
+"""The data behind the report's figures (sweep.figures), on hand-made trials and one real run."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import optuna
+import pytest
+from optuna.distributions import FloatDistribution
+from optuna.trial import TrialState, create_trial
+
+from model.data import DataConfig, make_set
+from sweep import figures as fg
+from sweep.criteria import TIERS, gaps
+from sweep.report import collect
+
+LR = FloatDistribution(1e-5, 1e-3, log=True)
+
+
+def trial(state: TrialState, lr: float, **attrs: object) -> optuna.trial.FrozenTrial:
+    value = attrs.get("val_mse") if state == TrialState.COMPLETE else None
+    return create_trial(
+        state=state, value=value, params={"lr": lr}, distributions={"lr": LR}, user_attrs=attrs
+    )
+
+
+def floor_study() -> optuna.Study:
+    """A sweep like the plan's default one: every trial at the predict-zero floor, one pruned
+    early, one failed before its first epoch."""
+    study = optuna.create_study(direction="minimize")
+    study.add_trial(
+        trial(
+            TrialState.COMPLETE,
+            1e-4,
+            verdict="healthy",
+            tier="below",
+            train_mse=0.499,
+            val_mse=0.498,
+            test_mse=0.5,
+            test_train_ratio=1.002,
+            epochs=3,
+            curve_val_mse=[0.51, 0.5, 0.498],
+            curve_online_loss=[0.2, 0.004, 0.003],
+        )
+    )
+    study.add_trial(
+        trial(
+            TrialState.PRUNED,
+            3e-4,
+            verdict="diverging",
+            tier="below",
+            train_mse=0.52,
+            val_mse=0.52,
+            test_mse=0.53,
+            test_train_ratio=1.02,
+            epochs=2,
+            curve_val_mse=[0.52, 0.6],
+            curve_online_loss=[0.3],
+        )
+    )
+    study.add_trial(trial(TrialState.FAIL, 5e-5))
+    return study
+
+
+def test_sweep_info_has_one_point_per_scored_trial_and_the_floor() -> None:
+    info = fg.sweep_info(collect(floor_study()))
+    assert [(p.number, p.state, p.verdict, p.val_mse) for p in info.points] == [
+        (0, "COMPLETE", "healthy", 0.498),
+        (1, "PRUNED", "diverging", 0.52),
+    ]
+    assert info.points[1].lr == 3e-4
+    assert info.tiers == TIERS
+    assert info.floor == 0.5
+    assert info.floor_from == pytest.approx(0.45)
+
+
+def test_curves_end_where_a_pruned_trial_stopped() -> None:
+    info = fg.curves_info(floor_study().get_trials())
+    by_number = {c.number: c for c in info.curves}
+    assert set(by_number) == {0, 1}  # the failed trial has no epoch to draw
+    pruned = by_number[1]
+    assert (pruned.state, pruned.verdict, pruned.epochs) == ("PRUNED", "diverging", (1, 2))
+    assert pruned.val_mse == (0.52, 0.6)
+    assert pruned.online_loss == (0.3, None)  # padded, so both panels share the epochs
+    assert by_number[0].online_loss == (0.2, 0.004, 0.003)
+    assert info.floor == 0.5
+
+
+@pytest.mark.parametrize(
+    ("train", "test", "ratio"),
+    [
+        (0.004, 0.005, 1.25),
+        (0.0, 0.01, math.inf),  # stored as null in the trial: recomputed, not lost
+    ],
+)
+def test_criteria_info_is_the_best_trial_against_every_tier(
+    train: float, test: float, ratio: float
+) -> None:
+    study = optuna.create_study()
+    study.add_trial(
+        trial(
+            TrialState.COMPLETE,
+            1e-4,
+            train_mse=train,
+            val_mse=test,
+            test_mse=test,
+            test_train_ratio=None,
+        )
+    )
+    info = fg.criteria_info(collect(study))
+    assert info is not None
+    assert (info.number, info.train_mse, info.test_mse, info.ratio) == (0, train, test, ratio)
+    assert [(g.name, g.met) for g in info.standing] == [(g.name, g.met) for g in gaps(train, test)]
+
+
+def test_criteria_info_is_none_before_any_trial_finished() -> None:
+    assert fg.criteria_info(collect(optuna.create_study())) is None
+
+
+CONFIG = DataConfig(samples=2000)  # 2 s at 1 kHz: whole periods of 1, 3, 5 and 7 Hz
+
+
+def test_prediction_info_shows_the_first_second_of_the_chosen_frequency() -> None:
+    data = make_set(2, CONFIG)
+    outputs = data.targets * 0.5
+    info = fg.prediction_info(4, outputs, data, CONFIG, freq=3.0)
+    assert info.number == 4
+    assert info.window_s == 1.0
+    assert info.focus.freq == 3.0
+    assert len(info.focus.time) == 1000 and info.focus.time[-1] == pytest.approx(0.999)
+    np.testing.assert_array_equal(info.focus.target, data.targets[1, :1000])
+    np.testing.assert_array_equal(info.focus.output, outputs[1, :1000])
+    np.testing.assert_array_equal(info.mixed, data.mixed[:1000])
+    assert [p.freq for p in info.panels] == [1.0, 3.0, 5.0, 7.0]
+    np.testing.assert_array_equal(info.panels[3].target, data.targets[3, :1000])
+
+
+def test_prediction_window_is_cut_to_a_short_set() -> None:
+    config = DataConfig(samples=200)
+    data = make_set(2, config)
+    info = fg.prediction_info(0, data.targets, data, config, freq=7.0)
+    assert info.window_s == pytest.approx(0.2)
+    assert len(info.focus.time) == 200 and info.focus.freq == 7.0
+
+
+@pytest.mark.parametrize(
+    ("freq", "outputs_shape", "message"),
+    [
+        (4.0, (4, 2000), r"no 4 Hz component .*1, 3, 5, 7 Hz"),
+        (3.0, (4, 1999), r"outputs of shape"),
+    ],
+)
+def test_prediction_info_refuses_what_it_cannot_draw(
+    freq: float, outputs_shape: tuple[int, int], message: str
+) -> None:
+    data = make_set(2, CONFIG)
+    with pytest.raises(ValueError, match=message):
+        fg.prediction_info(0, np.zeros(outputs_shape, dtype=np.float32), data, CONFIG, freq)
+
+
+@pytest.mark.parametrize(
+    ("scale", "expected"),
+    [(1.0, 0.0), (0.5, 0.125), (0.0, 0.5)],  # error (1 - scale) sin: (1 - scale)^2 / 2
+)
+def test_per_freq_info_scores_each_frequency_beside_predicting_zero(
+    scale: float, expected: float
+) -> None:
+    data = make_set(2, CONFIG)
+    info = fg.per_freq_info(1, data.targets * scale, data, CONFIG)
+    assert info.freqs == (1.0, 3.0, 5.0, 7.0)
+    assert info.mse == pytest.approx((expected,) * 4, abs=1e-6)
+    assert info.zero_mse == pytest.approx((0.5,) * 4, abs=1e-6)
+    assert info.overall == pytest.approx(expected, abs=1e-6)
+
+
+def test_a_real_trials_model_gives_back_the_test_mse_the_sweep_stored(tiny_study) -> None:
+    """The report rebuilds the test set from the study's settings and runs the trial's best
+    checkpoint on it: per frequency it must find the numbers the sweep itself recorded. The
+    study ran in another folder, so its relative checkpoint paths are found via the db's."""
+    study = tiny_study.load()
+    config, seed = fg.data_config(study)
+    assert (config.samples, seed) == (200, 2)
+    for t in study.get_trials(states=(TrialState.COMPLETE, TrialState.PRUNED)):
+        outputs, data, _ = fg.trial_outputs(study, t.number, tiny_study.folder)
+        info = fg.per_freq_info(t.number, outputs, data, config)
+        stored = t.user_attrs["test_mse_per_freq"]
+        assert info.mse == pytest.approx([stored[f"{f:g}Hz"] for f in info.freqs], rel=1e-4)
+        assert info.overall == pytest.approx(t.user_attrs["test_mse"], rel=1e-4)
+
+
+def test_trial_outputs_names_a_missing_trial(tiny_study) -> None:
+    with pytest.raises(ValueError, match="no trial 99"):
+        fg.trial_outputs(tiny_study.load(), 99, tiny_study.folder)

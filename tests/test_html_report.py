@@ -1,0 +1,186 @@
+"""`study.py report --html`: one self-contained page, drawn from the figures' data."""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+import re
+
+import optuna
+import pytest
+from conftest import study_py
+from optuna.distributions import FloatDistribution
+from optuna.trial import TrialState, create_trial
+from plotly.offline import get_plotlyjs
+
+import study
+from sweep import figures as fg
+from sweep import html_report as hr
+from sweep.criteria import TIERS
+from sweep.report import collect
+
+FIGURES = ("fig-sweep", "fig-curves", "fig-criteria", "fig-focus", "fig-panels", "fig-per-freq")
+SECTIONS = (
+    "1. The sweep",
+    "2. Learning curves",
+    "3. The best trial against the success",
+    "4. The model's output on the test set",
+    "5. Test MSE per frequency",
+)
+
+
+def floor_study() -> optuna.Study:
+    """Two trials at the predict-zero floor, one of them pruned; no checkpoints on disk."""
+    study = optuna.create_study()
+    lr = FloatDistribution(1e-5, 1e-3, log=True)
+    for state, value, verdict in (
+        (TrialState.COMPLETE, 0.49, "healthy"),
+        (TrialState.PRUNED, 0.5, "plateau"),
+    ):
+        attrs = dict(
+            verdict=verdict,
+            tier="below",
+            train_mse=value,
+            val_mse=value,
+            test_mse=value,
+            test_train_ratio=1.0,
+            best_checkpoint="gone/best.npz",
+            curve_val_mse=[0.6, value],
+            curve_online_loss=[0.01, 0.004],
+        )
+        study.add_trial(
+            create_trial(
+                state=state,
+                value=value if state == TrialState.COMPLETE else None,
+                params={"lr": 1e-4},
+                distributions={"lr": lr},
+                user_attrs=attrs,
+            )
+        )
+    return study
+
+
+def test_report_command_writes_one_offline_page_with_every_section(tiny_study, tmp_path) -> None:
+    out = tmp_path / "sub" / "report.html"
+    proc = study_py(
+        "report", "--storage", tiny_study.url, "--study-name", tiny_study.name, "--html", str(out)
+    )
+    assert "Best trial by validation MSE" in proc.stdout  # the text report is still printed
+    assert f"report written to {out.resolve()}" in proc.stdout
+    page = out.read_text(encoding="utf-8")
+    assert "plotly.js v" in page  # the library itself is in the file...
+    assert not re.search(r"<script[^>]+src=", page)  # ...and nothing is fetched
+    outside_the_library = page.replace(get_plotlyjs(), "")
+    assert "http" not in outside_the_library and "mathjax" not in outside_the_library.lower()
+    for div in FIGURES:
+        assert page.count(f'id="{div}"') == 1, div
+    assert page.count("Plotly.newPlot(") == len(FIGURES)
+    positions = [page.index(f"<h2>{html.escape(s)}") for s in SECTIONS]
+    assert positions == sorted(positions)
+    best = collect(tiny_study.load()).best
+    assert f"Trial #{best.number}&#x27;s best checkpoint" in page
+    assert "3 Hz, first 0.2 s of the test set" in page  # f2 by default; the set is 0.2 s long
+
+
+def test_report_draws_another_trial_and_frequency_and_keeps_json_clean(
+    tiny_study, tmp_path, capsys
+) -> None:
+    out = tmp_path / "r.html"
+    argv = ["report", "--storage", tiny_study.url, "--study-name", tiny_study.name]
+    assert study.main([*argv, "--html", str(out), "--trial", "2", "--freq", "5", "--json"]) == 0
+    proc = capsys.readouterr()
+    assert json.loads(proc.out)["study"] == tiny_study.name  # report lines go to stderr
+    assert "report written to" in proc.err
+    page = out.read_text(encoding="utf-8")
+    assert "Trial #2&#x27;s best checkpoint" in page
+    assert "5 Hz, first 0.2 s of the test set" in page
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--freq", "4"], "no 4 Hz component in this study (its frequencies: 1, 3, 5, 7 Hz)"),
+        (["--trial", "99"], "study 'tiny' has no trial 99"),
+        (
+            ["--trial", "1", "--no-html"],
+            "--trial draws graphs in the HTML report: give --html PATH too",
+        ),
+    ],
+)
+def test_report_refuses_bad_choices_in_one_line(
+    tiny_study, tmp_path, capsys, args, message
+) -> None:
+    # In-process (study.main), unlike the runs above: only the answer is under test here.
+    out = tmp_path / "r.html"
+    html_args = [] if "--no-html" in args else ["--html", str(out)]
+    args = [a for a in args if a != "--no-html"]
+    argv = ["report", "--storage", tiny_study.url, "--study-name", tiny_study.name]
+    assert study.main([*argv, *html_args, *args]) == 2
+    assert capsys.readouterr().err == f"study.py: error: {message}\n"
+    assert not out.exists()
+
+
+def test_notes_come_first_and_a_missing_model_is_said_not_raised() -> None:
+    page = hr.build(floor_study())
+    notes = collect(floor_study()).notes
+    assert notes and "predict-zero floor" in notes[0]
+    first_section = page.index("<section>")
+    for note in notes:
+        assert page.index(html.escape(note)) < first_section
+    assert "Cannot load trial 0&#x27;s model" in page  # its checkpoint is not on disk
+    for div in FIGURES[:3]:
+        assert f'id="{div}"' in page
+
+
+def test_the_same_study_gives_the_same_bytes() -> None:
+    # So re-attaching an unchanged report is recognised as the same artifact.
+    study = floor_study()
+    assert hr.build(study) == hr.build(study)
+
+
+def test_a_study_without_finished_trials_still_renders() -> None:
+    page = hr.build(optuna.create_study())
+    assert page.count("No finished trial yet.") >= 2
+    assert 'id="fig-sweep"' in page and 'id="fig-curves"' in page
+
+
+def _lines(fig) -> dict[float, str]:
+    """Horizontal lines (y -> dash) of a figure."""
+    return {s.y0: s.line.dash for s in fig.layout.shapes if s.type == "line" and s.y0 == s.y1}
+
+
+def test_sweep_figure_marks_the_floor_and_each_tier_at_its_value() -> None:
+    fig = hr.sweep_figure(fg.sweep_info(collect(floor_study())))
+    lines = _lines(fig)
+    assert 0.5 in lines
+    assert {t.max_test for t in TIERS} <= set(lines)
+    labels = {a.text: a.y for a in fig.layout.annotations}
+    # The axis is logarithmic: a label's y is log10 of the line's value.
+    assert labels["predict zero: MSE 0.5"] == pytest.approx(math.log10(0.5))
+    assert labels["minimum: test MSE < 0.015"] == pytest.approx(math.log10(0.015))
+    band = [s for s in fig.layout.shapes if s.type == "rect"]
+    assert [(b.y0, b.y1) for b in band] == [(pytest.approx(0.45), 0.5)]
+    assert {tr.name for tr in fig.data} == {"healthy", "plateau"}
+
+
+def test_curves_figure_pairs_both_panels_and_marks_where_a_trial_was_pruned() -> None:
+    fig = hr.curves_figure(fg.curves_info(floor_study().get_trials()))
+    assert len(fig.data) == 4  # two trials, two panels each
+    val_complete, online_complete, val_pruned, online_pruned = fig.data
+    assert val_pruned.legendgroup == online_pruned.legendgroup
+    assert (val_pruned.showlegend, online_pruned.showlegend) == (True, False)
+    assert "plateau (pruned)" in val_pruned.name
+    assert list(val_pruned.marker.symbol) == ["circle", "x"]
+    assert list(val_complete.marker.symbol) == ["circle", "circle"]
+    assert (val_complete.xaxis, online_complete.xaxis) == ("x", "x2")
+
+
+def test_criteria_figure_has_one_bar_per_measure_against_every_tier() -> None:
+    info = fg.criteria_info(collect(floor_study()))
+    fig = hr.criteria_figure(info)
+    assert [tr.y[0] for tr in fig.data] == [info.train_mse, info.test_mse, info.ratio]
+    limits = {(t.max_train, t.max_test, t.max_ratio) for t in TIERS}
+    assert set(_lines(fig)) == {v for row in limits for v in row}
+    table = hr.criteria_table(info)
+    assert table.count("<tr") == 1 + len(TIERS) and "missed: train, test" in table
