@@ -55,6 +55,32 @@ def report_parser() -> Parser:
     p.add_argument("--storage", default=DEFAULT_STORAGE, help="Optuna storage URL")
     p.add_argument("--study-name", default=DEFAULT_STUDY, help="study to report")
     p.add_argument("--json", action="store_true", help="print one JSON document instead")
+    p.add_argument(
+        "--html",
+        metavar="PATH",
+        help="also write a self-contained HTML report "
+        "(plots of the sweep and of a trained model; opens with no network)",
+    )
+    p.add_argument(
+        "--trial",
+        type=int,
+        metavar="N",
+        help="with --html: draw the model of trial N instead of the best trial",
+    )
+    p.add_argument(
+        "--freq",
+        type=float,
+        default=3.0,
+        metavar="HZ",
+        help="with --html: the frequency shown on its own (default: 3)",
+    )
+    p.add_argument(
+        "--artifacts",
+        metavar="DIR",
+        help="artifact folder for optuna-dashboard "
+        "(default: artifacts/ beside the database); with --html the report and the "
+        "best checkpoint are attached there, with this flag alone the checkpoint",
+    )
     return p
 
 
@@ -69,15 +95,17 @@ def cmd_run(argv: list[str]) -> int:
         config = SweepConfig(**vars(args))
     except ValueError as exc:
         return fail(str(exc))
-    # Imported here so that --help and argument errors answer at once, without torch.
-    from sweep.runner import ConfigConflict, run_sweep
-    from sweep.storage import StorageError
-
     try:
+        # Imported here so that --help and argument errors answer at once, without torch.
+        import optuna
+        from sqlalchemy.exc import SQLAlchemyError
+
+        from sweep.runner import ConfigConflict, WorkerError, run_sweep
+        from sweep.storage import StorageError
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
         run_sweep(config, log=lambda m: print(m, flush=True))
-    except (StorageError, ConfigConflict) as exc:
-        return fail(str(exc))
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # first: it may come before the other names are imported
         again = shlex.join(["python", "study.py", *argv])
         print(
             "\ninterrupted: finished trials are saved; the cut-off trial continues from its "
@@ -86,10 +114,22 @@ def cmd_run(argv: list[str]) -> int:
             flush=True,
         )
         return EXIT_INTERRUPTED
-    print(f"done. See the results with:\n  python study.py report"
-          f"{'' if config.storage == DEFAULT_STORAGE else ' --storage ' + config.storage}"
-          f"{'' if config.study_name == DEFAULT_STUDY else ' --study-name ' + config.study_name}"
-          f"\n  optuna-dashboard {config.storage}")  # fmt: skip
+    except (StorageError, ConfigConflict) as exc:
+        return fail(str(exc))
+    except SQLAlchemyError as exc:  # e.g. the database locked by another program for too long
+        first = (str(exc).strip().splitlines() or [""])[0]
+        return fail(f"storage failed during the sweep ({type(exc).__name__}: {first}); "
+                    "run the same command again to continue")  # fmt: skip
+    except WorkerError as exc:
+        print(f"study.py: {exc}", file=sys.stderr)
+        return 1
+    report = ["python", "study.py", "report"]
+    if config.storage != DEFAULT_STORAGE:
+        report += ["--storage", config.storage]
+    if config.study_name != DEFAULT_STUDY:
+        report += ["--study-name", config.study_name]
+    print(f"done. See the results with:\n  {shlex.join(report)}\n"
+          f"  optuna-dashboard {shlex.quote(config.storage)}")  # fmt: skip
     return 0
 
 
@@ -102,8 +142,54 @@ def cmd_report(argv: list[str]) -> int:
         study = load_study(args.storage, args.study_name)
     except StorageError as exc:
         return fail(str(exc))
+    if args.trial is not None and args.html is None:
+        return fail("--trial draws graphs in the HTML report: give --html PATH too")
     summary = collect(study)
-    print(json.dumps(to_json(summary), indent=2) if args.json else render_text(summary))
+    text = json.dumps(to_json(summary), indent=2) if args.json else render_text(summary)
+    if args.html is None and args.artifacts is None:
+        print(text)
+        return 0
+    from pathlib import Path
+
+    from model.checkpoint import CheckpointError
+    from sweep.artifacts import (
+        ArtifactError,
+        attach_best_checkpoint,
+        attach_report,
+        default_artifact_dir,
+        open_store,
+    )
+    from sweep.html_report import write_report
+    from sweep.storage import sqlite_path
+
+    db = sqlite_path(args.storage)
+    base = db.parent if db is not None else None
+    folder = Path(args.artifacts) if args.artifacts else default_artifact_dir(args.storage)
+    out = sys.stderr if args.json else sys.stdout  # keep --json's stdout one JSON document
+    try:
+        path = (
+            None
+            if args.html is None
+            else write_report(study, Path(args.html), args.trial, args.freq, base)
+        )
+        store = open_store(folder)
+        if path is not None:
+            attach_report(study, store, path)
+    except (ValueError, ArtifactError, CheckpointError, OSError) as exc:
+        return fail(str(exc))
+    print(text)
+    try:
+        if attach_best_checkpoint(study, store, base) is not None:
+            print(
+                f"\nbest checkpoint of trial #{summary.best.number} attached to the study",
+                file=out,
+            )
+    except ArtifactError as exc:  # the report still stands; say what is missing
+        print(f"\nwarning: best checkpoint not attached: {exc}", file=sys.stderr)
+    if path is not None:
+        print(f"report written to {path.resolve()} and attached to the study", file=out)
+    dashboard = shlex.join(["optuna-dashboard", args.storage, "--artifact-dir", str(folder)])
+    print(f"see them with: {dashboard}", file=out)
     return 0
 
 

@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
         peak_children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
         peak_trials = max((t.user_attrs.get("peak_rss_mb", 0) for t in trials), default=0)
         epochs = sum(t.user_attrs.get("epochs", 0) for t in trials)
-        best = min((t.user_attrs["val_mse"] for t in trials if "val_mse" in t.user_attrs))
+        best = min(t.user_attrs["val_mse"] for t in trials if "val_mse" in t.user_attrs)
     print(f"wall time: {wall:.1f} s ({wall / 60:.2f} min)")
     print(f"trials per state: {dict(states)}; verdicts: {dict(verdicts)}")
     print(f"epochs trained in all: {epochs}; best honest validation MSE: {best:.4f}")

@@ -3,7 +3,8 @@
 Optuna's heartbeat notices a dead worker only after its grace period. A worker restarted on the
 same machine can do better: each trial records ``host:pid:start-time`` of its process, and a
 process that no longer exists (or a pid reused by another process, whose start time differs)
-means the trial is dead now.
+means the trial is dead now. "host" is the host name and the process-id namespace, so two
+containers that share a host name (and the database) never judge each other's processes.
 """
 
 from __future__ import annotations
@@ -20,13 +21,23 @@ def _start_time(pid: int) -> str | None:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
-    # Field 22 (starttime) counts from after the ")" that closes the command name.
-    return stat.rsplit(")", 1)[1].split()[19]
+    # Fields count from after the ")" that closes the command name: field 3 is the state,
+    # field 22 the start time. A zombie (killed, not yet reaped) is dead too.
+    fields = stat.rsplit(")", 1)[1].split()
+    return None if fields[0] in ("Z", "X") else fields[19]
+
+
+def host_id() -> str:
+    try:
+        ns = os.readlink("/proc/self/ns/pid")  # "pid:[4026531836]"
+    except OSError:
+        return socket.gethostname()
+    return f"{socket.gethostname()}/{ns.removeprefix('pid:[').removesuffix(']')}"
 
 
 def worker_id(pid: int | None = None) -> str:
     pid = os.getpid() if pid is None else pid
-    return f"{socket.gethostname()}:{pid}:{_start_time(pid) or '?'}"
+    return f"{host_id()}:{pid}:{_start_time(pid) or '?'}"
 
 
 def owner_dead(worker: str) -> bool:
@@ -35,9 +46,21 @@ def owner_dead(worker: str) -> bool:
         host, pid, start = worker.rsplit(":", 2)
     except ValueError:
         return False
-    if host != socket.gethostname() or not pid.isdigit():
+    if host != host_id() or not pid.isdigit():
         return False
+    if start == "?":  # no /proc here: whether the pid exists is all we can tell
+        return not _pid_exists(int(pid))
     return _start_time(int(pid)) != start
+
+
+def _pid_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def alive(trial: FrozenTrial) -> bool:

@@ -9,18 +9,18 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 
 import optuna
-from optuna.trial import TrialState
 
 from model.checkpoint import CheckpointError, load_state, save_model, save_state
 from model.data import PREDICT_ZERO_MSE, SignalSet, make_set
-from model.training import STOP_NON_FINITE, Training, TrainState
+from model.training import STOP_NON_FINITE, TrainConfig, Training, TrainState
 from sweep import liveness
 from sweep.criteria import mse_ratio, tier
 from sweep.divergence import ACTIONS, Diagnosis, diagnose
 from sweep.pruner import record_diagnosis
-from sweep.recovery import STOP_INTERRUPTED
+from sweep.recovery import STOP_DUPLICATE, STOP_INTERRUPTED, STOP_SURPLUS, occupancy
 from sweep.settings import SweepConfig
 
 #: An honest MSE above this fraction of 0.5 is "at the predict-zero floor".
@@ -36,6 +36,9 @@ CURVES = (
     "seconds",
 )
 STOP_PRUNED = "pruned"
+#: Per trial: the state after the last completed epoch, and the model it delivers.
+LAST = "last.npz"
+BEST = "best.npz"
 
 
 def at_floor(mse: float) -> bool:
@@ -62,6 +65,10 @@ class SurplusTrial(Exception):
     """The study already holds (or is running) the trials asked for: this one is not needed."""
 
 
+class DuplicateTrial(SurplusTrial):
+    """Another trial already continues the same cut-off trial."""
+
+
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
@@ -80,69 +87,125 @@ class Objective:
         self.log = log
 
     def __call__(self, trial: optuna.Trial) -> float:
-        self._refuse_surplus(trial)
-        lr = trial.suggest_float("lr", self.config.lr_min, self.config.lr_max, log=True)
-        folder = checkpoint_dir(self.root, trial.study.study_name, trial.number)
+        # First of all: until a trial names its process, a restarted worker cannot tell that
+        # the trial is dead and leaves it to the heartbeat's grace period.
         trial.set_user_attr("worker", liveness.worker_id())
-        trial.set_user_attr("checkpoint", str(folder / "last.pt"))
+        try:
+            self._refuse_surplus(trial)
+            lr = trial.suggest_float("lr", self.config.lr_min, self.config.lr_max, log=True)
+            folder = checkpoint_dir(self.root, trial.study.study_name, trial.number)
+            last = folder / LAST
+            trial.set_user_attr("checkpoint", str(last))
+            with warnings.catch_warnings():
+                # A trial restarted from scratch reports epochs its dead predecessor reported
+                # (the same values: training is deterministic); Optuna keeps the first.
+                warnings.filterwarnings("ignore", message=".*is already reported")
+                return self._train(trial, lr, folder, last)
+        except KeyboardInterrupt:
+            # The epoch in progress is abandoned; the checkpoint of the last completed one
+            # stays, and the next run continues from it (sweep.recovery).
+            trial.set_user_attr("stop_reason", STOP_INTERRUPTED)
+            raise
+
+    def _train(self, trial: optuna.Trial, lr: float, folder: Path, last: Path) -> float:
         training = self._start(trial, lr)
         started = time.perf_counter() - sum(r.seconds for r in training.state.history)
-        try:
-            while not training.finished:
-                report = training.run_epoch()
-                save_state(training.state, folder / "last.pt")
-                self._record_epoch(trial, training.state)
-                verdict = self._judge(trial, training.state)
+        if training.state.history:
+            # Continued: the dead run may have been cut off right after judging its last epoch.
+            verdict = self._judge(trial, training.state)
+            if verdict.stop:
+                self.log(f"trial {trial.number} [{verdict.verdict}] {verdict.reason}")
+                self._prune(trial, training, folder, started, verdict)
+        while not training.finished:
+            report = training.run_epoch()
+            save_state(training.state, last)
+            self._record_epoch(trial, training.state)
+            verdict = self._judge(trial, training.state)
+            if not self.config.quiet:
                 self.log(
                     f"trial {trial.number} epoch {report.epoch}/{self.config.epochs} "
                     f"lr {report.lr:.2e} online loss {report.online_loss:.4f} "
                     f"train MSE {report.train_mse:.4f} val MSE {report.val_mse:.4f} "
                     f"[{verdict.verdict}] {report.seconds:.1f}s"
                 )
-                if verdict.stop:
-                    record_diagnosis(trial, verdict)
-                    self._finish(trial, training, folder, started, STOP_PRUNED)
-                    raise optuna.TrialPruned(verdict.reason)
-        except KeyboardInterrupt:
-            trial.set_user_attr("stop_reason", STOP_INTERRUPTED)
-            raise
+            if verdict.stop:
+                self._prune(trial, training, folder, started, verdict)
         record_diagnosis(trial, diagnose([r.val_mse for r in training.state.history]))
         return self._finish(trial, training, folder, started, training.state.stop_reason or "")
 
+    def _prune(
+        self,
+        trial: optuna.Trial,
+        training: Training,
+        folder: Path,
+        started: float,
+        verdict: Diagnosis,
+    ) -> NoReturn:
+        record_diagnosis(trial, verdict)
+        self._finish(trial, training, folder, started, STOP_PRUNED)
+        raise optuna.TrialPruned(verdict.reason)
+
     def _refuse_surplus(self, trial: optuna.Trial) -> None:
-        others = trial.study.get_trials(deepcopy=False)
-        done = sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in others)
-        running = sum(
-            t.state == TrialState.RUNNING and t.number != trial.number and liveness.alive(t)
-            for t in others
-        )
+        """Refuse a trial the study does not need: a second copy of one cut-off trial, or one
+        beyond ``--trials`` counting the finished trials and those that started running
+        before this one in live processes."""
+        trials = trial.study.get_trials(deepcopy=False)
+        me = next(t for t in trials if t.number == trial.number)
+        parent = me.user_attrs.get("continues_trial")
+        if parent is not None and any(
+            t.number < me.number
+            and t.user_attrs.get("continues_trial") == parent
+            and t.user_attrs.get("stop_reason") != STOP_SURPLUS
+            for t in trials
+        ):
+            trial.set_user_attr("stop_reason", STOP_DUPLICATE)
+            raise DuplicateTrial(f"trial {parent} is already continued by another trial")
+        done, running = occupancy(trials, me)
         if done + running >= self.config.trials:
+            trial.set_user_attr("stop_reason", STOP_SURPLUS)
             trial.study.stop()
             raise SurplusTrial(f"{done} finished and {running} running: nothing left to do")
 
     def _start(self, trial: optuna.Trial, lr: float) -> Training:
-        """A fresh run, or the continuation of a dead or interrupted trial's checkpoint."""
+        """A fresh run, or the continuation of a dead or interrupted trial from the newest
+        usable checkpoint of its line. A checkpoint that is unreadable or from another
+        configuration is skipped with a warning (an older one, or a fresh run, is used):
+        never a failed trial."""
         config = self.config.train_config(lr)
-        previous = trial.user_attrs.get("continues_checkpoint")
-        if previous:
-            try:
-                state = load_state(Path(previous))
-                if state.config != config:
-                    raise CheckpointError("it was made with another configuration")
-                trial.set_user_attr("continued_from", trial.user_attrs.get("continues_trial"))
-                self.log(
-                    f"trial {trial.number}: continuing from epoch {state.epoch} of {previous}"
-                )
-                with warnings.catch_warnings():
-                    # The dead trial's values were inherited; Optuna skips those with a warning.
-                    warnings.simplefilter("ignore")
-                    for r in state.history:
-                        trial.report(r.val_mse, r.epoch)
-                return Training(self.sets.train, self.sets.val, state)
-            except CheckpointError as exc:
-                self.log(f"warning: trial {trial.number}: cannot continue from {previous} ({exc});"
-                         " starting from scratch")  # fmt: skip
-        return Training.start(config, self.sets.train, self.sets.val)
+        parent = trial.user_attrs.get("continues_trial")
+        if parent is None:
+            return Training.start(config, self.sets.train, self.sets.val)
+        _remove_stale_temporaries(checkpoint_dir(self.root, trial.study.study_name, parent))
+        stored = [
+            trial.user_attrs.get("continues_checkpoint"),
+            *trial.user_attrs.get("fallback_checkpoints", []),
+        ]
+        # Stored paths may be relative to another working directory: also look for the same
+        # <study>/trial-NNNN/last.npz under this run's checkpoint folder.
+        paths = [Path(c) for c in stored if c]
+        moved = [self.root.joinpath(*p.parts[-3:]) for p in paths]
+        candidates = list(dict.fromkeys(p.resolve() for p in [*paths, *moved]))
+        state, problems = _newest_state(candidates, config)
+        for problem in problems:
+            self.log(f"warning: trial {trial.number}: skipping checkpoint {problem}")
+        if state is None:
+            if problems or trial.user_attrs.get("curve_val_mse"):
+                # It had finished epochs (inherited curve), so it had a checkpoint.
+                self.log(f"warning: trial {trial.number}: no usable checkpoint of trial "
+                         f"{parent}; it starts again from scratch")  # fmt: skip
+            else:
+                self.log(f"trial {trial.number}: trial {parent} starts again from scratch "
+                         "(it was cut off before its first checkpoint)")  # fmt: skip
+            return Training.start(config, self.sets.train, self.sets.val)
+        trial.set_user_attr("continued_from", parent)
+        self.log(f"trial {trial.number}: continuing trial {parent} from epoch {state.epoch}")
+        # The dead trial may have checkpointed epochs it did not live to report: report them
+        # now, so the learning curve has no gap (values already inherited are skipped).
+        for r in state.history:
+            trial.report(r.val_mse, r.epoch)
+        if len(trial.user_attrs.get("curve_val_mse", [])) != state.epoch:
+            self._record_epoch(trial, state)
+        return Training(self.sets.train, self.sets.val, state)
 
     def _record_epoch(self, trial: optuna.Trial, state: TrainState) -> None:
         for name in CURVES:
@@ -169,7 +232,7 @@ class Objective:
         train = training.evaluate(self.sets.train, weights)
         val = training.evaluate(self.sets.val, weights)
         test = training.evaluate(self.sets.test, weights)
-        best_path = folder / "best.pt"
+        best_path = folder / BEST
         meta = {"train_mse": train.mse, "val_mse": val.mse, "test_mse": test.mse,
                 "epoch": state.early.best_epoch or state.epoch}  # fmt: skip
         save_model(weights, state.config, meta, best_path)
@@ -199,6 +262,33 @@ class Objective:
             + ("  [at the predict-zero floor]" if attrs["at_floor"] else "")
         )
         return val.mse
+
+
+def _newest_state(paths: list[Path], config: TrainConfig) -> tuple[TrainState | None, list[str]]:
+    """The checkpoint with the most epochs among ``paths`` that loads and matches ``config``;
+    also what was wrong with the others (a file that is not there is no problem: its trial
+    was cut off before its first checkpoint)."""
+    best: TrainState | None = None
+    problems = []
+    for path in paths:
+        if not path.exists():
+            continue
+        try:
+            state = load_state(path)
+            if state.config != config:
+                raise CheckpointError(f"{path}: made with another configuration")
+        except CheckpointError as exc:
+            problems.append(str(exc))
+            continue
+        if best is None or state.epoch > best.epoch:
+            best = state
+    return best, problems
+
+
+def _remove_stale_temporaries(folder: Path) -> None:
+    """A process killed while writing a checkpoint leaves its temporary file behind."""
+    for tmp in folder.glob("*.tmp"):
+        tmp.unlink(missing_ok=True)
 
 
 def per_freq_attr(freqs: tuple[float, ...], values: tuple[float, ...]) -> dict[str, float]:

@@ -3,32 +3,64 @@ checkpoint, so no finished epoch is trained twice and the learning curve stays o
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Sequence
+
 import optuna
-from optuna.exceptions import UpdateFinishedTrialError
+from optuna.exceptions import ExperimentalWarning, UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
 from sweep import liveness
 
-#: How often one trial may be continued before it is left failed (a trial that kills its
-#: process every time should not loop forever).
-MAX_RETRIES = 3
+#: A trial cut off this many times in a row without reporting a new epoch is left failed: a
+#: trial that kills its process every time must not loop forever. Ctrl-C does not count.
+MAX_STALLED_RETRIES = 3
+#: How many checkpoints of a line of cut-off trials a copy may fall back on (newest first).
+_LINE = 8
 STOP_OWNER_DIED = "owner_died"
 STOP_INTERRUPTED = "interrupted"
+#: A second copy of the same cut-off trial (two workers recovered it at once): not run.
+STOP_DUPLICATE = "duplicate"
+#: The study already held or was running the trials asked for: not run.
+STOP_SURPLUS = "surplus"
+CUT_OFF = (STOP_OWNER_DIED, STOP_INTERRUPTED)
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 #: Attributes that describe how the dead attempt ended, not the trial: not carried over.
-_NOT_INHERITED = ("worker", "stop_reason", "verdict", "verdict_epoch", "action", "verdict_reason")
+#: (``checkpoint`` is carried as ``continues_checkpoint``, the newest first of the line of
+#: checkpoints the copy may continue from; ``fallback_checkpoints`` holds the older ones.)
+_NOT_INHERITED = (
+    "worker", "stop_reason", "verdict", "verdict_epoch", "action", "verdict_reason",
+    "checkpoint", "continued_from",
+)  # fmt: skip
 
 
-def requeue(study: optuna.Study, trial: FrozenTrial) -> None:
-    """Queue a WAITING copy of ``trial`` that continues from its checkpoint.
+def requeue(study: optuna.Study, trial: FrozenTrial) -> bool:
+    """Queue a WAITING copy of ``trial`` that continues from its checkpoint; False when the
+    trial has been cut off too often without progress and is left failed.
 
     Same signature as Optuna's heartbeat stale-trial callback, which it replaces: it also keeps
     the intermediate values and points the copy at the dead trial's checkpoint."""
     history = [*trial.system_attrs.get("retry_history", []), trial.number]
-    if len(history) > MAX_RETRIES:
-        return
+    progress = len(trial.intermediate_values)
+    stalled = int(trial.system_attrs.get("stalled_retries", 0))
+    if progress <= trial.system_attrs.get("retry_progress", -1):
+        if trial.user_attrs.get("stop_reason") != STOP_INTERRUPTED:
+            stalled += 1
+    else:
+        stalled = 0
+    if stalled >= MAX_STALLED_RETRIES:
+        return False
     user_attrs = {k: v for k, v in trial.user_attrs.items() if k not in _NOT_INHERITED}
-    if "checkpoint" in trial.user_attrs:
-        user_attrs["continues_checkpoint"] = trial.user_attrs["checkpoint"]
+    # Its own checkpoint first; but a trial cut off before (or while) writing its first one
+    # must pass on those it was given, or the epochs they hold would be trained again.
+    a = trial.user_attrs
+    line = [a.get("checkpoint"), a.get("continues_checkpoint"), *a.get("fallback_checkpoints", [])]
+    line = list(dict.fromkeys(p for p in line if p))[:_LINE]
+    user_attrs.pop("continues_checkpoint", None)
+    user_attrs.pop("fallback_checkpoints", None)
+    if line:
+        user_attrs["continues_checkpoint"] = line[0]
+        user_attrs["fallback_checkpoints"] = line[1:]
     user_attrs["continues_trial"] = trial.number
     study.add_trial(
         optuna.trial.create_trial(
@@ -36,35 +68,62 @@ def requeue(study: optuna.Study, trial: FrozenTrial) -> None:
             params=trial.params,
             distributions=trial.distributions,
             user_attrs=user_attrs,
-            system_attrs={"failed_trial": history[0], "retry_history": history},
+            system_attrs={
+                "failed_trial": history[0],
+                "retry_history": history,
+                "retry_progress": progress,
+                "stalled_retries": stalled,
+            },
             intermediate_values=trial.intermediate_values,
         )
     )
+    return True
 
 
-def _retried(trials: list[FrozenTrial]) -> set[int]:
+def _retried(trials: Sequence[FrozenTrial]) -> set[int]:
     return {n for t in trials for n in t.system_attrs.get("retry_history", [])}
 
 
 def recover(study: optuna.Study) -> list[int]:
-    """Fail RUNNING trials whose process on this host is gone, and queue every cut-off trial
-    that has not been queued yet. Returns the numbers of the trials queued again."""
+    """Fail RUNNING trials whose process on this host is gone (and, through Optuna's heartbeat,
+    those of other hosts silent for the grace period), and queue every cut-off trial that has
+    not been queued yet. Returns the numbers of the trials queued again.
+
+    Two workers recovering at once may both queue a copy; the objective runs only the first
+    (``STOP_DUPLICATE``)."""
     storage = study._storage  # Optuna's own stale-trial handling works at this level too.
-    trials = study.get_trials(deepcopy=False)
-    for t in trials:
-        if t.state == TrialState.RUNNING and not liveness.alive(t):
-            try:
-                storage.set_trial_user_attr(t._trial_id, "stop_reason", STOP_OWNER_DIED)
-                storage.set_trial_state_values(t._trial_id, state=TrialState.FAIL)
-            except UpdateFinishedTrialError:
-                pass  # another worker got there first
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        if liveness.alive(t):
+            continue
+        try:
+            storage.set_trial_user_attr(t._trial_id, "stop_reason", STOP_OWNER_DIED)
+            storage.set_trial_state_values(t._trial_id, state=TrialState.FAIL)
+        except UpdateFinishedTrialError:
+            pass  # another worker got there first
+    before = _retried(study.get_trials(deepcopy=False))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)  # calls requeue for each trial it fails
     trials = study.get_trials(deepcopy=False)
     done = _retried(trials)
-    queued = []
     for t in trials:
-        reason = t.user_attrs.get("stop_reason")
-        cut_off = reason in (STOP_OWNER_DIED, STOP_INTERRUPTED)
+        cut_off = t.user_attrs.get("stop_reason") in CUT_OFF
         if t.state == TrialState.FAIL and cut_off and t.number not in done:
             requeue(study, t)
-            queued.append(t.number)
-    return queued
+    return sorted(_retried(study.get_trials(deepcopy=False)) - before)
+
+
+def occupancy(trials: Sequence[FrozenTrial], me: FrozenTrial | None = None) -> tuple[int, int]:
+    """(finished trials, trials running in a live process). With ``me``, only the trials that
+    started running before ``me`` count as running: of two workers that start a trial at the
+    same moment, the earlier one runs, so the study never ends one short."""
+    done = sum(t.state in FINISHED for t in trials)
+    running = [t for t in trials if t.state == TrialState.RUNNING and liveness.alive(t)]
+    if me is not None:
+        mine = _start_key(me)
+        running = [t for t in running if _start_key(t) < mine]
+    return done, len(running)
+
+
+def _start_key(t: FrozenTrial) -> tuple[float, int]:
+    return (t.datetime_start.timestamp() if t.datetime_start else float("inf"), t.number)

@@ -1,27 +1,67 @@
-"""Opening the study's storage safely: bad input is refused before anything is written."""
+"""Opening the study's storage safely: bad input is refused before anything is written.
+
+SQLite settings, and why:
+
+- WAL journal: readers (optuna-dashboard, ``study.py report``, other workers) never block the
+  writer and the writer never blocks them; with the default rollback journal a dashboard that
+  polls the file makes the sweep's writes fail with "database is locked".
+- A busy timeout of ``SQLITE_TIMEOUT_S`` (60 s): a worker waits that long for another's write
+  lock instead of failing at once. Optuna's transactions last milliseconds, so only another
+  program holding the file for a minute makes a worker give up (``LSTM_SWEEP_SQLITE_TIMEOUT``
+  overrides it, for tests).
+- Every transaction starts with ``BEGIN IMMEDIATE``: Optuna reads a row and then updates it
+  (``SELECT ... FOR UPDATE``, which SQLite ignores), and the sqlite3 driver would only start
+  the transaction at the update. Taking the write lock first makes Optuna's "claim a WAITING
+  trial" and "fail a stale trial" atomic, so two workers never run the same trial.
+- Creating the tables is serialised (a lock on the database's folder; on PostgreSQL an
+  advisory lock), so workers started at once on a new database do not collide.
+- The database file is only ever opened through SQLite (see ``check_url``).
+"""
 
 from __future__ import annotations
 
+import fcntl
+import importlib.util
+import os
 import sqlite3
-from collections.abc import Callable
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import quote
 
 import optuna
+import sqlalchemy
 from optuna.storages import RDBStorage
+from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+from sqlalchemy.pool import NullPool
 
 #: Seconds a SQLite writer waits for another's lock before failing ("database is locked").
-SQLITE_TIMEOUT_S = 60
+SQLITE_TIMEOUT_S = 60.0
+TIMEOUT_ENV = "LSTM_SWEEP_SQLITE_TIMEOUT"
 #: A live worker writes a heartbeat this often; a RUNNING trial silent for GRACE_PERIOD_S is
 #: taken as dead, failed, and queued again (continuing from its checkpoint).
 HEARTBEAT_INTERVAL_S = 10
 GRACE_PERIOD_S = 40
-SQLITE_MAGIC = b"SQLite format 3\x00"
+PG_CONNECT_TIMEOUT_S = 10
+#: Drivers tried, in order, for a URL that names none.
+_DRIVERS = {"postgresql": ("psycopg", "psycopg2")}
+#: Any fixed number: the PostgreSQL advisory lock that serialises creating the tables.
+_PG_INIT_LOCK = 0x15_7A_5E_E9
 
 
 class StorageError(Exception):
     """A storage URL or database that cannot be used; the message is one line for the user."""
+
+
+def sqlite_timeout() -> float:
+    try:
+        return float(os.environ.get(TIMEOUT_ENV, SQLITE_TIMEOUT_S))
+    except ValueError:
+        return SQLITE_TIMEOUT_S
 
 
 def sqlite_path(url: str) -> Path | None:
@@ -32,13 +72,30 @@ def sqlite_path(url: str) -> Path | None:
     return Path(u.database)
 
 
+def resolve_url(url: str) -> str:
+    """``url`` with an installed driver named when it names none: SQLAlchemy 2.1 takes
+    ``postgresql://`` to mean psycopg 3, while many machines have psycopg2 only."""
+    u = make_url(url)
+    backend = u.get_backend_name()
+    if "+" in u.drivername or backend not in _DRIVERS:
+        return url
+    for driver in _DRIVERS[backend]:
+        if importlib.util.find_spec(driver) is not None:
+            return u.set(drivername=f"{backend}+{driver}").render_as_string(hide_password=False)
+    return url
+
+
 def check_url(url: str, must_exist: bool) -> None:
-    """Refuse a URL that cannot work, without touching any file."""
+    """Refuse a URL that cannot work, without changing any file. ``must_exist`` is for
+    readers; otherwise the database must also be writable and not locked by another program."""
     try:
-        u = make_url(url)
-        u.get_dialect()
+        make_url(resolve_url(url)).get_dialect().import_dbapi()
     except (ArgumentError, NoSuchModuleError, ValueError) as exc:
-        raise StorageError(f"cannot use storage URL {url!r}: {exc}") from None
+        raise StorageError(f"cannot use storage URL {url!r}: {_one_line(exc)}") from None
+    except ImportError as exc:
+        raise StorageError(
+            f"cannot use storage URL {url!r}: its database driver is not installed ({exc})"
+        ) from None
     path = sqlite_path(url)
     if path is None:
         return
@@ -49,33 +106,68 @@ def check_url(url: str, must_exist: bool) -> None:
             raise StorageError(f"no study database at {path}")
         if not path.parent.is_dir():
             raise StorageError(f"cannot create {path}: folder {path.parent} does not exist")
+        if not os.access(path.parent, os.W_OK):
+            raise StorageError(f"cannot create {path}: folder {path.parent} is not writable")
         return
-    with path.open("rb") as fh:
-        head = fh.read(len(SQLITE_MAGIC))
-    if head and head != SQLITE_MAGIC:
-        raise StorageError(f"{path} is not a SQLite database")
+    # The file is never opened here except through SQLite: closing any descriptor of it
+    # would drop the POSIX locks SQLite holds on it in this process (SQLite's "how to corrupt
+    # a database", 2.2), and another process could then delete the WAL under our feet.
+    if not must_exist:
+        # access() is false for root too on immutable files and read-only mounts.
+        if not os.access(path, os.W_OK):
+            raise StorageError(f"{path} is read-only; the sweep must write to it")
+        if not os.access(path.parent, os.W_OK):
+            raise StorageError(
+                f"folder {path.parent} is read-only; SQLite needs its journal there"
+            )
+    _probe(path, write=not must_exist)
+
+
+def _probe(path: Path, write: bool) -> None:
+    """Read the schema, and with ``write`` take the write lock and give it back at once: a
+    damaged file or a lock held longer than the timeout fails here, before Optuna runs."""
+    timeout = sqlite_timeout()
+    uri = f"file:{quote(str(path.resolve()))}?mode={'rw' if write else 'ro'}"
     try:
-        # Read-only probe: a file that is locked or damaged fails here, before Optuna runs.
-        con = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=SQLITE_TIMEOUT_S)
+        con = sqlite3.connect(uri, uri=True, timeout=timeout, isolation_level=None)
         try:
             con.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            if write:
+                con.execute("BEGIN IMMEDIATE")
+                con.execute("ROLLBACK")
         finally:
             con.close()
+    except sqlite3.DatabaseError as exc:
+        if getattr(exc, "sqlite_errorname", "") == "SQLITE_NOTADB":
+            raise StorageError(f"{path} is not a SQLite database") from None
+        if "locked" in str(exc) or "busy" in str(exc):
+            raise StorageError(
+                f"{path} is locked by another program (waited {timeout:g} s); "
+                "close it or try again later"
+            ) from None
+        raise StorageError(f"cannot use {path}: {exc}") from None
     except sqlite3.Error as exc:
-        raise StorageError(f"cannot read {path}: {exc}") from None
+        raise StorageError(f"cannot use {path}: {exc}") from None
 
 
 def open_storage(
     url: str, must_exist: bool = False, on_stale: Callable[..., None] | None = None
 ) -> RDBStorage:
     """An RDBStorage for ``url``; with ``on_stale``, heartbeats are on and a trial whose
-    worker went silent for the grace period is failed and handed to ``on_stale``."""
+    worker went silent for the grace period is failed and handed to ``on_stale``.
+    ``must_exist`` opens an existing database for reading: nothing is created or changed."""
     check_url(url, must_exist)
+    path = sqlite_path(url)
+    shown, url = url, resolve_url(url)
+    u = make_url(url)
     kwargs: dict = {}
-    if make_url(url).get_backend_name() == "sqlite":
-        kwargs["connect_args"] = {"timeout": SQLITE_TIMEOUT_S}
+    if u.get_backend_name() == "sqlite":
+        kwargs["connect_args"] = {"timeout": sqlite_timeout()}
     else:
         kwargs["pool_pre_ping"] = True
+        if u.get_backend_name() == "postgresql":
+            # Without a timeout, an unreachable server hangs the start-up instead of failing.
+            kwargs.update(_pg_connect_args(url))
     hb: dict = {}
     if on_stale is not None:
         hb = dict(
@@ -84,21 +176,84 @@ def open_storage(
             heartbeat_stale_trial_callback=on_stale,
         )
     try:
-        storage = RDBStorage(url, engine_kwargs=kwargs, **hb)
+        with _init_lock(url), warnings.catch_warnings():
+            # Heartbeats are "experimental" in Optuna; the warning would only confuse users.
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            if path is not None and not must_exist:
+                _use_wal(path)
+            storage = RDBStorage(url, engine_kwargs=kwargs, skip_table_creation=must_exist, **hb)
+    except StorageError:
+        raise
     except Exception as exc:  # driver and server errors come in many types
-        raise StorageError(f"cannot open storage {url!r}: {_one_line(exc)}") from None
+        raise StorageError(f"cannot open storage {shown!r}: {_one_line(exc)}") from None
+    if path is not None and not must_exist:
+        _begin_immediate(storage.engine)
+    return storage
+
+
+@contextmanager
+def _init_lock(url: str) -> Iterator[None]:
+    """Serialise creating the tables: Optuna's table and version set-up is not safe when
+    several workers start at once on a new database."""
     path = sqlite_path(url)
     if path is not None:
-        _use_wal(path)
-    return storage
+        fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            deadline = time.monotonic() + sqlite_timeout()
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() > deadline:
+                        raise StorageError(f"timed out waiting to open {path}") from None
+                    time.sleep(0.05)
+            yield
+        finally:
+            os.close(fd)  # also releases the lock
+    elif make_url(url).get_backend_name() == "postgresql":
+        engine = sqlalchemy.create_engine(url, poolclass=NullPool, **_pg_connect_args(url))
+        try:
+            with engine.connect() as con:
+                con.exec_driver_sql(f"SELECT pg_advisory_lock({_PG_INIT_LOCK})")
+                try:
+                    yield
+                finally:
+                    con.exec_driver_sql(f"SELECT pg_advisory_unlock({_PG_INIT_LOCK})")
+        finally:
+            engine.dispose()
+    else:
+        yield
+
+
+def _pg_connect_args(url: str) -> dict:
+    if make_url(url).get_driver_name().startswith("psycopg"):
+        return {"connect_args": {"connect_timeout": PG_CONNECT_TIMEOUT_S}}
+    return {}
+
+
+def _begin_immediate(engine: sqlalchemy.engine.Engine) -> None:
+    """Start every transaction with BEGIN IMMEDIATE (SQLAlchemy's documented pysqlite recipe:
+    the driver's own transaction handling is switched off and SQLAlchemy emits the BEGIN)."""
+
+    @event.listens_for(engine, "connect")
+    def _no_driver_transactions(dbapi_con: sqlite3.Connection, _record: object) -> None:
+        dbapi_con.isolation_level = None
+
+    @event.listens_for(engine, "begin")
+    def _begin(con: sqlalchemy.engine.Connection) -> None:
+        con.exec_driver_sql("BEGIN IMMEDIATE")
+
+    engine.dispose()  # connections made while Optuna set up the tables lack the hooks
 
 
 def _use_wal(path: Path) -> None:
     """WAL lets optuna-dashboard (and other workers) read while a worker writes. The mode is
-    stored in the file, so setting it once is enough."""
-    con = sqlite3.connect(path, timeout=SQLITE_TIMEOUT_S)
+    stored in the file, so setting it once is enough; it is left alone when already set."""
+    con = sqlite3.connect(path, timeout=sqlite_timeout(), isolation_level=None)
     try:
-        con.execute("PRAGMA journal_mode=WAL")
+        if con.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+            con.execute("PRAGMA journal_mode=WAL")
     finally:
         con.close()
 
@@ -111,7 +266,10 @@ def _one_line(exc: BaseException) -> str:
 def load_study(url: str, name: str) -> optuna.Study:
     """An existing study, for reading; never creates a database or a study."""
     storage = open_storage(url, must_exist=True)
-    names = optuna.study.get_all_study_names(storage)
+    try:
+        names = optuna.study.get_all_study_names(storage)
+    except Exception as exc:
+        raise StorageError(f"{url} holds no Optuna studies ({_one_line(exc)})") from None
     if name not in names:
         known = ", ".join(names) or "none"
         raise StorageError(f"no study named {name!r} in {url} (studies there: {known})")

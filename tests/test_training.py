@@ -53,8 +53,8 @@ def test_checkpoint_continues_exactly(sets, engine: str, tmp_path) -> None:
     cut = Training.start(cfg, *sets)
     cut.run_epoch()
     cut.run_epoch()
-    save_state(cut.state, tmp_path / "last.pt")
-    resumed = Training(*sets, load_state(tmp_path / "last.pt"))
+    save_state(cut.state, tmp_path / "last.npz")
+    resumed = Training(*sets, load_state(tmp_path / "last.npz"))
     list(resumed.epochs())
     assert [r.val_mse for r in resumed.state.history] == [r.val_mse for r in whole.state.history]
     assert [r.lr for r in resumed.state.history] == [r.lr for r in whole.state.history]
@@ -69,9 +69,9 @@ def test_a_checkpoint_from_one_engine_continues_in_the_other(sets, tmp_path) -> 
     cfg = TrainConfig(lr=1e-3, epochs=2, engine="reference")
     t = Training.start(cfg, *sets)
     t.run_epoch()
-    save_state(t.state, tmp_path / "last.pt")
+    save_state(t.state, tmp_path / "last.npz")
     t.run_epoch()
-    state = load_state(tmp_path / "last.pt")
+    state = load_state(tmp_path / "last.npz")
     from dataclasses import replace
 
     other = Training(*sets, replace(state, config=replace(state.config, engine="fast")))
@@ -81,19 +81,19 @@ def test_a_checkpoint_from_one_engine_continues_in_the_other(sets, tmp_path) -> 
 
 
 def test_corrupt_or_missing_checkpoint_is_a_checkpoint_error(tmp_path) -> None:
-    bad = tmp_path / "last.pt"
+    bad = tmp_path / "last.npz"
     bad.write_bytes(b"not a checkpoint")
     with pytest.raises(CheckpointError):
         load_state(bad)
     with pytest.raises(CheckpointError):
-        load_state(tmp_path / "missing.pt")
+        load_state(tmp_path / "missing.npz")
 
 
 def test_model_file_round_trips(sets, tmp_path) -> None:
     t = Training.start(TrainConfig(lr=1e-3, epochs=1), *sets)
     t.run_epoch()
-    save_model(t.state.weights, t.state.config, {"val_mse": 0.4}, tmp_path / "best.pt")
-    weights, cfg, meta = load_model(tmp_path / "best.pt")
+    save_model(t.state.weights, t.state.config, {"val_mse": 0.4}, tmp_path / "best.npz")
+    weights, cfg, meta = load_model(tmp_path / "best.npz")
     assert cfg == t.state.config and meta == {"val_mse": 0.4}
     for k, w in t.state.weights.items():
         np.testing.assert_array_equal(weights[k], w)

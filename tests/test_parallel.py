@@ -1,0 +1,130 @@
+"""Several workers, one study: separate processes started at once (on SQLite and on
+PostgreSQL) and ``--workers 3`` in one command end with exactly ``--trials`` finished trials."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import optuna
+import pytest
+from cli_runs import SLOW_SAVE_ENV, Sweep, finished, integrity, tiny_args, trials, writing
+from optuna.trial import TrialState
+
+# Each checkpoint write pauses, so that a trial lasts about a second and the workers overlap.
+SLOW = {SLOW_SAVE_ENV: "0.3"}
+N = 6
+PG_SERVER = os.environ.get("LSTM_SWEEP_TEST_POSTGRES", "postgresql://127.0.0.1:5432/test")
+
+
+def _run_three_at_once(url: str, folder: Path) -> list[Sweep]:
+    """Three ``study.py --workers 1`` started together, run to the end."""
+    args = tiny_args(url, "par", trials=N, epochs=2, samples=200, workers=1)
+    sweeps = [Sweep(args, cwd=folder, env=SLOW) for _ in range(3)]
+    for s in sweeps:
+        assert s.wait() == 0, s.output
+    return sweeps
+
+
+def _assert_exactly_n(url: str, sweeps: list[Sweep]) -> list[optuna.trial.FrozenTrial]:
+    ts = trials(url, "par")
+    done = finished(ts)
+    assert len(done) == N, [(t.number, t.state.name) for t in ts]
+    assert not [t for t in ts if t.state in (TrialState.RUNNING, TrialState.WAITING)]
+    # Refused trials (a worker asked for one at the moment the study filled up) are the only
+    # extra ones; they never ran an epoch.
+    for t in ts:
+        if t not in done and t.user_attrs.get("stop_reason") in ("surplus", "duplicate"):
+            assert t.user_attrs.get("worker") and "curve_val_mse" not in t.user_attrs
+    output = "\n".join(s.output for s in sweeps)
+    assert "database is locked" not in output and "Traceback" not in output
+    owners = {t.user_attrs["worker"] for t in done}
+    assert len(owners) >= 2, "the workers did not overlap"
+    print(f"\n{len(done)} finished, {len(ts) - len(done)} refused, {len(owners)} workers")
+    return ts
+
+
+def test_three_processes_share_one_sqlite_study(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    stop = threading.Event()
+    reads: list[int] = []
+
+    def dashboard() -> None:
+        # What optuna-dashboard does: read the whole study over and over while it is written.
+        while not stop.is_set():
+            if (tmp_path / "s.db").exists():
+                try:
+                    storage = optuna.storages.RDBStorage(url, skip_table_creation=True)
+                    for s in storage.get_all_studies():
+                        reads.append(len(storage.get_all_trials(s._study_id)))
+                    storage.engine.dispose()
+                except Exception:  # noqa: BLE001 - the tables may not exist yet
+                    pass
+            stop.wait(0.05)
+
+    reader = threading.Thread(target=dashboard, daemon=True)
+    reader.start()
+    try:
+        sweeps = _run_three_at_once(url, tmp_path)
+    finally:
+        stop.set()
+        reader.join(10)
+    _assert_exactly_n(url, sweeps)
+    assert reads, "the reader never saw the study"
+    assert integrity(tmp_path / "s.db") == "ok"
+
+
+@pytest.fixture()
+def postgres_url() -> Iterator[str]:
+    psycopg2 = pytest.importorskip("psycopg2")
+    from sqlalchemy.engine import make_url
+
+    server = make_url(PG_SERVER)
+    try:
+        admin = psycopg2.connect(host=server.host, port=server.port or 5432,
+                                 user=server.username, dbname=server.database or "postgres",
+                                 connect_timeout=3)  # fmt: skip
+    except psycopg2.OperationalError as exc:
+        pytest.skip(f"no PostgreSQL server answers at {PG_SERVER} ({str(exc).strip()})")
+    admin.autocommit = True
+    name = f"sweep_test_{uuid.uuid4().hex[:12]}"
+    with admin.cursor() as cur:
+        cur.execute(f"CREATE DATABASE {name}")
+    try:
+        yield server.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.cursor() as cur:
+            cur.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        admin.close()
+
+
+def test_three_processes_share_one_postgresql_study(tmp_path: Path, postgres_url: str) -> None:
+    sweeps = _run_three_at_once(postgres_url, tmp_path)
+    _assert_exactly_n(postgres_url, sweeps)
+
+
+def test_workers_option_runs_the_trials_in_several_processes(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    sweep = Sweep(tiny_args(url, "par", trials=N, epochs=2, samples=200, workers=3), tmp_path,
+                  env=SLOW)  # fmt: skip
+    assert sweep.wait() == 0, sweep.output
+    assert sweep.saw(r"^\[worker [0-2]\] trial \d+ done")
+    _assert_exactly_n(url, [sweep])
+
+
+def test_three_processes_resuming_at_once_continue_a_cut_off_trial_once(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    first = Sweep(tiny_args(url, "par", trials=N, epochs=2, samples=200), tmp_path, env=SLOW)
+    first.wait_until(writing("last.npz")(first, tmp_path))  # trial 0 is writing epoch 1
+    first.signal(signal.SIGKILL)
+
+    sweeps = _run_three_at_once(url, tmp_path)
+
+    ts = _assert_exactly_n(url, sweeps)
+    heirs = [t for t in ts if t.user_attrs.get("continues_trial") == 0]
+    ran = [t for t in heirs if t.user_attrs.get("stop_reason") != "duplicate"]
+    assert len(ran) == 1 and ran[0] in finished(ts), [t.user_attrs for t in heirs]
