@@ -2,17 +2,21 @@
 
 python study.py --trials 20         run (or continue) the sweep into ./studies.db
 python study.py report [--json]     compare every trial with the plan's success criteria
+python study.py report --html r.html   the same as an offline page with plots
+python study.py eval --trial N      a trial's model on a fresh noise seed
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import shlex
 import sys
 from dataclasses import MISSING, fields
 from typing import NoReturn
 
+from model.data import TEST_SEED
 from sweep.settings import DEFAULT_STORAGE, DEFAULT_STUDY, SweepConfig
 
 EXIT_USAGE = 2
@@ -100,6 +104,7 @@ def cmd_run(argv: list[str]) -> int:
         import optuna
         from sqlalchemy.exc import SQLAlchemyError
 
+        from sweep.artifacts import default_artifact_dir
         from sweep.runner import ConfigConflict, WorkerError, run_sweep
         from sweep.storage import StorageError
 
@@ -129,7 +134,8 @@ def cmd_run(argv: list[str]) -> int:
     if config.study_name != DEFAULT_STUDY:
         report += ["--study-name", config.study_name]
     print(f"done. See the results with:\n  {shlex.join(report)}\n"
-          f"  optuna-dashboard {shlex.quote(config.storage)}")  # fmt: skip
+          f"  optuna-dashboard {shlex.quote(config.storage)} --artifact-dir "
+          f"{shlex.quote(str(default_artifact_dir(config.storage)))}")  # fmt: skip
     return 0
 
 
@@ -193,14 +199,57 @@ def cmd_report(argv: list[str]) -> int:
     return 0
 
 
-COMMANDS = {"report": cmd_report}
+def eval_parser() -> Parser:
+    p = Parser(
+        prog="study.py eval",
+        description="Evaluate a finished trial's model on a freshly generated set with any noise "
+        "seed: honest MSE (frozen weights, state reset at each block start), overall and per "
+        "frequency. Shows whether a result holds beyond the seeds it was selected on.",
+    )
+    p.add_argument("--trial", type=int, required=True, metavar="N", help="trial number")
+    p.add_argument("--seed", type=int, default=TEST_SEED, help="noise seed of the new set")
+    p.add_argument("--storage", default=DEFAULT_STORAGE, help="Optuna storage URL")
+    p.add_argument("--study-name", default=DEFAULT_STUDY, help="study of the trial")
+    return p
+
+
+def cmd_eval(argv: list[str]) -> int:
+    args = eval_parser().parse_args(argv)
+    from sweep.evaluation import EvaluationError, evaluate_trial, render
+    from sweep.storage import StorageError, load_study
+
+    try:
+        study = load_study(args.storage, args.study_name)
+        print(render(evaluate_trial(study, args.trial, args.seed)))
+    except (StorageError, EvaluationError) as exc:
+        return fail(str(exc))
+    return 0
+
+
+COMMANDS = {"report": cmd_report, "eval": cmd_eval}
+_NUMBER = re.compile(r"^-(\d+\.?\d*|\.\d+)(e[-+]?\d+)?$", re.IGNORECASE)
+
+
+def join_negative_values(argv: list[str]) -> list[str]:
+    """argparse takes '-1e-4' for an option; '--lr-min -1e-4' is meant as a value (which the
+    validation then refuses with a clear message)."""
+    out: list[str] = []
+    for arg in argv:
+        if out and out[-1].startswith("--") and "=" not in out[-1] and _NUMBER.match(arg):
+            out[-1] = f"{out[-1]}={arg}"
+        else:
+            out.append(arg)
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] in COMMANDS:
-        return COMMANDS[argv[0]](argv[1:])
-    return cmd_run(argv)
+    argv = join_negative_values(list(sys.argv[1:] if argv is None else argv))
+    try:
+        if argv and argv[0] in COMMANDS:
+            return COMMANDS[argv[0]](argv[1:])
+        return cmd_run(argv)
+    except SystemExit as exc:  # argparse: --help (0) or a usage error (2)
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
 
 
 if __name__ == "__main__":

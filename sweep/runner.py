@@ -14,6 +14,7 @@ import numpy as np
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from sweep.artifacts import attach_after_sweep
 from sweep.objective import Objective, Sets, SurplusTrial
 from sweep.pruner import DivergencePruner
 from sweep.recovery import occupancy, recover, requeue
@@ -173,7 +174,14 @@ def run_sweep(config: SweepConfig, log: Callable[[str], None] = print) -> optuna
         f"running with {config.workers} worker(s)")  # fmt: skip
     if config.workers == 1:
         run_worker(config, 0, log)
-        return study
+    else:
+        _run_processes(config)
+    # The best model, where optuna-dashboard lists it (beside the database, for SQLite).
+    attach_after_sweep(study, config.storage, log)
+    return study
+
+
+def _run_processes(config: SweepConfig) -> None:
     ctx = multiprocessing.get_context("spawn")
     procs = [ctx.Process(target=_worker_main, args=(config, i)) for i in range(config.workers)]
     for p in procs:
@@ -193,4 +201,3 @@ def run_sweep(config: SweepConfig, log: Callable[[str], None] = print) -> optuna
         raise KeyboardInterrupt
     if bad:
         raise WorkerError(f"worker processes failed with exit codes {bad}")
-    return study

@@ -1,0 +1,70 @@
+"""Evaluate a finished trial's model on a freshly generated set with any noise seed, so anyone
+can check that a result is not tied to the seeds it was selected on."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import optuna
+
+from model.checkpoint import CheckpointError, load_model
+from model.data import DataConfig, make_set
+from model.params import Evaluation, score
+from model.training import engine_class
+
+
+class EvaluationError(Exception):
+    """A trial that cannot be evaluated (unknown, unfinished, or its model file is unusable)."""
+
+
+@dataclass(frozen=True)
+class TrialEvaluation:
+    number: int
+    seed: int
+    checkpoint: str
+    frequencies: tuple[float, ...]
+    result: Evaluation
+
+
+def data_config_of(study: optuna.Study) -> DataConfig:
+    """The data the study was run on, from its recorded settings."""
+    c = study.user_attrs.get("config", {})
+    base = DataConfig()
+    return DataConfig(
+        frequencies=tuple(c.get("frequencies", base.frequencies)),
+        sample_rate=c.get("sample_rate", base.sample_rate),
+        samples=c.get("samples", base.samples),
+        amplitude=tuple(c.get("amplitude_range", base.amplitude)),
+        phase=tuple(c.get("phase_range", base.phase)),
+    )
+
+
+def evaluate_trial(study: optuna.Study, number: int, seed: int) -> TrialEvaluation:
+    trials = {t.number: t for t in study.get_trials(deepcopy=False)}
+    if number not in trials:
+        raise EvaluationError(f"study {study.study_name!r} has no trial {number}")
+    path = trials[number].user_attrs.get("best_checkpoint")
+    if not path:
+        raise EvaluationError(f"trial {number} has no model file (it did not finish)")
+    try:
+        weights, config, _ = load_model(Path(path))
+    except CheckpointError as exc:
+        raise EvaluationError(f"trial {number}: cannot load its model: {exc}") from None
+    data_config = data_config_of(study)
+    data = make_set(seed, data_config)
+    engine = engine_class("fast")(weights, data_config.input_size, config.hidden_size)
+    return TrialEvaluation(
+        number, seed, path, data_config.frequencies, score(engine.predict(data), data)
+    )
+
+
+def render(ev: TrialEvaluation) -> str:
+    per = "  ".join(
+        f"{f:g} Hz {v:.5f}" for f, v in zip(ev.frequencies, ev.result.per_freq, strict=True)
+    )
+    return (
+        f"trial {ev.number}, noise seed {ev.seed}: honest MSE {ev.result.mse:.5f}\n"
+        f"per frequency: {per}\n"
+        f"(model: {ev.checkpoint}; frozen weights, state reset at each block start)"
+    )
