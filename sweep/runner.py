@@ -109,9 +109,12 @@ def worker_seed(config: SweepConfig, index: int, n_trials: int) -> int:
 
 def run_worker(config: SweepConfig, index: int = 0, log: Callable[[str], None] = print) -> None:
     """One process's share: trials until the study holds ``config.trials`` finished ones."""
-    import torch
+    if config.engine == "reference":
+        # Only the reference needs torch (~200 MB a process); one core per worker: workers,
+        # not threads, use the machine.
+        import torch
 
-    torch.set_num_threads(1)  # one core per worker: workers, not threads, use the machine
+        torch.set_num_threads(1)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     logging.getLogger("optuna.study._optimize").addFilter(_expected_failures)
     study = open_study(config)
