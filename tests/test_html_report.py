@@ -17,6 +17,7 @@ from plotly.offline import get_plotlyjs
 import study
 from sweep import figures as fg
 from sweep import html_report as hr
+from sweep import plots
 from sweep.criteria import TIERS
 from sweep.report import collect
 
@@ -151,7 +152,7 @@ def _lines(fig) -> dict[float, str]:
 
 
 def test_sweep_figure_marks_the_floor_and_each_tier_at_its_value() -> None:
-    fig = hr.sweep_figure(fg.sweep_info(collect(floor_study())))
+    fig = plots.sweep_figure(fg.sweep_info(collect(floor_study())))
     lines = _lines(fig)
     assert 0.5 in lines
     assert {t.max_test for t in TIERS} <= set(lines)
@@ -165,7 +166,7 @@ def test_sweep_figure_marks_the_floor_and_each_tier_at_its_value() -> None:
 
 
 def test_curves_figure_pairs_both_panels_and_marks_where_a_trial_was_pruned() -> None:
-    fig = hr.curves_figure(fg.curves_info(floor_study().get_trials()))
+    fig = plots.curves_figure(fg.curves_info(floor_study().get_trials()))
     assert len(fig.data) == 4  # two trials, two panels each
     val_complete, online_complete, val_pruned, online_pruned = fig.data
     assert val_pruned.legendgroup == online_pruned.legendgroup
@@ -178,9 +179,9 @@ def test_curves_figure_pairs_both_panels_and_marks_where_a_trial_was_pruned() ->
 
 def test_criteria_figure_has_one_bar_per_measure_against_every_tier() -> None:
     info = fg.criteria_info(collect(floor_study()))
-    fig = hr.criteria_figure(info)
+    fig = plots.criteria_figure(info)
     assert [tr.y[0] for tr in fig.data] == [info.train_mse, info.test_mse, info.ratio]
     limits = {(t.max_train, t.max_test, t.max_ratio) for t in TIERS}
     assert set(_lines(fig)) == {v for row in limits for v in row}
-    table = hr.criteria_table(info)
+    table = plots.criteria_table(info)
     assert table.count("<tr") == 1 + len(TIERS) and "missed: train, test" in table
