@@ -1,0 +1,184 @@
+"""Clock learning on tiny data: schedules, reports, stages and checkpoints that continue."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from model.checkpoint import atomic_save
+from model.clock import (
+    STAGE_GROW,
+    STAGE_TUNE,
+    ClockConfig,
+    ClockTraining,
+    draw_batch,
+    initial_model,
+    noise_rng,
+    prefix_loss,
+    prefix_mask,
+    state_from_dict,
+    state_to_dict,
+)
+from model.data import DataConfig, make_set, mixed_signal
+from model.training import STOP_MAX_EPOCHS
+
+DATA = DataConfig(samples=40)
+TINY = dict(prefix_start=4, grow_updates=6, tune_updates=4, updates_per_epoch=2, tune_warmup=2,
+            realisations=2, tune_realisations=2, hidden_size=8)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def sets():
+    return make_set(1, DATA), make_set(3, DATA)
+
+
+def start(sets, **kw) -> ClockTraining:
+    train, val = sets
+    return ClockTraining.start(ClockConfig(**{**TINY, **kw}), val, DATA, train)
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {"realisations": 0},
+        {"growth": 1.0},
+        {"grow_updates": 3, "updates_per_epoch": 2},
+        {"grow_updates": 0, "tune_updates": 0},
+        {"lr_scale": 0.0},
+        {"ema": 1.0},
+        {"tune_lr_min": 1.0},
+        {"restart_patience": 0},
+        {"glide_cycles": -1.0},
+    ],
+)
+def test_config_rejects_bad_values(kw) -> None:
+    with pytest.raises(ValueError):
+        ClockConfig(**kw)
+
+
+def test_schedules_are_functions_of_the_update_count() -> None:
+    cfg = ClockConfig(lr_scale=3e-3, tune_updates=200, tune_warmup=50)
+    assert cfg.grow_lr(100) == 3e-3 and cfg.grow_lr(300) == 3e-3
+    assert cfg.grow_lr(10_000) == pytest.approx(3e-3 * (300 / 10_000) ** 0.75)
+    lrs = [cfg.tune_lr(k) for k in range(200)]
+    assert lrs[0] == pytest.approx(5e-5 / 50) and lrs[49] == pytest.approx(5e-5)
+    assert lrs[-1] == pytest.approx(1e-6) and bool(np.all(np.diff(lrs[49:]) <= 0))
+    assert cfg.next_prefix(100, 10_000) == 150 and cfg.next_prefix(9_000, 10_000) == 10_000
+
+
+def test_block_prefixes_span_min_cycles() -> None:
+    d = DataConfig()
+    assert ClockConfig(min_cycles=1.0).block_prefixes(100, d) == (1000, 334, 200, 143)
+    assert ClockConfig(min_cycles=1.0).block_prefixes(500, d) == (1000, 500, 500, 500)
+    assert ClockConfig(min_cycles=0.0).block_prefixes(100, d) == (100,) * 4
+    assert ClockConfig(min_cycles=2.0).block_prefixes(20_000, d) == (10_000,) * 4
+
+
+def test_glide_raises_slow_targets_only_while_growing() -> None:
+    d, cfg = DataConfig(), ClockConfig(glide_cycles=0.75)
+    assert cfg.target_frequencies(100, d, STAGE_GROW) == (7.5, 7.5, 7.5, 7.5)
+    assert cfg.target_frequencies(500, d, STAGE_GROW) == (1.5, 3.0, 5.0, 7.0)
+    assert cfg.target_frequencies(100, d, STAGE_TUNE) == d.frequencies
+    assert ClockConfig(glide_cycles=0).target_frequencies(100, d, STAGE_GROW) == d.frequencies
+    _, y = draw_batch(d, 50, 1, noise_rng(0), (7.0, 3.0, 5.0, 7.0))
+    np.testing.assert_allclose(y[0].numpy(), y[3].numpy())
+
+
+def test_batch_is_the_task_formula_from_a_disjoint_generator() -> None:
+    x, y = draw_batch(DATA, 10, 3, noise_rng(0))
+    assert x.shape == (12, 10, 5) and y.shape == (12, 10)
+    # Realisation 0 is the task's S from the same generator state, shared by its 4 blocks.
+    s = mixed_signal(replace(DATA, samples=10), noise_rng(0))
+    for b in range(4):
+        np.testing.assert_allclose(x[b, :, 0].numpy(), s, rtol=1e-6)
+        assert (x[b, :, 1 + b] == 1).all() and x[b, :, 1:].sum() == 10
+    assert not np.allclose(x[4, :, 0].numpy(), s)  # the next realisation is fresh noise
+    # Never an evaluation set's noise: those come from default_rng(seed).
+    assert not np.allclose(s, make_set(0, DATA).mixed[:10])
+
+
+def test_balanced_loss_weights_the_worst_block_but_reports_plain_mse() -> None:
+    y = torch.zeros(4, 3)
+    out = torch.tensor([[1.0] * 3, [0.0] * 3, [0.0] * 3, [0.0] * 3])
+    mask = prefix_mask((3, 3, 3, 3), 3)
+    plain_loss, plain = prefix_loss(out, y, mask, balanced=False)
+    bal_loss, plain_b = prefix_loss(out, y, mask, balanced=True)
+    assert plain == plain_b == pytest.approx(0.25) and float(plain_loss) == pytest.approx(0.25)
+    assert float(bal_loss) == pytest.approx(1.0)  # w = (4, 0, 0, 0)
+    # The mask drops steps beyond a block's prefix.
+    _, masked = prefix_loss(out, y, prefix_mask((1, 3, 3, 3), 3), balanced=False)
+    assert masked == pytest.approx(0.25)
+
+
+def test_stages_reports_and_stop(sets) -> None:
+    t = start(sets)
+    reports = list(t.epochs())
+    assert [r.epoch for r in reports] == [1, 2, 3, 4, 5]
+    assert [r.stage for r in reports] == [STAGE_GROW] * 3 + [STAGE_TUNE] * 2
+    assert reports[-1].stop_reason == STOP_MAX_EPOCHS and t.finished
+    assert t.state.updates == 10 and t.state.prefix == DATA.samples
+    for r in reports:
+        assert r.steps == 2 and r.seconds > 0 and math.isfinite(r.train_mse)
+        assert 0 < r.grad_norm_mean <= r.grad_norm_max and len(r.val_per_freq) == 4
+    assert t.state.best_val == min(r.val_mse for r in reports)
+    assert reports[t.state.best_epoch - 1].val_mse == t.state.best_val
+    best = t.evaluate(sets[1], t.state.best_weights).mse
+    assert best == pytest.approx(t.state.best_val)
+
+
+def test_prefix_grows_when_learnt(sets) -> None:
+    t = start(sets, growth_threshold=10.0, min_cycles=0.0)  # every update counts as learnt
+    first = t.run_epoch()
+    assert first.prefix == 9 and t.state.prefix == 9  # 4 -> 6 -> 9
+    assert first.lr == pytest.approx(ClockConfig(**TINY).grow_lr(6))
+
+
+def test_same_seed_same_run_and_checkpoint_continues_exactly(sets, tmp_path) -> None:
+    whole = start(sets)
+    list(whole.epochs())
+    half = start(sets)
+    for r in half.epochs():
+        if r.epoch == 2:
+            break
+    path = tmp_path / "clock.pt"
+    atomic_save(state_to_dict(half.state), path)
+    state = state_from_dict(torch.load(path, weights_only=True))
+    resumed = ClockTraining(sets[1], DATA, state, sets[0])
+    rest = list(resumed.epochs())
+    assert [r.val_mse for r in rest] == [r.val_mse for r in whole.state.history[2:]]
+    for k, v in whole.state.weights.items():
+        np.testing.assert_array_equal(resumed.state.weights[k], v)
+
+
+def test_forget_bias_shifts_only_the_forget_gate() -> None:
+    plain = initial_model(ClockConfig(hidden_size=8), DATA)
+    shifted = initial_model(ClockConfig(hidden_size=8, forget_bias=1.5), DATA)
+    diff = (shifted.lstm.bias_ih_l0 - plain.lstm.bias_ih_l0).detach()
+    assert torch.allclose(diff, torch.tensor([0.0] * 8 + [1.5] * 8 + [0.0] * 16))
+    assert torch.equal(shifted.lstm.weight_hh_l0, plain.lstm.weight_hh_l0)
+
+
+def test_stalled_grow_restarts_from_new_weights_within_its_limit(sets) -> None:
+    # Every grow epoch looks stalled: unlearnt prefix (threshold ~0) and "small" gradients.
+    t = start(sets, growth_threshold=1e-12, restart_grad_norm=1e9, restart_patience=2,
+              max_restarts=1, grow_updates=6)  # fmt: skip
+    first = initial_model(t.state.config, DATA, attempt=1)
+    t.run_epoch()
+    assert t.state.stalled == 1 and t.state.attempt == 0
+    t.run_epoch()
+    assert t.state.attempt == 1 and t.state.attempt_start == 4 and t.state.stalled == 0
+    assert t.state.prefix == TINY["prefix_start"]
+    for name, p in first.state_dict().items():
+        np.testing.assert_array_equal(t.state.weights[name], p.numpy())
+    reports = list(t.epochs())  # no second restart; the budgets count from the restart
+    assert t.state.attempt == 1 and t.state.updates == 4 + 6 + 4
+    assert reports[-1].stop_reason == STOP_MAX_EPOCHS
+
+
+def test_other_seed_other_run(sets) -> None:
+    a, b = start(sets, seed=0), start(sets, seed=1)
+    assert a.run_epoch().val_mse != b.run_epoch().val_mse
