@@ -141,7 +141,7 @@ def cmd_run(argv: list[str]) -> int:
 
 def cmd_report(argv: list[str]) -> int:
     args = report_parser().parse_args(argv)
-    from sweep.report import collect, render_text, to_json
+    from sweep.report import collect, render_text, sibling_studies, to_json
     from sweep.storage import StorageError, load_study
 
     try:
@@ -150,7 +150,7 @@ def cmd_report(argv: list[str]) -> int:
         return fail(str(exc))
     if args.trial is not None and args.html is None:
         return fail("--trial draws graphs in the HTML report: give --html PATH too")
-    summary = collect(study)
+    summary = collect(study, sibling_studies(study))
     text = json.dumps(to_json(summary), indent=2) if args.json else render_text(summary)
     if args.html is None and args.artifacts is None:
         print(text)

@@ -144,18 +144,28 @@ def load_state(path: Path) -> TrainState:
         raise CheckpointError(f"{path}: incomplete checkpoint ({exc})") from exc
 
 
-def save_model(weights: Weights, config: TrainConfig, meta: dict, path: Path) -> None:
+def save_model(weights: Weights, config: object, meta: dict, path: Path) -> None:
     """The deliverable: weights (``SineLSTM`` state-dict names), the config that made them, and
     what they scored. ``model.engines.module_from_weights`` turns it into a torch module."""
     clean = {k: (None if isinstance(v, float) and not math.isfinite(v) else v)
              for k, v in meta.items()}  # fmt: skip
-    info = {"format": FORMAT_VERSION, "kind": "model", "config": asdict(config), "meta": clean}
+    method = "l1" if isinstance(config, TrainConfig) else "clock"
+    info = {"format": FORMAT_VERSION, "kind": "model", "method": method,
+            "config": asdict(config), "meta": clean}  # fmt: skip
     atomic_write(_pack(_prefixed("weights", weights), info), path)
 
 
-def load_model(path: Path) -> tuple[Weights, TrainConfig, dict]:
+def load_model(path: Path) -> tuple[Weights, object, dict]:
+    """Weights, the config that trained them (a ``TrainConfig``, or a ``ClockConfig`` for the
+    clock method; both have ``hidden_size``), and what they scored."""
     arrays, d = _unpack(path)
     try:
-        return _group(arrays, "weights"), TrainConfig(**d["config"]), dict(d["meta"])
+        if d.get("method", "l1") == "l1":
+            config: object = TrainConfig(**d["config"])
+        else:
+            from model.clock import ClockConfig
+
+            config = ClockConfig(**d["config"])
+        return _group(arrays, "weights"), config, dict(d["meta"])
     except (KeyError, TypeError) as exc:
         raise CheckpointError(f"{path}: incomplete model file ({exc})") from exc

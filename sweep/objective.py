@@ -1,4 +1,4 @@
-"""The Optuna objective: one trial = one L=1 training run through model/."""
+"""The Optuna objective: one trial = one training run (L=1 or clock) through model/."""
 
 from __future__ import annotations
 
@@ -9,19 +9,21 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import optuna
 
-from model.checkpoint import CheckpointError, load_state, save_model, save_state
+from model import methods
+from model.checkpoint import CheckpointError, save_model
 from model.data import PREDICT_ZERO_MSE, SignalSet, make_set
-from model.training import STOP_NON_FINITE, TrainConfig, Training, TrainState
+from model.training import STOP_NON_FINITE
 from sweep import liveness
 from sweep.criteria import mse_ratio, tier
 from sweep.divergence import ACTIONS, Diagnosis, diagnose
-from sweep.pruner import record_diagnosis
+from sweep.pruner import diagnose_from, record_diagnosis
 from sweep.recovery import STOP_DUPLICATE, STOP_INTERRUPTED, STOP_SURPLUS, occupancy
 from sweep.settings import SweepConfig
+from sweep.space import suggest
 
 #: An honest MSE above this fraction of 0.5 is "at the predict-zero floor".
 FLOOR_FRACTION = 0.9
@@ -92,7 +94,7 @@ class Objective:
         trial.set_user_attr("worker", liveness.worker_id())
         try:
             self._refuse_surplus(trial)
-            lr = trial.suggest_float("lr", self.config.lr_min, self.config.lr_max, log=True)
+            train_config = suggest(trial, self.config)
             folder = checkpoint_dir(self.root, trial.study.study_name, trial.number)
             last = folder / LAST
             trial.set_user_attr("checkpoint", str(last))
@@ -100,15 +102,16 @@ class Objective:
                 # A trial restarted from scratch reports epochs its dead predecessor reported
                 # (the same values: training is deterministic); Optuna keeps the first.
                 warnings.filterwarnings("ignore", message=".*is already reported")
-                return self._train(trial, lr, folder, last)
+                return self._train(trial, train_config, folder, last)
         except KeyboardInterrupt:
             # The epoch in progress is abandoned; the checkpoint of the last completed one
             # stays, and the next run continues from it (sweep.recovery).
             trial.set_user_attr("stop_reason", STOP_INTERRUPTED)
             raise
 
-    def _train(self, trial: optuna.Trial, lr: float, folder: Path, last: Path) -> float:
-        training = self._start(trial, lr)
+    def _train(self, trial: optuna.Trial, train_config: object, folder: Path, last: Path) -> float:
+        trial.set_user_attr("method", self.config.method)
+        training = self._start(trial, train_config)
         started = time.perf_counter() - sum(r.seconds for r in training.state.history)
         if training.state.history:
             # Continued: the dead run may have been cut off right after judging its last epoch.
@@ -118,7 +121,7 @@ class Objective:
                 self._prune(trial, training, folder, started, verdict)
         while not training.finished:
             report = training.run_epoch()
-            save_state(training.state, last)
+            methods.save(training.state, last)
             self._record_epoch(trial, training.state)
             verdict = self._judge(trial, training.state)
             if not self.config.quiet:
@@ -130,13 +133,13 @@ class Objective:
                 )
             if verdict.stop:
                 self._prune(trial, training, folder, started, verdict)
-        record_diagnosis(trial, diagnose([r.val_mse for r in training.state.history]))
+        record_diagnosis(trial, self._diagnose(training.state))
         return self._finish(trial, training, folder, started, training.state.stop_reason or "")
 
     def _prune(
         self,
         trial: optuna.Trial,
-        training: Training,
+        training: methods.Run,
         folder: Path,
         started: float,
         verdict: Diagnosis,
@@ -166,15 +169,15 @@ class Objective:
             trial.study.stop()
             raise SurplusTrial(f"{done} finished and {running} running: nothing left to do")
 
-    def _start(self, trial: optuna.Trial, lr: float) -> Training:
+    def _start(self, trial: optuna.Trial, config: object) -> methods.Run:
         """A fresh run, or the continuation of a dead or interrupted trial from the newest
         usable checkpoint of its line. A checkpoint that is unreadable or from another
         configuration is skipped with a warning (an older one, or a fresh run, is used):
         never a failed trial."""
-        config = self.config.train_config(lr)
+        sets = (self.sets.train, self.sets.val, self.config.data)
         parent = trial.user_attrs.get("continues_trial")
         if parent is None:
-            return Training.start(config, self.sets.train, self.sets.val)
+            return methods.start(config, *sets)
         _remove_stale_temporaries(checkpoint_dir(self.root, trial.study.study_name, parent))
         stored = [
             trial.user_attrs.get("continues_checkpoint"),
@@ -185,7 +188,7 @@ class Objective:
         paths = [Path(c) for c in stored if c]
         moved = [self.root.joinpath(*p.parts[-3:]) for p in paths]
         candidates = list(dict.fromkeys(p.resolve() for p in [*paths, *moved]))
-        state, problems = _newest_state(candidates, config)
+        state, problems = _newest_state(candidates, config, self.config.method)
         for problem in problems:
             self.log(f"warning: trial {trial.number}: skipping checkpoint {problem}")
         if state is None:
@@ -196,7 +199,7 @@ class Objective:
             else:
                 self.log(f"trial {trial.number}: trial {parent} starts again from scratch "
                          "(it was cut off before its first checkpoint)")  # fmt: skip
-            return Training.start(config, self.sets.train, self.sets.val)
+            return methods.start(config, *sets)
         trial.set_user_attr("continued_from", parent)
         self.log(f"trial {trial.number}: continuing trial {parent} from epoch {state.epoch}")
         # The dead trial may have checkpointed epochs it did not live to report: report them
@@ -205,14 +208,22 @@ class Objective:
             trial.report(r.val_mse, r.epoch)
         if len(trial.user_attrs.get("curve_val_mse", [])) != state.epoch:
             self._record_epoch(trial, state)
-        return Training(self.sets.train, self.sets.val, state)
+        return methods.resume(state, *sets)
 
-    def _record_epoch(self, trial: optuna.Trial, state: TrainState) -> None:
+    def _record_epoch(self, trial: optuna.Trial, state: Any) -> None:
         for name in CURVES:
             trial.set_user_attr(f"curve_{name}", [_num(getattr(r, name)) for r in state.history])
+        if self.config.method == "clock":  # the prefix length T says where the growth stands
+            trial.set_user_attr("curve_prefix", [r.prefix for r in state.history])
         trial.report(state.history[-1].val_mse, state.history[-1].epoch)
 
-    def _judge(self, trial: optuna.Trial, state: TrainState) -> Diagnosis:
+    def _diagnose(self, state: Any) -> Diagnosis:
+        """The rules over the judged epochs (the clock method's grow stage is not judged: its
+        honest MSE is meant to swing while the prefix grows)."""
+        values = {r.epoch: r.val_mse for r in state.history}
+        return diagnose_from(values, judge_from_step(self.config))
+
+    def _judge(self, trial: optuna.Trial, state: Any) -> Diagnosis:
         last = state.history[-1]
         if last.stop_reason == STOP_NON_FINITE:
             return Diagnosis(
@@ -220,11 +231,11 @@ class Objective:
                 f"non-finite loss or gradient in epoch {last.epoch}; the bad step was not applied",
             )  # fmt: skip
         if trial.should_prune():
-            return diagnose([r.val_mse for r in state.history])
+            return self._diagnose(state)
         return diagnose([])
 
     def _finish(
-        self, trial: optuna.Trial, training: Training, folder: Path, started: float, stop: str
+        self, trial: optuna.Trial, training: methods.Run, folder: Path, started: float, stop: str
     ) -> float:
         """Evaluate the best checkpoint (the model this trial delivers) on every set."""
         state = training.state
@@ -234,7 +245,7 @@ class Objective:
         test = training.evaluate(self.sets.test, weights)
         best_path = folder / BEST
         meta = {"train_mse": train.mse, "val_mse": val.mse, "test_mse": test.mse,
-                "epoch": state.early.best_epoch or state.epoch}  # fmt: skip
+                "epoch": methods.best_epoch(state) or state.epoch}  # fmt: skip
         save_model(weights, state.config, meta, best_path)
         attrs = {
             "train_mse": train.mse,
@@ -251,12 +262,12 @@ class Objective:
             "wall_seconds": round(time.perf_counter() - started, 3),
             "peak_rss_mb": round(peak_rss_mb(), 1),
             "best_checkpoint": str(best_path),
-            "engine": state.config.engine,
+            "engine": getattr(state.config, "engine", "torch"),
         }
         for key, value in attrs.items():
             trial.set_user_attr(key, value)
         self.log(
-            f"trial {trial.number} done ({stop}): lr {state.config.lr:.2e} epochs {state.epoch} "
+            f"trial {trial.number} done ({stop}): {describe(state.config)} epochs {state.epoch} "
             f"train MSE {train.mse:.4f} val MSE {val.mse:.4f} test MSE {test.mse:.4f} "
             f"tier {attrs['tier']}"
             + ("  [at the predict-zero floor]" if attrs["at_floor"] else "")
@@ -264,17 +275,17 @@ class Objective:
         return val.mse
 
 
-def _newest_state(paths: list[Path], config: TrainConfig) -> tuple[TrainState | None, list[str]]:
+def _newest_state(paths: list[Path], config: object, method: str) -> tuple[Any | None, list[str]]:
     """The checkpoint with the most epochs among ``paths`` that loads and matches ``config``;
     also what was wrong with the others (a file that is not there is no problem: its trial
     was cut off before its first checkpoint)."""
-    best: TrainState | None = None
+    best: Any | None = None
     problems = []
     for path in paths:
         if not path.exists():
             continue
         try:
-            state = load_state(path)
+            state = methods.load(path, method)
             if state.config != config:
                 raise CheckpointError(f"{path}: made with another configuration")
         except CheckpointError as exc:
@@ -289,6 +300,20 @@ def _remove_stale_temporaries(folder: Path) -> None:
     """A process killed while writing a checkpoint leaves its temporary file behind."""
     for tmp in folder.glob("*.tmp"):
         tmp.unlink(missing_ok=True)
+
+
+def judge_from_step(config: SweepConfig) -> int:
+    """First epoch the divergence rules judge: all for l1, the fine-tune stage for clock."""
+    return config.grow_epochs + 1 if config.method == "clock" else 0
+
+
+def describe(config: object) -> str:
+    if hasattr(config, "lr"):
+        return f"lr {config.lr:.2e}"
+    return (
+        f"clock lr scale {config.lr_scale:.2e} threshold {config.growth_threshold:.3g} "
+        f"realisations {config.realisations} balanced {config.balanced} seed {config.seed}"
+    )
 
 
 def per_freq_attr(freqs: tuple[float, ...], values: tuple[float, ...]) -> dict[str, float]:

@@ -8,6 +8,7 @@ is the step itself.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from optuna.pruners import BasePruner
@@ -28,14 +29,20 @@ class DivergencePruner(BasePruner):
 
     Args:
         n_warmup_steps: steps below this are never pruned.
+        judge_from_step: steps below this are not judged at all (their values are left out of
+            the curve the rules see), for a method whose early epochs are a different stage:
+            the clock method's growing prefix, whose honest MSE is meant to swing.
     """
 
-    def __init__(self, n_warmup_steps: int = 0) -> None:
+    def __init__(self, n_warmup_steps: int = 0, judge_from_step: int = 0) -> None:
         if n_warmup_steps < 0:
             raise ValueError(
                 f"Number of warmup steps cannot be negative but got {n_warmup_steps=}."
             )
+        if judge_from_step < 0:
+            raise ValueError(f"judge_from_step cannot be negative but got {judge_from_step=}.")
         self._n_warmup_steps = n_warmup_steps
+        self._judge_from_step = judge_from_step
 
     def prune(self, study: Study, trial: FrozenTrial) -> bool:
         step = trial.last_step
@@ -43,12 +50,20 @@ class DivergencePruner(BasePruner):
             return False
         if step < self._n_warmup_steps:
             return False
-        return diagnose_trial(trial).stop
+        return diagnose_trial(trial, self._judge_from_step).stop
 
 
-def diagnose_trial(trial: FrozenTrial) -> Diagnosis:
+def diagnose_from(values: dict[int, float], from_step: int = 0) -> Diagnosis:
+    """`diagnose` over the values at steps >= ``from_step``, in step order; the verdict's epoch
+    is given as the step it fired at."""
+    steps = sorted(s for s in values if s >= from_step)
+    d = diagnose([values[s] for s in steps])
+    return d if d.epoch is None else replace(d, epoch=steps[d.epoch - 1])
+
+
+def diagnose_trial(trial: FrozenTrial, from_step: int = 0) -> Diagnosis:
     """`diagnose` over the trial's intermediate values in step order."""
-    return diagnose([value for _, value in sorted(trial.intermediate_values.items())])
+    return diagnose_from(trial.intermediate_values, from_step)
 
 
 def record_diagnosis(trial: Trial, diagnosis: Diagnosis) -> None:

@@ -15,7 +15,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from sweep.artifacts import attach_after_sweep
-from sweep.objective import Objective, Sets, SurplusTrial
+from sweep.objective import Objective, Sets, SurplusTrial, judge_from_step
 from sweep.pruner import DivergencePruner
 from sweep.recovery import occupancy, recover, requeue
 from sweep.settings import SweepConfig
@@ -65,7 +65,7 @@ def open_study(config: SweepConfig, heartbeat: bool = True) -> optuna.Study:
         study_name=config.study_name,
         storage=storage,
         direction="minimize",
-        pruner=DivergencePruner(),
+        pruner=DivergencePruner(judge_from_step=judge_from_step(config)),
         load_if_exists=True,
     )
     if IDENTITY_KEY not in study.user_attrs:
@@ -109,9 +109,9 @@ def worker_seed(config: SweepConfig, index: int, n_trials: int) -> int:
 
 def run_worker(config: SweepConfig, index: int = 0, log: Callable[[str], None] = print) -> None:
     """One process's share: trials until the study holds ``config.trials`` finished ones."""
-    if config.engine == "reference":
-        # Only the reference needs torch (~200 MB a process); one core per worker: workers,
-        # not threads, use the machine.
+    if config.engine == "reference" or config.method == "clock":
+        # Only these need torch (~200 MB a process); one core per worker: workers, not
+        # threads, use the machine.
         import torch
 
         torch.set_num_threads(1)

@@ -6,10 +6,13 @@ import os
 from dataclasses import dataclass, field, fields
 
 from model.data import FREQUENCIES, TEST_SEED, TRAIN_SEED, VALIDATION_SEED, DataConfig
+from model.methods import METHODS
 from model.training import ENGINES, TrainConfig
 
 DEFAULT_STORAGE = "sqlite:///studies.db"
 DEFAULT_STUDY = "lstm-l1-lr"
+#: Each method gets its own study by default: a study's settings (its identity) name one method.
+DEFAULT_STUDIES = {"l1": DEFAULT_STUDY, "clock": "lstm-clock"}
 #: The learning-rate range the sweep searches by default (log-uniform).
 LR_MIN = 3e-5
 LR_MAX = 3e-4
@@ -24,11 +27,32 @@ class SweepConfig:
     """Everything one sweep needs; each field is a flag of ``study.py`` (``_`` -> ``-``)."""
 
     trials: int = field(default=20, **_help("finished trials (complete or pruned) to reach"))
-    epochs: int = field(default=30, **_help("most epochs per trial"))
+    method: str = field(
+        default="l1",
+        **_help(
+            "training method: l1 (the plan: one sample per step, state detached; searches the "
+            "lr) or clock (fresh noise, full backpropagation over a growing prefix, then a "
+            "full-length fine-tune; searches its lr scale, growth threshold, batch of noise "
+            "realisations, balanced loss and seed)"
+        ),
+    )
+    epochs: int = field(
+        default=30,
+        **_help("most epochs per trial (clock: epochs of --updates-per-epoch updates, 80%% grow)"),
+    )
+    updates_per_epoch: int = field(
+        default=100, **_help("clock method: optimizer updates per reported epoch")
+    )
     lr_min: float = field(default=LR_MIN, **_help("lower bound of the log-uniform lr range"))
     lr_max: float = field(default=LR_MAX, **_help("upper bound of the log-uniform lr range"))
     storage: str = field(default=DEFAULT_STORAGE, **_help("Optuna storage URL (SQLAlchemy)"))
-    study_name: str = field(default=DEFAULT_STUDY, **_help("name of the study in the storage"))
+    study_name: str = field(
+        default="",
+        **_help(
+            f"name of the study in the storage (default: {', '.join(DEFAULT_STUDIES.values())} "
+            "by --method)"
+        ),
+    )
     samples: int = field(default=10_000, **_help("samples per frequency block (10 s at 1 kHz)"))
     seed: int = field(default=0, **_help("seed of the sampler and of weight initialisation"))
     train_seed: int = field(default=TRAIN_SEED, **_help("noise seed of the training set"))
@@ -51,6 +75,8 @@ class SweepConfig:
     quiet: bool = field(default=False, **_help("print one line per trial, not per epoch"))
 
     def __post_init__(self) -> None:
+        if not self.study_name and self.method in DEFAULT_STUDIES:
+            object.__setattr__(self, "study_name", DEFAULT_STUDIES[self.method])
         if self.trials < 1:
             raise ValueError(f"--trials must be a positive number, got {self.trials}")
         if self.epochs < 1:
@@ -66,6 +92,12 @@ class SweepConfig:
         if self.lr_min >= self.lr_max:
             raise ValueError(
                 f"--lr-min ({self.lr_min}) must be smaller than --lr-max ({self.lr_max})"
+            )
+        if self.method not in METHODS:
+            raise ValueError(f"--method must be one of {', '.join(METHODS)}, got {self.method!r}")
+        if self.updates_per_epoch < 1:
+            raise ValueError(
+                f"--updates-per-epoch must be a positive number, got {self.updates_per_epoch}"
             )
         if self.engine not in ENGINES:
             raise ValueError(f"--engine must be one of {', '.join(ENGINES)}, got {self.engine!r}")
@@ -88,6 +120,14 @@ class SweepConfig:
             seed=self.seed,
             engine=self.engine,
         )
+
+    @property
+    def grow_epochs(self) -> int:
+        """Clock method: epochs of the growing-prefix stage (the rest fine-tune at full length):
+        80% as in the measured recipe, and at least one of each where there are two epochs."""
+        if self.epochs < 2:
+            return self.epochs
+        return min(self.epochs - 1, max(1, round(0.8 * self.epochs)))
 
     def identity(self) -> dict[str, object]:
         """What the study's numbers depend on: a resumed study must match it exactly.

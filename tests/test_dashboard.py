@@ -95,9 +95,13 @@ def test_best_checkpoint_is_attached_once_under_its_trial_number(tiny_study, tmp
     study = copy_of(tiny_study, tmp_path)
     store = open_store(tmp_path / "store")
     best = collect(study).best.number
+    # The sweep itself attached it to the store beside its database.
+    earlier = [a["filename"] for a in study_artifacts(study)]
+    assert earlier == [f"trial-{best:04d}-best.npz"]
     artifact = attach_best_checkpoint(study, store, base=tiny_study.folder)
     assert attach_best_checkpoint(study, store, base=tiny_study.folder) == artifact
-    assert [a["filename"] for a in study_artifacts(study)] == [f"trial-{best:04d}-best.npz"]
+    added = [a["filename"] for a in study_artifacts(study)][len(earlier) :]
+    assert added == [f"trial-{best:04d}-best.npz"]
     stored = study.trials[best].user_attrs["best_checkpoint"]
     assert not Path(stored).is_absolute()  # relative to where the sweep ran, found via base
     assert read(store, artifact) == (tiny_study.folder / stored).read_bytes()

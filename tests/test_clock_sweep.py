@@ -1,0 +1,81 @@
+"""The sweep searches the clock method too: recorded with every trial, judged after its grow
+stage, compared with L=1 side by side, and evaluable on any seed."""
+
+from __future__ import annotations
+
+import json
+
+import optuna
+import pytest
+from conftest import study_py
+
+from sweep.pruner import DivergencePruner
+from sweep.settings import SweepConfig
+
+TINY = ["--epochs", "2", "--samples", "200", "--workers", "1", "--storage", "sqlite:///s.db"]
+
+
+@pytest.fixture(scope="module")
+def both(tmp_path_factory: pytest.TempPathFactory):
+    folder = tmp_path_factory.mktemp("methods")
+    study_py("--trials", "2", "--quiet", *TINY, cwd=folder)
+    study_py("--method", "clock", "--trials", "2", "--updates-per-epoch", "2", "--quiet",
+             *TINY, cwd=folder)  # fmt: skip
+    return folder
+
+
+def test_each_method_has_its_own_study_and_trials_record_it(both) -> None:
+    url = f"sqlite:///{both / 's.db'}"
+    clock = optuna.load_study(study_name="lstm-clock", storage=url)
+    assert clock.user_attrs["config"]["method"] == "clock"
+    assert len(clock.trials) == 2
+    for t in clock.trials:
+        assert t.state == optuna.trial.TrialState.COMPLETE
+        assert t.user_attrs["method"] == "clock"
+        assert set(t.params) == {"lr_scale", "growth_threshold", "realisations", "balanced",
+                                 "glide_cycles", "seed"}  # fmt: skip
+        assert len(t.user_attrs["curve_prefix"]) == t.user_attrs["epochs"] == 2
+        assert 0 < t.user_attrs["test_mse"] < 2
+    l1 = optuna.load_study(study_name="lstm-l1-lr", storage=url)
+    assert all(set(t.params) == {"lr"} for t in l1.trials)
+
+
+def test_report_compares_the_methods_and_discloses_the_clock(both) -> None:
+    out = study_py("report", "--storage", "sqlite:///s.db", "--study-name", "lstm-clock",
+                   "--json", cwd=both).stdout  # fmt: skip
+    doc = json.loads(out)
+    assert doc["method"] == "clock"
+    assert {m["method"] for m in doc["methods"]} == {"l1", "clock"}
+    assert any("clock method" in n and "L != 1" in n for n in doc["notes"])
+    text = study_py("report", "--storage", "sqlite:///s.db", cwd=both).stdout
+    assert "Methods side by side" in text and "lstm-clock" in text
+
+
+def test_a_clock_trial_evaluates_on_a_fresh_seed(both) -> None:
+    out = study_py("eval", "--trial", "1", "--seed", "11", "--storage", "sqlite:///s.db",
+                   "--study-name", "lstm-clock", cwd=both).stdout  # fmt: skip
+    assert "noise seed 11: honest MSE" in out
+
+
+def test_the_grow_stage_is_not_judged() -> None:
+    cfg = SweepConfig(method="clock", epochs=30)
+    assert cfg.grow_epochs == 24 and cfg.study_name == "lstm-clock"
+    study = optuna.create_study(pruner=DivergencePruner(judge_from_step=cfg.grow_epochs + 1))
+    trial = study.ask()
+    # The grow stage swings by far more than 20%; the tune stage is smooth.
+    grow = [0.5, 0.9, 0.3, 0.8, 0.2] + [0.5] * 19
+    for epoch, v in enumerate([*grow, 0.004, 0.003, 0.0029], start=1):
+        trial.report(v, epoch)
+        assert not trial.should_prune(), epoch
+    trial.report(0.006, 28)  # a real jump in the tune stage is still caught
+    assert trial.should_prune()
+
+
+def test_clock_defaults_follow_the_measured_recipe() -> None:
+    from model.clock import ClockConfig
+    from sweep.space import suggest
+
+    trial = optuna.create_study().ask()
+    cfg = suggest(trial, SweepConfig(method="clock"))
+    assert isinstance(cfg, ClockConfig)
+    assert cfg.grow_updates == 2400 and cfg.tune_updates == 600 and cfg.updates_per_epoch == 100
