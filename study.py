@@ -217,11 +217,12 @@ def eval_parser() -> Parser:
 def cmd_eval(argv: list[str]) -> int:
     args = eval_parser().parse_args(argv)
     from sweep.evaluation import EvaluationError, evaluate_trial, render
-    from sweep.storage import StorageError, load_study
+    from sweep.storage import StorageError, load_study, sqlite_path
 
     try:
         study = load_study(args.storage, args.study_name)
-        print(render(evaluate_trial(study, args.trial, args.seed)))
+        db = sqlite_path(args.storage)
+        print(render(evaluate_trial(study, args.trial, args.seed, db.parent if db else None)))
     except (StorageError, EvaluationError) as exc:
         return fail(str(exc))
     return 0

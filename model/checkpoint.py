@@ -1,4 +1,6 @@
-"""Checkpoints: numpy ``.npz`` archives (no pickled code), written atomically.
+"""Checkpoints of the L=1 method and model files: numpy ``.npz`` archives (no pickled code),
+written atomically. (The clock method's training state holds torch optimizer state and goes
+through ``atomic_save``: a torch file, read back with ``weights_only=True``.)
 
 Arrays are stored by name; everything else (config, schedule, history) as one JSON string in
 the same archive. Reading needs numpy only, so a sweep worker never imports torch.
@@ -19,7 +21,7 @@ import numpy as np
 
 from model.params import AdamState, Weights
 from model.schedule import EarlyStopping, PlateauSchedule
-from model.training import EpochReport, TrainConfig, TrainState
+from model.training import EpochReport, TrainConfig, TrainState, method_of
 
 FORMAT_VERSION = 2
 _META = "__meta__"
@@ -149,8 +151,7 @@ def save_model(weights: Weights, config: object, meta: dict, path: Path) -> None
     what they scored. ``model.engines.module_from_weights`` turns it into a torch module."""
     clean = {k: (None if isinstance(v, float) and not math.isfinite(v) else v)
              for k, v in meta.items()}  # fmt: skip
-    method = "l1" if isinstance(config, TrainConfig) else "clock"
-    info = {"format": FORMAT_VERSION, "kind": "model", "method": method,
+    info = {"format": FORMAT_VERSION, "kind": "model", "method": method_of(config),
             "config": asdict(config), "meta": clean}  # fmt: skip
     atomic_write(_pack(_prefixed("weights", weights), info), path)
 

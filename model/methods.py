@@ -19,7 +19,7 @@ from typing import Any, Protocol
 from model.checkpoint import CheckpointError, atomic_save, load_state, save_state
 from model.data import DataConfig, SignalSet
 from model.params import Evaluation, Weights
-from model.training import TrainConfig, Training
+from model.training import TrainConfig, Training, method_of  # noqa: F401  (re-exported)
 
 METHODS = ("l1", "clock")
 
@@ -35,10 +35,6 @@ class Run(Protocol):
     def run_epoch(self) -> Any: ...
 
     def evaluate(self, data: SignalSet, weights: Weights | None = None) -> Evaluation: ...
-
-
-def method_of(config: object) -> str:
-    return "l1" if isinstance(config, TrainConfig) else "clock"
 
 
 def start(config: object, train: SignalSet, val: SignalSet, data: DataConfig) -> Run:

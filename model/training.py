@@ -102,6 +102,11 @@ class TrainState:
     stop_reason: str | None = None
 
 
+def method_of(config: object) -> str:
+    """'l1' for this module's TrainConfig, 'clock' for model.clock's ClockConfig."""
+    return "l1" if isinstance(config, TrainConfig) else "clock"
+
+
 def engine_class(name: str) -> type[Engine]:
     """Imported on demand: the reference needs torch, which the compiled engine does not."""
     if name == "fast":

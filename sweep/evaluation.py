@@ -12,6 +12,7 @@ from model.checkpoint import CheckpointError, load_model
 from model.data import DataConfig, make_set
 from model.params import Evaluation, score
 from model.training import engine_class
+from sweep.artifacts import ArtifactError, resolve_checkpoint
 
 
 class EvaluationError(Exception):
@@ -40,22 +41,25 @@ def data_config_of(study: optuna.Study) -> DataConfig:
     )
 
 
-def evaluate_trial(study: optuna.Study, number: int, seed: int) -> TrialEvaluation:
+def evaluate_trial(
+    study: optuna.Study, number: int, seed: int, base: Path | None = None
+) -> TrialEvaluation:
+    """``base``: the database's folder, where relative checkpoint paths are also looked for."""
+    if seed < 0:
+        raise EvaluationError(f"--seed must be >= 0, got {seed}")
     trials = {t.number: t for t in study.get_trials(deepcopy=False)}
     if number not in trials:
         raise EvaluationError(f"study {study.study_name!r} has no trial {number}")
-    path = trials[number].user_attrs.get("best_checkpoint")
-    if not path:
-        raise EvaluationError(f"trial {number} has no model file (it did not finish)")
     try:
-        weights, config, _ = load_model(Path(path))
-    except CheckpointError as exc:
+        path = resolve_checkpoint(trials[number], base)
+        weights, config, _ = load_model(path)
+    except (ArtifactError, CheckpointError) as exc:
         raise EvaluationError(f"trial {number}: cannot load its model: {exc}") from None
     data_config = data_config_of(study)
     data = make_set(seed, data_config)
     engine = engine_class("fast")(weights, data_config.input_size, config.hidden_size)
     return TrialEvaluation(
-        number, seed, path, data_config.frequencies, score(engine.predict(data), data)
+        number, seed, str(path), data_config.frequencies, score(engine.predict(data), data)
     )
 
 

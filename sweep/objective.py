@@ -7,7 +7,7 @@ import resource
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -248,9 +248,9 @@ class Objective:
                 "epoch": methods.best_epoch(state) or state.epoch}  # fmt: skip
         save_model(weights, state.config, meta, best_path)
         attrs = {
-            "train_mse": train.mse,
-            "val_mse": val.mse,
-            "test_mse": test.mse,
+            "train_mse": _num(train.mse),
+            "val_mse": _num(val.mse),
+            "test_mse": _num(test.mse),
             "test_train_ratio": _num(mse_ratio(train.mse, test.mse)),
             "test_mse_per_freq": per_freq_attr(self.config.data.frequencies, test.per_freq),
             "tier": tier(train.mse, test.mse),
@@ -286,6 +286,10 @@ def _newest_state(paths: list[Path], config: object, method: str) -> tuple[Any |
             continue
         try:
             state = methods.load(path, method)
+            if hasattr(config, "engine"):
+                # Both engines compute the same run: a checkpoint of either continues in this
+                # run's engine.
+                state = replace(state, config=replace(state.config, engine=config.engine))
             if state.config != config:
                 raise CheckpointError(f"{path}: made with another configuration")
         except CheckpointError as exc:
@@ -316,8 +320,8 @@ def describe(config: object) -> str:
     )
 
 
-def per_freq_attr(freqs: tuple[float, ...], values: tuple[float, ...]) -> dict[str, float]:
-    return {f"{f:g}Hz": v for f, v in zip(freqs, values, strict=True)}
+def per_freq_attr(freqs: tuple[float, ...], values: tuple[float, ...]) -> dict[str, float | None]:
+    return {f"{f:g}Hz": _num(v) for f, v in zip(freqs, values, strict=True)}
 
 
 def _num(x: float) -> float | None:

@@ -108,7 +108,9 @@ def notes_for(rows: tuple[TrialRow, ...], best: TrialRow | None) -> tuple[str, .
             "there at any learning rate: the learning rate is not what holds it back."
         )
     for r in scored:
-        if r.best_online_loss is None or r.train_mse is None:
+        # The clock method's online loss is a prefix MSE against grow-stage targets: it is
+        # meant to fall below the growth threshold long before the model is any good.
+        if r.best_online_loss is None or r.train_mse is None or r.method == "clock":
             continue
         for t in reversed(TIERS):  # the loosest tier the online loss would meet
             if r.best_online_loss < t.max_train <= r.train_mse:
@@ -148,7 +150,7 @@ def collect(study: optuna.Study, others: list[optuna.Study] | None = None) -> Su
     rows = tuple(_row(t) for t in study.get_trials(deepcopy=False))
     scored = [r for r in rows if r.val_mse is not None and r.state in ("COMPLETE", "PRUNED")]
     # Pruned trials count too: their best checkpoints are real models, and under the default
-    # plan every L=1 trial is pruned at the plateau.
+    # plan many L=1 trials are pruned at the plateau.
     best = min(scored, key=lambda r: r.val_mse) if scored else None
     standing: tuple[TierGap, ...] = ()
     if best is not None and best.train_mse is not None and best.test_mse is not None:

@@ -19,7 +19,7 @@ from sweep.objective import Objective, Sets, SurplusTrial, judge_from_step
 from sweep.pruner import DivergencePruner
 from sweep.recovery import occupancy, recover, requeue
 from sweep.settings import SweepConfig
-from sweep.storage import open_storage, sqlite_path
+from sweep.storage import StorageError, open_storage, sqlite_path
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 IDENTITY_KEY = "config"
@@ -55,9 +55,10 @@ def open_study(config: SweepConfig, heartbeat: bool = True) -> optuna.Study:
     Nothing is written to an existing study whose settings conflict. Workers started at once
     may find the study created but its settings not yet recorded: the first to record them
     wins, and the others compare against what was recorded."""
+    current = config.identity()
+    _refuse_conflict_read_only(config, current)
     # A trial whose worker went silent is continued from its checkpoint, not restarted.
     storage = open_storage(config.storage, on_stale=requeue if heartbeat else None)
-    current = config.identity()
     if config.study_name in optuna.study.get_all_study_names(storage):
         study = optuna.load_study(study_name=config.study_name, storage=storage)
         _check_identity(config, study.user_attrs.get(IDENTITY_KEY), current)
@@ -74,6 +75,34 @@ def open_study(config: SweepConfig, heartbeat: bool = True) -> optuna.Study:
         stored = optuna.load_study(study_name=config.study_name, storage=storage).user_attrs
         _check_identity(config, stored.get(IDENTITY_KEY), current)
     return study
+
+
+def check_writable_folder(folder: Path) -> None:
+    """Refuse a checkpoint folder that cannot be created or written, without creating it."""
+    probe = folder.resolve()
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
+        raise StorageError(f"cannot write checkpoints under {folder}: {probe} is not a "
+                           "writable folder")  # fmt: skip
+
+
+def _refuse_conflict_read_only(config: SweepConfig, current: dict) -> None:
+    """Compare with an existing SQLite study before opening it for writing: opening for
+    writing switches the file to WAL mode, and a refused command must leave it untouched."""
+    path = sqlite_path(config.storage)
+    if path is None or not path.is_file() or path.stat().st_size == 0:
+        return
+    try:
+        storage = open_storage(config.storage, must_exist=True)
+    except StorageError:
+        return  # not an Optuna database yet, or unreadable: the writing path says why
+    try:
+        if config.study_name in optuna.study.get_all_study_names(storage):
+            study = optuna.load_study(study_name=config.study_name, storage=storage)
+            _check_identity(config, study.user_attrs.get(IDENTITY_KEY), current)
+    finally:
+        storage.engine.dispose()
 
 
 def _check_identity(config: SweepConfig, stored: dict | None, current: dict) -> None:
@@ -165,6 +194,7 @@ def _worker_main(config: SweepConfig, index: int) -> None:
 
 def run_sweep(config: SweepConfig, log: Callable[[str], None] = print) -> optuna.Study:
     """Open (or resume) the study, recover cut-off trials, and run the workers."""
+    check_writable_folder(checkpoint_root(config))
     study = open_study(config)
     queued = recover(study)
     if queued:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 
 from model.data import FREQUENCIES, TEST_SEED, TRAIN_SEED, VALIDATION_SEED, DataConfig
 from model.methods import METHODS
-from model.training import ENGINES, TrainConfig
+from model.training import BATCH_SIZE, ENGINES, SEQUENCE_LENGTH, TrainConfig
 
 DEFAULT_STORAGE = "sqlite:///studies.db"
 DEFAULT_STUDY = "lstm-l1-lr"
@@ -16,6 +16,10 @@ DEFAULT_STUDIES = {"l1": DEFAULT_STUDY, "clock": "lstm-clock"}
 #: The learning-rate range the sweep searches by default (log-uniform).
 LR_MIN = 3e-5
 LR_MAX = 3e-4
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
 
 
 def _help(text: str, **kw: object) -> dict:
@@ -54,7 +58,13 @@ class SweepConfig:
         ),
     )
     samples: int = field(default=10_000, **_help("samples per frequency block (10 s at 1 kHz)"))
-    seed: int = field(default=0, **_help("seed of the sampler and of weight initialisation"))
+    seed: int = field(
+        default=0,
+        **_help(
+            "l1: seed of the weight initialisation (the sampler also mixes in the process, so "
+            "parallel workers propose different rates); clock: the seed is searched instead"
+        ),
+    )
     train_seed: int = field(default=TRAIN_SEED, **_help("noise seed of the training set"))
     val_seed: int = field(default=VALIDATION_SEED, **_help("noise seed of the validation set"))
     test_seed: int = field(default=TEST_SEED, **_help("noise seed of the test set"))
@@ -103,6 +113,15 @@ class SweepConfig:
             raise ValueError(f"--engine must be one of {', '.join(ENGINES)}, got {self.engine!r}")
         if not self.study_name.strip():
             raise ValueError("--study-name must not be empty")
+        for name in ("seed", "train_seed", "val_seed", "test_seed"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{_flag(name)} must be >= 0, got {getattr(self, name)}")
+        try:
+            # The training config checks the plan's settings; here, before anything runs.
+            self.train_config(self.lr_min)
+        except ValueError as exc:
+            name = str(exc).split(" ", 1)[0]
+            raise ValueError(str(exc).replace(name, _flag(name), 1)) from None
 
     @property
     def data(self) -> DataConfig:
@@ -133,17 +152,49 @@ class SweepConfig:
         """What the study's numbers depend on: a resumed study must match it exactly.
         (trials, workers, engine, storage and output choices do not change a trial's numbers.)"""
         d = self.data
-        ident = {
+        ident: dict[str, object] = {
+            "method": self.method,
             "frequencies": list(d.frequencies),
             "sample_rate": d.sample_rate,
             "samples": d.samples,
             "amplitude_range": list(d.amplitude),
             "phase_range": list(d.phase),
-            "batch_size": 1,
-            "sequence_length": 1,
         }
-        skip = {"trials", "storage", "study_name", "workers", "engine", "checkpoint_dir", "quiet"}
-        for f in fields(self):
-            if f.name not in skip:
-                ident[f.name] = getattr(self, f.name)
+        common = ("epochs", "train_seed", "val_seed", "test_seed", "clip", "hidden_size")
+        ident.update({name: getattr(self, name) for name in common})
+        if self.method == "l1":
+            ident.update(batch_size=BATCH_SIZE, sequence_length=SEQUENCE_LENGTH)
+            for name in L1_ONLY:
+                ident[name] = getattr(self, name)
+        else:
+            ident["updates_per_epoch"] = self.updates_per_epoch
+            ident["clock_recipe"] = clock_recipe()
         return ident
+
+
+#: Settings that mean something for the l1 method only.
+L1_ONLY = (
+    "lr_min",
+    "lr_max",
+    "plateau_factor",
+    "plateau_patience",
+    "early_stopping_patience",
+    "seed",
+)
+
+
+def clock_recipe() -> dict[str, object]:
+    """The clock method's fixed settings (those neither searched nor set from the sweep's
+    flags), so a study refuses to mix runs of two recipes."""
+    from dataclasses import asdict
+
+    from model.clock import ClockConfig
+    from sweep.space import CLOCK_SEARCHED
+
+    set_by_sweep = {"updates_per_epoch", "grow_updates", "tune_updates", "tune_warmup",
+                    "clip", "hidden_size"}  # fmt: skip
+    return {
+        k: v
+        for k, v in asdict(ClockConfig()).items()
+        if k not in CLOCK_SEARCHED and k not in set_by_sweep
+    }

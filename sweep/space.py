@@ -15,6 +15,9 @@ CLOCK_GROWTH_THRESHOLD = (5e-3, 3e-2)
 CLOCK_REALISATIONS = (2, 4, 8)
 CLOCK_GLIDE_CYCLES = (0.0, 0.75)
 CLOCK_SEEDS = (0, 9999)
+#: The ClockConfig fields each trial draws.
+CLOCK_SEARCHED = ("lr_scale", "growth_threshold", "realisations", "balanced", "glide_cycles",
+                  "seed")  # fmt: skip
 
 
 def suggest(trial: optuna.Trial, config: SweepConfig) -> object:

@@ -59,6 +59,16 @@ def _refused(capfd: pytest.CaptureFixture[str], argv: list[str], *words: str) ->
         (["--epochs", "-1"], "--epochs"),
         (["--samples", "0"], "--samples"),
         (["--samples", "-5"], "--samples"),
+        (["--clip", "0"], "--clip"),
+        (["--hidden-size", "0"], "--hidden-size"),
+        (["--plateau-factor", "2"], "--plateau-factor"),
+        (["--plateau-patience", "-1"], "--plateau-patience"),
+        (["--early-stopping-patience", "0"], "--early-stopping-patience"),
+        (["--seed", "-1"], "--seed"),
+        (["--test-seed", "-2"], "--test-seed"),
+        (["--method", "clocks"], "--method"),
+        (["--updates-per-epoch", "0"], "--updates-per-epoch"),
+        (["--checkpoint-dir", "/dev/null/x"], "cannot write checkpoints"),
     ],
 )
 def test_bad_settings_are_refused_before_anything_is_created(
@@ -95,6 +105,20 @@ def made_db(tmp_path: Path) -> Path:
 
 def _run_args(db: Path) -> list[str]:
     return tiny_args(f"sqlite:///{db}", "made", trials=1, epochs=2, samples=100)
+
+
+def test_a_conflicting_resume_leaves_a_rollback_journal_database_untouched(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """Opening for writing switches SQLite to WAL: the settings are compared before that."""
+    db = tmp_path / "s.db"
+    made = optuna.create_study(study_name="made", storage=f"sqlite:///{db}")
+    made.set_user_attr("config", {"samples": 123})
+    close(made)
+    before = sha256(db)
+    _refused(capfd, _run_args(db), "other settings", "samples")
+    assert sha256(db) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.db"]
 
 
 def test_a_file_that_is_not_a_database_is_left_alone(

@@ -4,11 +4,17 @@ stage, compared with L=1 side by side, and evaluable on any seed."""
 from __future__ import annotations
 
 import json
+import re
 
 import optuna
 import pytest
 from conftest import study_py
 
+from model.checkpoint import load_model
+from model.data import make_set
+from model.engines import module_from_weights
+from model.evaluate import evaluate
+from sweep.evaluation import data_config_of
 from sweep.pruner import DivergencePruner
 from sweep.settings import SweepConfig
 
@@ -54,7 +60,13 @@ def test_report_compares_the_methods_and_discloses_the_clock(both) -> None:
 def test_a_clock_trial_evaluates_on_a_fresh_seed(both) -> None:
     out = study_py("eval", "--trial", "1", "--seed", "11", "--storage", "sqlite:///s.db",
                    "--study-name", "lstm-clock", cwd=both).stdout  # fmt: skip
-    assert "noise seed 11: honest MSE" in out
+    printed = float(re.search(r"noise seed 11: honest MSE ([0-9.]+)", out).group(1))
+    # The same number through the clock's own (torch) evaluation of the stored model.
+    study = optuna.load_study(study_name="lstm-clock", storage=f"sqlite:///{both / 's.db'}")
+    weights, config, _ = load_model(both / study.trials[1].user_attrs["best_checkpoint"])
+    model = module_from_weights(weights, 5, config.hidden_size)
+    expected = evaluate(model, make_set(11, data_config_of(study))).mse
+    assert printed == pytest.approx(expected, abs=1e-5)
 
 
 def test_the_grow_stage_is_not_judged() -> None:

@@ -54,3 +54,12 @@ def test_negative_numbers_reach_the_validation_as_values() -> None:
     assert join_negative_values(["--quiet", "--seed", "-3"]) == ["--quiet", "--seed=-3"]
     proc = study_py("--lr-min", "-1e-4", check=False)
     assert proc.returncode == 2 and "--lr-min must be in (0, 1)" in proc.stderr
+
+
+def test_eval_finds_relative_checkpoints_from_another_folder(
+    tiny_study: TinyStudy, tmp_path
+) -> None:
+    # The sweep stored paths relative to where it ran; eval runs elsewhere with an absolute URL.
+    out = study_py("eval", "--trial", "0", "--storage", tiny_study.url, "--study-name", "tiny",
+                   cwd=tmp_path).stdout  # fmt: skip
+    assert "honest MSE" in out and str(tiny_study.folder) in out

@@ -346,3 +346,23 @@ def test_two_copies_of_one_cut_off_trial_run_once(tmp_path: Path) -> None:
     by_state = {s: [t for t in study.get_trials() if t.state == s] for s in TrialState}
     assert [t.number for t in by_state[TrialState.COMPLETE]] == [1, 3]
     assert by_state[TrialState.FAIL][-1].user_attrs["stop_reason"] == STOP_DUPLICATE
+
+
+def test_a_checkpoint_of_the_other_engine_continues(tmp_path: Path) -> None:
+    """--engine does not change a trial's numbers, so resuming with the other one continues
+    the checkpoint instead of starting the trial again."""
+    from dataclasses import replace as swap
+
+    from model.checkpoint import save_state
+    from model.data import DataConfig, make_set
+    from model.training import TrainConfig, Training
+    from sweep.objective import _newest_state
+
+    d = make_set(1, DataConfig(samples=20))
+    ref = Training.start(TrainConfig(lr=1e-3, epochs=3, engine="reference"), d, d)
+    ref.run_epoch()
+    save_state(ref.state, tmp_path / "last.npz")
+    fast_config = swap(ref.state.config, engine="fast")
+    state, problems = _newest_state([tmp_path / "last.npz"], fast_config, "l1")
+    assert problems == [] and state is not None
+    assert state.epoch == 1 and state.config == fast_config
