@@ -30,15 +30,12 @@ class TrialEvaluation:
 
 def data_config_of(study: optuna.Study) -> DataConfig:
     """The data the study was run on, from its recorded settings."""
-    c = study.user_attrs.get("config", {})
-    base = DataConfig()
-    return DataConfig(
-        frequencies=tuple(c.get("frequencies", base.frequencies)),
-        sample_rate=c.get("sample_rate", base.sample_rate),
-        samples=c.get("samples", base.samples),
-        amplitude=tuple(c.get("amplitude_range", base.amplitude)),
-        phase=tuple(c.get("phase_range", base.phase)),
-    )
+    from sweep.figures import data_config
+
+    try:
+        return data_config(study)[0]
+    except (KeyError, ValueError) as exc:
+        raise EvaluationError(f"cannot rebuild the study's data: {exc}") from None
 
 
 def evaluate_trial(

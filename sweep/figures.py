@@ -18,7 +18,7 @@ from model.evaluate import score
 from sweep.artifacts import resolve_checkpoint
 from sweep.criteria import TIERS, Tier, TierGap, mse_ratio
 from sweep.objective import FLOOR_FRACTION
-from sweep.report import Summary
+from sweep.report import Summary, TrialRow
 
 #: Graph (4) shows this much of the test set: enough periods to read, few enough to see dots.
 WINDOW_S = 1.0
@@ -43,6 +43,8 @@ class SweepInfo(NamedTuple):
     """The predict-zero MSE, 0.5."""
     floor_from: float
     """Above this an MSE counts as "at the floor" (FLOOR_FRACTION of it)."""
+    x_title: str = "initial learning rate (log)"
+    """What x is: the l1 learning rate, or the clock method's lr scale."""
 
 
 class Curve(NamedTuple):
@@ -102,12 +104,19 @@ class PerFreqInfo(NamedTuple):
 
 
 def sweep_info(summary: Summary) -> SweepInfo:
+    """Learning rate (l1) or lr scale (clock) against validation MSE, per trial."""
+    clock = summary.method == "clock"
+
+    def x(r: TrialRow) -> float | None:
+        return (r.params or {}).get("lr_scale") if clock else r.lr
+
     points = tuple(
-        SweepPoint(r.number, r.state, r.lr, r.val_mse, r.verdict, r.tier)
+        SweepPoint(r.number, r.state, x(r), r.val_mse, r.verdict, r.tier)
         for r in summary.rows
-        if r.lr is not None and r.val_mse is not None
+        if x(r) is not None and r.val_mse is not None
     )
-    return SweepInfo(points, TIERS, PREDICT_ZERO_MSE, FLOOR_FRACTION * PREDICT_ZERO_MSE)
+    title = "clock lr scale (log)" if clock else "initial learning rate (log)"
+    return SweepInfo(points, TIERS, PREDICT_ZERO_MSE, FLOOR_FRACTION * PREDICT_ZERO_MSE, title)
 
 
 def curves_info(trials: Iterable[optuna.trial.FrozenTrial]) -> CurvesInfo:

@@ -91,7 +91,7 @@ def sweep_figure(info: fg.SweepInfo) -> go.Figure:
     values = [p.val_mse for p in info.points if p.val_mse > 0]
     lo = min(values + [min(t.max_test for t in info.tiers)])
     hi = max(values + [info.floor])
-    fig.update_xaxes(type="log", title="initial learning rate (log)", tickformat=".1e")
+    fig.update_xaxes(type="log", title=info.x_title, tickformat=".1e")
     fig.update_yaxes(
         type="log",
         title="final honest validation MSE (log)",

@@ -91,3 +91,13 @@ def test_clock_defaults_follow_the_measured_recipe() -> None:
     cfg = suggest(trial, SweepConfig(method="clock"))
     assert isinstance(cfg, ClockConfig)
     assert cfg.grow_updates == 2400 and cfg.tune_updates == 600 and cfg.updates_per_epoch == 100
+
+
+def test_the_sweep_figure_of_a_clock_study_plots_the_lr_scale(both) -> None:
+    from sweep.figures import sweep_info
+    from sweep.report import collect
+
+    study = optuna.load_study(study_name="lstm-clock", storage=f"sqlite:///{both / 's.db'}")
+    info = sweep_info(collect(study))
+    assert info.x_title.startswith("clock lr scale")
+    assert sorted(p.lr for p in info.points) == sorted(t.params["lr_scale"] for t in study.trials)
