@@ -37,7 +37,7 @@ from model.data import DataConfig, SignalSet, mixed_signal
 from model.engines import Weights, module_from_weights, weights_of
 from model.evaluate import Evaluation, evaluate
 from model.lstm import HIDDEN_SIZE, SineLSTM, build_model
-from model.training import STOP_MAX_EPOCHS, STOP_NON_FINITE
+from model.training import STOP_MAX_EPOCHS, STOP_NON_FINITE, EpochReport
 
 METHOD = "clock"
 STAGE_GROW = "grow"
@@ -178,25 +178,14 @@ class ClockConfig:
 
 
 @dataclass(frozen=True)
-class ClockReport:
+class ClockReport(EpochReport):
     """One epoch (``updates_per_epoch`` updates). ``online_loss`` is the mean training MSE of
     the epoch's updates on their prefixes while the weights moved; ``train_mse`` and ``val_mse``
     are honest (frozen weights, whole blocks); ``train_mse`` is NaN without a train set."""
 
-    epoch: int
-    online_loss: float
-    train_mse: float
-    val_mse: float
-    val_per_freq: tuple[float, ...]
-    grad_norm_mean: float
-    grad_norm_max: float
-    lr: float
-    seconds: float
-    steps: int
-    stage: str
-    prefix: int
+    stage: str = STAGE_GROW
+    prefix: int = 0
     """Prefix length T at the end of the epoch."""
-    stop_reason: str | None = None
 
 
 @dataclass(frozen=True)
