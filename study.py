@@ -191,7 +191,7 @@ def cmd_report(argv: list[str]) -> int:
                 f"\nbest checkpoint of trial #{summary.best.number} attached to the study",
                 file=out,
             )
-    except ArtifactError as exc:  # the report still stands; say what is missing
+    except (ArtifactError, OSError) as exc:  # the report still stands; say what is missing
         print(f"\nwarning: best checkpoint not attached: {exc}", file=sys.stderr)
     if path is not None:
         print(f"report written to {path.resolve()} and attached to the study", file=out)

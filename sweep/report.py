@@ -10,6 +10,9 @@ import optuna
 from model.data import PREDICT_ZERO_MSE
 from sweep.criteria import TIERS, TierGap, gaps
 from sweep.objective import FLOOR_FRACTION, at_floor
+from sweep.recovery import FINISHED
+
+FINISHED_NAMES = tuple(s.name for s in FINISHED)
 
 
 @dataclass(frozen=True)
@@ -139,7 +142,7 @@ def method_rows(studies: list[optuna.Study]) -> tuple[MethodRow, ...]:
     out = []
     for s in studies:
         summary = collect(s)
-        done = sum(r.state in ("COMPLETE", "PRUNED") for r in summary.rows)
+        done = sum(r.state in FINISHED_NAMES for r in summary.rows)
         out.append(MethodRow(s.study_name, summary.method, done, summary.best))
     return tuple(out)
 
@@ -148,7 +151,7 @@ def collect(study: optuna.Study, others: list[optuna.Study] | None = None) -> Su
     """The summary of ``study``; with ``others`` (other studies of the same storage), the
     methods side by side too."""
     rows = tuple(_row(t) for t in study.get_trials(deepcopy=False))
-    scored = [r for r in rows if r.val_mse is not None and r.state in ("COMPLETE", "PRUNED")]
+    scored = [r for r in rows if r.val_mse is not None and r.state in FINISHED_NAMES]
     # Pruned trials count too: their best checkpoints are real models, and under the default
     # plan many L=1 trials are pruned at the plateau.
     best = min(scored, key=lambda r: r.val_mse) if scored else None

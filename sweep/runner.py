@@ -12,16 +12,15 @@ from pathlib import Path
 
 import numpy as np
 import optuna
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import FrozenTrial
 
 from sweep.artifacts import attach_after_sweep
 from sweep.objective import Objective, Sets, SurplusTrial, judge_from_step
 from sweep.pruner import DivergencePruner
-from sweep.recovery import occupancy, recover, requeue
+from sweep.recovery import FINISHED, occupancy, recover, requeue
 from sweep.settings import SweepConfig
 from sweep.storage import StorageError, open_storage, sqlite_path
 
-FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 IDENTITY_KEY = "config"
 
 
