@@ -106,7 +106,8 @@ def cmd_run(argv: list[str]) -> int:
         from sqlalchemy.exc import SQLAlchemyError
 
         from sweep.artifacts import default_artifact_dir
-        from sweep.runner import ConfigConflict, WorkerError, run_sweep
+        from sweep.identity import ConfigConflict
+        from sweep.runner import WorkerError, run_sweep
         from sweep.storage import StorageError
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -156,47 +157,19 @@ def cmd_report(argv: list[str]) -> int:
     if args.html is None and args.artifacts is None:
         print(text)
         return 0
-    from pathlib import Path
+    from sweep.publish import PublishError, publish
 
-    from model.checkpoint import CheckpointError
-    from sweep.artifacts import (
-        ArtifactError,
-        attach_best_checkpoint,
-        attach_report,
-        default_artifact_dir,
-        open_store,
-    )
-    from sweep.html_report import write_report
-    from sweep.storage import sqlite_path
-
-    db = sqlite_path(args.storage)
-    base = db.parent if db is not None else None
-    folder = Path(args.artifacts) if args.artifacts else default_artifact_dir(args.storage)
     out = sys.stderr if args.json else sys.stdout  # keep --json's stdout one JSON document
+    lines: list[str] = []
     try:
-        path = (
-            None
-            if args.html is None
-            else write_report(study, Path(args.html), args.trial, args.freq, base)
-        )
-        store = open_store(folder)
-        if path is not None:
-            attach_report(study, store, path)
-    except (ValueError, ArtifactError, CheckpointError, OSError) as exc:
+        # The text comes first, once the page and artifacts are known to be writable.
+        publish(study, summary, args.storage, args.html, args.artifacts, args.trial, args.freq,
+                say=lines.append, warn=lambda m: print(m, file=sys.stderr))  # fmt: skip
+    except PublishError as exc:
         return fail(str(exc))
     print(text)
-    try:
-        if attach_best_checkpoint(study, store, base) is not None:
-            print(
-                f"\nbest checkpoint of trial #{summary.best.number} attached to the study",
-                file=out,
-            )
-    except (ArtifactError, OSError) as exc:  # the report still stands; say what is missing
-        print(f"\nwarning: best checkpoint not attached: {exc}", file=sys.stderr)
-    if path is not None:
-        print(f"report written to {path.resolve()} and attached to the study", file=out)
-    dashboard = shlex.join(["optuna-dashboard", args.storage, "--artifact-dir", str(folder)])
-    print(f"see them with: {dashboard}", file=out)
+    for line in lines:
+        print(line, file=out)
     return 0
 
 

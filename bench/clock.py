@@ -18,9 +18,12 @@ from pathlib import Path
 
 import torch
 
-from model.checkpoint import atomic_save, save_model
-from model.clock import ClockConfig, ClockTraining, state_from_dict, state_to_dict
+from model.checkpoint import atomic_save
+from model.clock.config import ClockConfig
+from model.clock.state import state_from_dict, state_to_dict
+from model.clock.training import ClockTraining
 from model.data import TEST_SEED, TRAIN_SEED, VALIDATION_SEED, DataConfig, make_set
+from model.delivered import save_model
 from sweep.criteria import tier
 
 FRESH_SEEDS = (11, 12, 777)
@@ -56,10 +59,10 @@ def main(argv: list[str] | None = None) -> int:
     cfg = ClockConfig(**{f.name: getattr(args, f.name) for f in fields(ClockConfig)})
     data = DataConfig()
     train, val, test = make_set(TRAIN_SEED), make_set(VALIDATION_SEED), make_set(TEST_SEED)
-    run = ClockTraining.start(cfg, val, data, train)
+    run = ClockTraining.start(cfg, train, val, data)
     if args.resume:
         state = state_from_dict(torch.load(args.resume, weights_only=True))
-        run = ClockTraining(val, data, replace(state, config=cfg, stop_reason=None), train)
+        run = ClockTraining(train, val, replace(state, config=cfg, stop_reason=None), data)
     print(cfg, flush=True)
     start = time.perf_counter()
     for r in run.epochs():

@@ -11,7 +11,8 @@ import time
 import torch
 
 from model.data import TEST_SEED, TRAIN_SEED, VALIDATION_SEED, make_set
-from model.training import TrainConfig, Training
+from model.l1.config import TrainConfig
+from model.l1.training import Training
 
 
 def main(argv: list[str] | None = None) -> int:

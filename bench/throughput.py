@@ -16,9 +16,9 @@ import time
 import torch
 
 from model.data import DataConfig, make_set
-from model.engines import ReferenceEngine, weights_of
-from model.fast import FastEngine
-from model.lstm import build_model
+from model.l1.fast import FastEngine
+from model.l1.reference import ReferenceEngine
+from model.lstm import build_model, weights_of
 
 
 def per_step_us(engine_cls, samples: int, epochs: int = 1, repeats: int = 5) -> float:

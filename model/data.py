@@ -15,8 +15,6 @@ PHASE_RANGE = (0.0, 2.0 * np.pi)
 TRAIN_SEED = 1
 TEST_SEED = 2
 VALIDATION_SEED = 3
-#: Predicting 0 everywhere scores the mean of sin^2 over whole periods: 0.5.
-PREDICT_ZERO_MSE = 0.5
 
 
 @dataclass(frozen=True)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import nn
 
-from model.params import HIDDEN_SIZE, NUM_LAYERS, init_weights
+from model.params import HIDDEN_SIZE, NUM_LAYERS, Weights, init_weights
 
 State = tuple[torch.Tensor, torch.Tensor]
 
@@ -48,3 +49,13 @@ def build_model(input_size: int, hidden_size: int, seed: int) -> SineLSTM:
     weights = init_weights(input_size, hidden_size, seed)
     model.load_state_dict({k: torch.from_numpy(v) for k, v in weights.items()})
     return model
+
+
+def module_from_weights(weights: Weights, input_size: int, hidden_size: int) -> SineLSTM:
+    model = SineLSTM(input_size, hidden_size)
+    model.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in weights.items()})
+    return model
+
+
+def weights_of(model: SineLSTM) -> Weights:
+    return {k: v.detach().numpy().copy() for k, v in model.state_dict().items()}

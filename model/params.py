@@ -1,4 +1,4 @@
-"""The torch-free vocabulary every engine shares: parameter layout, Adam state, epoch stats.
+"""The torch-free vocabulary of every method: parameter layout, initial weights, honest scores.
 
 Kept apart from torch on purpose: a sweep worker on the compiled engine never imports torch,
 which saves ~200 MB of resident memory per worker process.
@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Protocol
 
 import numpy as np
 
@@ -17,10 +16,6 @@ from model.data import SignalSet
 #: The plan's model: one LSTM layer of 64 units.
 HIDDEN_SIZE = 64
 NUM_LAYERS = 1
-ADAM_BETAS = (0.9, 0.999)
-ADAM_EPS = 1e-8
-#: clip_grad_norm_ adds this to the norm before dividing, as torch does.
-CLIP_EPS = 1e-6
 #: Parameter names and order, as in SineLSTM.state_dict().
 PARAM_NAMES = (
     "lstm.weight_ih_l0",
@@ -49,59 +44,6 @@ def init_weights(input_size: int, hidden: int, seed: int) -> Weights:
         name: rng.uniform(-k, k, size=shape).astype(np.float32)
         for name, shape in param_shapes(input_size, hidden).items()
     }
-
-
-@dataclass
-class AdamState:
-    """Adam's moments per parameter and its step count, engine-neutral (numpy)."""
-
-    step: int
-    exp_avg: Weights
-    exp_avg_sq: Weights
-
-    @classmethod
-    def zeros_like(cls, weights: Weights) -> AdamState:
-        return cls(
-            step=0,
-            exp_avg={k: np.zeros_like(v) for k, v in weights.items()},
-            exp_avg_sq={k: np.zeros_like(v) for k, v in weights.items()},
-        )
-
-
-@dataclass(frozen=True)
-class EpochSteps:
-    """What the optimiser steps of one epoch produced."""
-
-    steps: int
-    loss_sum: float
-    grad_norm_sum: float
-    grad_norm_max: float
-    non_finite: bool
-    """A loss or gradient was NaN/Inf; that step was not applied and the epoch stopped there."""
-
-    @property
-    def online_loss(self) -> float:
-        return self.loss_sum / self.steps if self.steps else math.nan
-
-    @property
-    def grad_norm_mean(self) -> float:
-        return self.grad_norm_sum / self.steps if self.steps else math.nan
-
-
-class Engine(Protocol):
-    """One model's weights and Adam state, and one epoch of the plan's L=1 training."""
-
-    name: str
-
-    def train_epoch(self, data: SignalSet, lr: float, clip: float) -> EpochSteps: ...
-
-    def predict(self, data: SignalSet) -> np.ndarray: ...
-
-    def weights(self) -> Weights: ...
-
-    def adam_state(self) -> AdamState: ...
-
-    def load(self, weights: Weights, adam: AdamState) -> None: ...
 
 
 @dataclass(frozen=True)

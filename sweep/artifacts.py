@@ -25,6 +25,7 @@ from optuna.artifacts import FileSystemArtifactStore, upload_artifact
 from optuna.artifacts.exceptions import ArtifactNotFound
 from optuna.trial import FrozenTrial
 
+from sweep import records as rec
 from sweep.report import collect
 from sweep.storage import sqlite_path
 
@@ -52,7 +53,7 @@ def resolve_checkpoint(trial: FrozenTrial, base: Path | None = None) -> Path:
     """The file of the trial's ``best_checkpoint``. The runner stores it relative to the
     folder it ran in; if that is not this folder, try it under ``base`` (the database's folder),
     then as ``<base>/checkpoints/<study>/trial-NNNN/best.npz``."""
-    stored = trial.user_attrs.get("best_checkpoint")
+    stored = trial.user_attrs.get(rec.BEST_CHECKPOINT)
     if not stored:
         raise ArtifactError(
             f"trial {trial.number} ({trial.state.name.lower()}) has no best checkpoint"
@@ -132,9 +133,7 @@ def best_trial(study: optuna.Study) -> FrozenTrial | None:
 
 
 def checkpoint_name(number: int) -> str:
-    from sweep.objective import BEST
-
-    return f"trial-{number:04d}-{BEST}"
+    return f"trial-{number:04d}-{rec.BEST}"
 
 
 def attach_best_checkpoint(

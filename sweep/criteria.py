@@ -17,6 +17,17 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+#: Predicting 0 everywhere scores the mean of sin^2 over whole periods: 0.5. Under the
+#: assignment's noise S(t) says nothing about t, so a model that cannot tell time sits here.
+PREDICT_ZERO_MSE = 0.5
+#: An honest MSE above this fraction of the floor is "at the predict-zero floor".
+FLOOR_FRACTION = 0.9
+
+
+def at_floor(mse: float | None) -> bool:
+    """Whether an honest MSE is at the predict-zero floor (None: not measured, so not)."""
+    return mse is not None and mse > FLOOR_FRACTION * PREDICT_ZERO_MSE
+
 
 @dataclass(frozen=True)
 class Tier:

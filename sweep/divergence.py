@@ -217,3 +217,12 @@ def diagnose(losses: Sequence[float]) -> Diagnosis:
     else:
         reason = "no losses reported yet"
     return Diagnosis("healthy", None, ACTIONS["healthy"], reason)
+
+
+def non_finite_step(epoch: int) -> Diagnosis:
+    """A NaN/Inf loss or gradient inside an epoch: the trainer did not apply that step (the
+    weights stay the last finite ones), so the epoch's validation MSE itself is finite."""
+    return Diagnosis(
+        "non_finite", epoch, ACTIONS["non_finite"],
+        f"non-finite loss or gradient in epoch {epoch}; the bad step was not applied",
+    )  # fmt: skip

@@ -8,11 +8,13 @@ from pathlib import Path
 
 import optuna
 
-from model.checkpoint import CheckpointError, load_model
+from model.checkpoint import CheckpointError
 from model.data import DataConfig, make_set
-from model.params import Evaluation, score
-from model.training import engine_class
+from model.delivered import load_model
+from model.kernels import evaluate
+from model.params import Evaluation
 from sweep.artifacts import ArtifactError, resolve_checkpoint
+from sweep.identity import stored_data
 
 
 class EvaluationError(Exception):
@@ -30,11 +32,9 @@ class TrialEvaluation:
 
 def data_config_of(study: optuna.Study) -> DataConfig:
     """The data the study was run on, from its recorded settings."""
-    from sweep.figures import data_config
-
     try:
-        return data_config(study)[0]
-    except (KeyError, ValueError) as exc:
+        return stored_data(study)[0]
+    except ValueError as exc:
         raise EvaluationError(f"cannot rebuild the study's data: {exc}") from None
 
 
@@ -49,15 +49,13 @@ def evaluate_trial(
         raise EvaluationError(f"study {study.study_name!r} has no trial {number}")
     try:
         path = resolve_checkpoint(trials[number], base)
-        weights, config, _ = load_model(path)
+        weights, _, _ = load_model(path)
     except (ArtifactError, CheckpointError) as exc:
         raise EvaluationError(f"trial {number}: cannot load its model: {exc}") from None
     data_config = data_config_of(study)
     data = make_set(seed, data_config)
-    engine = engine_class("fast")(weights, data_config.input_size, config.hidden_size)
-    return TrialEvaluation(
-        number, seed, str(path), data_config.frequencies, score(engine.predict(data), data)
-    )
+    result = evaluate(weights, data)
+    return TrialEvaluation(number, seed, str(path), data_config.frequencies, result)
 
 
 def render(ev: TrialEvaluation) -> str:

@@ -13,11 +13,15 @@ from typing import NamedTuple
 import numpy as np
 import optuna
 
-from model.data import PREDICT_ZERO_MSE, DataConfig, SignalSet, make_set, time_axis
-from model.evaluate import score
+from model import registry
+from model.data import DataConfig, SignalSet, make_set, time_axis
+from model.delivered import load_model
+from model.kernels import predict
+from model.params import score
+from sweep import records as rec
 from sweep.artifacts import resolve_checkpoint
-from sweep.criteria import TIERS, Tier, TierGap, mse_ratio
-from sweep.objective import FLOOR_FRACTION
+from sweep.criteria import FLOOR_FRACTION, PREDICT_ZERO_MSE, TIERS, Tier, TierGap, mse_ratio
+from sweep.identity import stored_data
 from sweep.report import Summary, TrialRow
 
 #: Graph (4) shows this much of the test set: enough periods to read, few enough to see dots.
@@ -104,18 +108,18 @@ class PerFreqInfo(NamedTuple):
 
 
 def sweep_info(summary: Summary) -> SweepInfo:
-    """Learning rate (l1) or lr scale (clock) against validation MSE, per trial."""
-    clock = summary.method == "clock"
+    """The method's sweep axis (the learning rate, or the clock's lr scale) against
+    validation MSE, per trial."""
+    axis, title = registry.get(summary.method).sweep_axis
 
     def x(r: TrialRow) -> float | None:
-        return (r.params or {}).get("lr_scale") if clock else r.lr
+        return (r.params or {}).get(axis)
 
     points = tuple(
         SweepPoint(r.number, r.state, x(r), r.val_mse, r.verdict, r.tier)
         for r in summary.rows
         if x(r) is not None and r.val_mse is not None
     )
-    title = "clock lr scale (log)" if clock else "initial learning rate (log)"
     return SweepInfo(points, TIERS, PREDICT_ZERO_MSE, FLOOR_FRACTION * PREDICT_ZERO_MSE, title)
 
 
@@ -124,17 +128,17 @@ def curves_info(trials: Iterable[optuna.trial.FrozenTrial]) -> CurvesInfo:
     the epoch it was stopped after."""
     curves = []
     for t in trials:
-        val = t.user_attrs.get("curve_val_mse") or []
+        val = t.user_attrs.get(rec.curve_key("val_mse")) or []
         if not val:
             continue
-        online = list(t.user_attrs.get("curve_online_loss") or [])
+        online = list(t.user_attrs.get(rec.curve_key("online_loss")) or [])
         online += [None] * (len(val) - len(online))
         curves.append(
             Curve(
                 number=t.number,
                 state=t.state.name,
                 lr=t.params.get("lr"),
-                verdict=t.user_attrs.get("verdict"),
+                verdict=t.user_attrs.get(rec.VERDICT),
                 epochs=tuple(range(1, len(val) + 1)),
                 val_mse=tuple(val),
                 online_loss=tuple(online[: len(val)]),
@@ -196,46 +200,17 @@ def per_freq_info(
 # The one impure step: the model a trial delivered, run on the study's own test set.
 
 
-def data_config(study: optuna.Study) -> tuple[DataConfig, int]:
-    """The data settings the study was run with (its ``config`` attribute), and the test seed."""
-    c = study.user_attrs.get("config")
-    if not c:
-        raise ValueError(
-            f"study {study.study_name!r} has no 'config' attribute: its test set cannot be rebuilt"
-        )
-    config = DataConfig(
-        frequencies=tuple(c["frequencies"]),
-        sample_rate=c["sample_rate"],
-        samples=c["samples"],
-        amplitude=tuple(c["amplitude_range"]),
-        phase=tuple(c["phase_range"]),
-    )
-    return config, c["test_seed"]
-
-
 def trial_outputs(
     study: optuna.Study, number: int, base: Path | None = None
 ) -> tuple[np.ndarray, SignalSet, DataConfig]:
-    """Load trial ``number``'s best checkpoint and predict the study's test set with it.
-    Relative checkpoint paths are tried from the working folder, then from ``base``."""
-    import torch  # imported only when a model is drawn
-
-    from model.checkpoint import load_model
-    from model.engines import module_from_weights
-    from model.evaluate import predict
-
+    """Load trial ``number``'s best checkpoint and predict the study's test set with it
+    (compiled forward pass, no torch). Relative checkpoint paths are tried from the working
+    folder, then from ``base``."""
     trials = {t.number: t for t in study.get_trials(deepcopy=False)}
     if number not in trials:
         raise ValueError(f"study {study.study_name!r} has no trial {number}")
     path = resolve_checkpoint(trials[number], base)
-    config, seed = data_config(study)
+    config, seed = stored_data(study)
     data = make_set(seed, config)
-    weights, train_config, _ = load_model(path)
-    model = module_from_weights(weights, config.input_size, train_config.hidden_size)
-    threads = torch.get_num_threads()
-    # One short run: starting a thread pool costs seconds on a busy machine and saves nothing.
-    torch.set_num_threads(1)
-    try:
-        return predict(model, data), data, config
-    finally:
-        torch.set_num_threads(threads)
+    weights, _, _ = load_model(path)
+    return predict(weights, data), data, config

@@ -16,7 +16,10 @@ import optuna
 import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
+from model.checkpoint import CheckpointError
 from sweep import figures as fg
+from sweep.artifacts import ArtifactError
+from sweep.identity import stored_data, stored_identity
 from sweep.plots import (
     PLOT_CONFIG,
     criteria_figure,
@@ -95,9 +98,6 @@ def model_sections(
 ) -> list[Section]:
     """Sections (4) and (5) for trial ``number``; when not ``strict`` (the trial was not asked
     for by name), a model that cannot be loaded is reported in the page instead of raising."""
-    from model.checkpoint import CheckpointError
-    from sweep.artifacts import ArtifactError
-
     four = "4. The model's output on the test set"
     five = "5. Test MSE per frequency"
     if number is None:
@@ -138,8 +138,8 @@ def build(
 ) -> str:
     """The whole page. ``trial``: whose model to draw in (4) and (5); the best by default."""
     summary = collect(study)
-    if "config" in study.user_attrs:
-        fg.freq_index(freq, fg.data_config(study)[0])  # a wrong --freq fails before any work
+    if stored_identity(study):
+        fg.freq_index(freq, stored_data(study)[0])  # a wrong --freq fails before any work
     crit = fg.criteria_info(summary)
     sections = [
         Section(

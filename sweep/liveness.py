@@ -15,6 +15,8 @@ from pathlib import Path
 
 from optuna.trial import FrozenTrial
 
+from sweep import records as rec
+
 
 def _start_time(pid: int) -> str | None:
     try:
@@ -64,5 +66,5 @@ def _pid_exists(pid: int) -> bool:
 
 
 def alive(trial: FrozenTrial) -> bool:
-    worker = trial.user_attrs.get("worker")
+    worker = trial.user_attrs.get(rec.WORKER)
     return not (isinstance(worker, str) and owner_dead(worker))

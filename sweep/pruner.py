@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from optuna.pruners import BasePruner
 
+from sweep import records as rec
 from sweep.divergence import Diagnosis, diagnose
 
 if TYPE_CHECKING:
@@ -71,7 +72,7 @@ def record_diagnosis(trial: Trial, diagnosis: Diagnosis) -> None:
 
     Kept out of `prune`, which only sees a FrozenTrial copy and must not write to storage.
     """
-    trial.set_user_attr("verdict", diagnosis.verdict)
-    trial.set_user_attr("verdict_epoch", diagnosis.epoch)
-    trial.set_user_attr("action", diagnosis.action)
-    trial.set_user_attr("verdict_reason", diagnosis.reason)
+    trial.set_user_attr(rec.VERDICT, diagnosis.verdict)
+    trial.set_user_attr(rec.VERDICT_EPOCH, diagnosis.epoch)
+    trial.set_user_attr(rec.ACTION, diagnosis.action)
+    trial.set_user_attr(rec.VERDICT_REASON, diagnosis.reason)

@@ -11,26 +11,21 @@ from optuna.exceptions import ExperimentalWarning, UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
 from sweep import liveness
+from sweep import records as rec
 
 #: A trial cut off this many times in a row without reporting a new epoch is left failed: a
 #: trial that kills its process every time must not loop forever. Ctrl-C does not count.
 MAX_STALLED_RETRIES = 3
 #: How many checkpoints of a line of cut-off trials a copy may fall back on (newest first).
 _LINE = 8
-STOP_OWNER_DIED = "owner_died"
-STOP_INTERRUPTED = "interrupted"
-#: A second copy of the same cut-off trial (two workers recovered it at once): not run.
-STOP_DUPLICATE = "duplicate"
-#: The study already held or was running the trials asked for: not run.
-STOP_SURPLUS = "surplus"
-CUT_OFF = (STOP_OWNER_DIED, STOP_INTERRUPTED)
+CUT_OFF = (rec.STOP_OWNER_DIED, rec.STOP_INTERRUPTED)
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 #: Attributes that describe how the dead attempt ended, not the trial: not carried over.
 #: (``checkpoint`` is carried as ``continues_checkpoint``, the newest first of the line of
 #: checkpoints the copy may continue from; ``fallback_checkpoints`` holds the older ones.)
 _NOT_INHERITED = (
-    "worker", "stop_reason", "verdict", "verdict_epoch", "action", "verdict_reason",
-    "checkpoint", "continued_from",
+    rec.WORKER, rec.STOP_REASON, rec.VERDICT, rec.VERDICT_EPOCH, rec.ACTION, rec.VERDICT_REASON,
+    rec.CHECKPOINT, rec.CONTINUED_FROM,
 )  # fmt: skip
 
 
@@ -44,7 +39,7 @@ def requeue(study: optuna.Study, trial: FrozenTrial) -> bool:
     progress = len(trial.intermediate_values)
     stalled = int(trial.system_attrs.get("stalled_retries", 0))
     if progress <= trial.system_attrs.get("retry_progress", -1):
-        if trial.user_attrs.get("stop_reason") != STOP_INTERRUPTED:
+        if trial.user_attrs.get(rec.STOP_REASON) != rec.STOP_INTERRUPTED:
             stalled += 1
     else:
         stalled = 0
@@ -54,14 +49,15 @@ def requeue(study: optuna.Study, trial: FrozenTrial) -> bool:
     # Its own checkpoint first; but a trial cut off before (or while) writing its first one
     # must pass on those it was given, or the epochs they hold would be trained again.
     a = trial.user_attrs
-    line = [a.get("checkpoint"), a.get("continues_checkpoint"), *a.get("fallback_checkpoints", [])]
+    line = [a.get(rec.CHECKPOINT), a.get(rec.CONTINUES_CHECKPOINT),
+            *a.get(rec.FALLBACK_CHECKPOINTS, [])]  # fmt: skip
     line = list(dict.fromkeys(p for p in line if p))[:_LINE]
-    user_attrs.pop("continues_checkpoint", None)
-    user_attrs.pop("fallback_checkpoints", None)
+    user_attrs.pop(rec.CONTINUES_CHECKPOINT, None)
+    user_attrs.pop(rec.FALLBACK_CHECKPOINTS, None)
     if line:
-        user_attrs["continues_checkpoint"] = line[0]
-        user_attrs["fallback_checkpoints"] = line[1:]
-    user_attrs["continues_trial"] = trial.number
+        user_attrs[rec.CONTINUES_CHECKPOINT] = line[0]
+        user_attrs[rec.FALLBACK_CHECKPOINTS] = line[1:]
+    user_attrs[rec.CONTINUES_TRIAL] = trial.number
     study.add_trial(
         optuna.trial.create_trial(
             state=TrialState.WAITING,
@@ -96,7 +92,7 @@ def recover(study: optuna.Study) -> list[int]:
         if liveness.alive(t):
             continue
         try:
-            storage.set_trial_user_attr(t._trial_id, "stop_reason", STOP_OWNER_DIED)
+            storage.set_trial_user_attr(t._trial_id, rec.STOP_REASON, rec.STOP_OWNER_DIED)
             storage.set_trial_state_values(t._trial_id, state=TrialState.FAIL)
         except UpdateFinishedTrialError:
             pass  # another worker got there first
@@ -107,7 +103,7 @@ def recover(study: optuna.Study) -> list[int]:
     trials = study.get_trials(deepcopy=False)
     done = _retried(trials)
     for t in trials:
-        cut_off = t.user_attrs.get("stop_reason") in CUT_OFF
+        cut_off = t.user_attrs.get(rec.STOP_REASON) in CUT_OFF
         if t.state == TrialState.FAIL and cut_off and t.number not in done:
             requeue(study, t)
     return sorted(_retried(study.get_trials(deepcopy=False)) - before)

@@ -7,9 +7,10 @@ from dataclasses import asdict, dataclass
 
 import optuna
 
-from model.data import PREDICT_ZERO_MSE
-from sweep.criteria import TIERS, TierGap, gaps
-from sweep.objective import FLOOR_FRACTION, at_floor
+from model import registry
+from sweep import records as rec
+from sweep.criteria import FLOOR_FRACTION, PREDICT_ZERO_MSE, TIERS, TierGap, at_floor, gaps
+from sweep.identity import stored_method
 from sweep.recovery import FINISHED
 
 FINISHED_NAMES = tuple(s.name for s in FINISHED)
@@ -55,37 +56,24 @@ class Summary:
     methods: tuple[MethodRow, ...] = ()
 
 
-#: Said of a winning model trained by the clock method, wherever it is reported.
-CLOCK_DISCLOSURE = (
-    "This model was trained with the clock method, not with the plan's L=1 loop: each update "
-    "draws fresh noise and backpropagates from the zero state over a prefix of every block that "
-    "grows as it is learnt, then fine-tunes at full length. It still answers the assignment, "
-    "which allows L != 1 with a justification: the model is the same LSTM, it reads one sample "
-    "per step with its state carried, and it is evaluated exactly as defined (frozen weights, "
-    "whole sets, state reset at each block start). The justification: S(t) carries no "
-    "information about t, so a frozen model can only beat 0.5 as a clock started by the reset, "
-    "and one-step (L=1) gradients cannot teach a clock."
-)
-
-
 def _row(t: optuna.trial.FrozenTrial) -> TrialRow:
     a = t.user_attrs
-    online = [v for v in a.get("curve_online_loss", []) if v is not None]
+    online = [v for v in a.get(rec.curve_key("online_loss"), []) if v is not None]
     return TrialRow(
         number=t.number,
         state=t.state.name,
         lr=t.params.get("lr"),
-        verdict=a.get("verdict"),
-        epochs=a.get("epochs", len(a.get("curve_val_mse", [])) or None),
-        train_mse=a.get("train_mse"),
-        val_mse=a.get("val_mse"),
-        test_mse=a.get("test_mse"),
-        test_train_ratio=a.get("test_train_ratio"),
-        tier=a.get("tier"),
+        verdict=a.get(rec.VERDICT),
+        epochs=a.get(rec.EPOCHS, len(a.get(rec.curve_key("val_mse"), [])) or None),
+        train_mse=a.get(rec.TRAIN_MSE),
+        val_mse=a.get(rec.VAL_MSE),
+        test_mse=a.get(rec.TEST_MSE),
+        test_train_ratio=a.get(rec.TEST_TRAIN_RATIO),
+        tier=a.get(rec.TIER),
         best_online_loss=min(online) if online else None,
-        stop_reason=a.get("stop_reason"),
-        continued_from=a.get("continued_from"),
-        method=a.get("method", "l1"),
+        stop_reason=a.get(rec.STOP_REASON),
+        continued_from=a.get(rec.CONTINUED_FROM),
+        method=a.get(rec.METHOD, registry.DEFAULT),
         params=dict(t.params),
     )
 
@@ -94,26 +82,20 @@ def notes_for(rows: tuple[TrialRow, ...], best: TrialRow | None) -> tuple[str, .
     """Plain sentences about what the numbers mean; the floor and online-loss caveats."""
     notes: list[str] = []
     scored = [r for r in rows if r.val_mse is not None]
-    if best is not None and best.method == "clock":
-        if at_floor(best.val_mse):
-            notes.append(
-                f"The best trial is at the predict-zero floor (honest validation MSE "
-                f"{best.val_mse:.4f}; predicting 0 scores {PREDICT_ZERO_MSE}): no trial of "
-                "this study learnt the clock. Seeds matter; more trials or epochs help."
-            )
-        notes.append(CLOCK_DISCLOSURE)
-    elif best is not None and at_floor(best.val_mse):
+    method = registry.get(best.method) if best is not None else None
+    if best is not None and method is not None and at_floor(best.val_mse):
         who = "Every trial is" if all(at_floor(r.val_mse) for r in scored) else "The best trial is"
         notes.append(
             f"{who} at the predict-zero floor: the best honest validation MSE is "
             f"{best.val_mse:.4f}, and predicting 0 everywhere scores {PREDICT_ZERO_MSE}. "
-            "S(t) carries no information about t, so a model trained one sample at a time sits "
-            "there at any learning rate: the learning rate is not what holds it back."
+            + method.at_floor_advice
         )
+    if method is not None and method.disclosure:
+        notes.append(method.disclosure)
     for r in scored:
-        # The clock method's online loss is a prefix MSE against grow-stage targets: it is
-        # meant to fall below the growth threshold long before the model is any good.
-        if r.best_online_loss is None or r.train_mse is None or r.method == "clock":
+        if r.best_online_loss is None or r.train_mse is None:
+            continue
+        if not registry.get(r.method).online_loss_is_comparable:
             continue
         for t in reversed(TIERS):  # the loosest tier the online loss would meet
             if r.best_online_loss < t.max_train <= r.train_mse:
@@ -158,7 +140,7 @@ def collect(study: optuna.Study, others: list[optuna.Study] | None = None) -> Su
     standing: tuple[TierGap, ...] = ()
     if best is not None and best.train_mse is not None and best.test_mse is not None:
         standing = tuple(gaps(best.train_mse, best.test_mse))
-    method = study.user_attrs.get("config", {}).get("method", "l1")
+    method = stored_method(study)
     methods = method_rows([study, *others]) if others else ()
     return Summary(study.study_name, rows, best, standing, notes_for(rows, best), method, methods)
 
@@ -199,11 +181,12 @@ def _f(x: float | None, spec: str = ".4f") -> str:
 
 
 def _lr(r: TrialRow) -> str:
-    """The l1 learning rate; for the clock method its lr scale, marked with 's'."""
+    """The learning rate; for a method whose sweep axis is another lr setting (the clock's lr
+    scale), that value marked with 's'."""
     if r.lr is not None:
         return format(r.lr, ".2e")
-    scale = (r.params or {}).get("lr_scale")
-    return "-" if scale is None else f"s{scale:.1e}"
+    value = (r.params or {}).get(registry.get(r.method).sweep_axis[0])
+    return "-" if value is None else f"s{value:.1e}"
 
 
 def render_methods(methods: tuple[MethodRow, ...]) -> list[str]:

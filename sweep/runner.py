@@ -1,4 +1,4 @@
-"""Creating or resuming the study, and running its trials in one or more worker processes."""
+"""Running a sweep's trials in one or more worker processes, and resuming cut-off ones."""
 
 from __future__ import annotations
 
@@ -14,31 +14,18 @@ import numpy as np
 import optuna
 from optuna.trial import FrozenTrial
 
+from sweep.admission import SurplusTrial
 from sweep.artifacts import attach_after_sweep
-from sweep.objective import Objective, Sets, SurplusTrial, judge_from_step
-from sweep.pruner import DivergencePruner
-from sweep.recovery import FINISHED, occupancy, recover, requeue
+from sweep.delivery import Sets
+from sweep.identity import open_study
+from sweep.objective import Objective
+from sweep.recovery import FINISHED, occupancy, recover
 from sweep.settings import SweepConfig
-from sweep.storage import StorageError, open_storage, sqlite_path
-
-IDENTITY_KEY = "config"
-
-
-class ConfigConflict(Exception):
-    """The stored study was made with other settings than the ones given now."""
+from sweep.storage import StorageError, sqlite_path
 
 
 class WorkerError(Exception):
     """A worker process ended with an error (its own output says which)."""
-
-
-def conflicts(stored: dict, current: dict) -> list[str]:
-    keys = sorted(set(stored) | set(current))
-    return [
-        f"{k}: study has {stored.get(k)!r}, command gives {current.get(k)!r}"
-        for k in keys
-        if stored.get(k) != current.get(k)
-    ]
 
 
 def checkpoint_root(config: SweepConfig) -> Path:
@@ -46,34 +33,6 @@ def checkpoint_root(config: SweepConfig) -> Path:
         return Path(config.checkpoint_dir)
     db = sqlite_path(config.storage)
     return (db.parent if db is not None else Path.cwd()) / "checkpoints"
-
-
-def open_study(config: SweepConfig, heartbeat: bool = True) -> optuna.Study:
-    """Create the study, or load it after checking it was made with the same settings.
-
-    Nothing is written to an existing study whose settings conflict. Workers started at once
-    may find the study created but its settings not yet recorded: the first to record them
-    wins, and the others compare against what was recorded."""
-    current = config.identity()
-    _refuse_conflict_read_only(config, current)
-    # A trial whose worker went silent is continued from its checkpoint, not restarted.
-    storage = open_storage(config.storage, on_stale=requeue if heartbeat else None)
-    if config.study_name in optuna.study.get_all_study_names(storage):
-        study = optuna.load_study(study_name=config.study_name, storage=storage)
-        _check_identity(config, study.user_attrs.get(IDENTITY_KEY), current)
-    study = optuna.create_study(
-        study_name=config.study_name,
-        storage=storage,
-        direction="minimize",
-        pruner=DivergencePruner(judge_from_step=judge_from_step(config)),
-        load_if_exists=True,
-    )
-    if IDENTITY_KEY not in study.user_attrs:
-        study.set_user_attr(IDENTITY_KEY, current)
-        study.set_user_attr("objective", "honest validation MSE of the best checkpoint")
-        stored = optuna.load_study(study_name=config.study_name, storage=storage).user_attrs
-        _check_identity(config, stored.get(IDENTITY_KEY), current)
-    return study
 
 
 def check_writable_folder(folder: Path) -> None:
@@ -84,36 +43,6 @@ def check_writable_folder(folder: Path) -> None:
     if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
         raise StorageError(f"cannot write checkpoints under {folder}: {probe} is not a "
                            "writable folder")  # fmt: skip
-
-
-def _refuse_conflict_read_only(config: SweepConfig, current: dict) -> None:
-    """Compare with an existing SQLite study before opening it for writing: opening for
-    writing switches the file to WAL mode, and a refused command must leave it untouched."""
-    path = sqlite_path(config.storage)
-    if path is None or not path.is_file() or path.stat().st_size == 0:
-        return
-    try:
-        storage = open_storage(config.storage, must_exist=True)
-    except StorageError:
-        return  # not an Optuna database yet, or unreadable: the writing path says why
-    try:
-        if config.study_name in optuna.study.get_all_study_names(storage):
-            study = optuna.load_study(study_name=config.study_name, storage=storage)
-            _check_identity(config, study.user_attrs.get(IDENTITY_KEY), current)
-    finally:
-        storage.engine.dispose()
-
-
-def _check_identity(config: SweepConfig, stored: dict | None, current: dict) -> None:
-    if stored is None:
-        return  # being created by another worker right now
-    problems = conflicts(stored, current)
-    if problems:
-        raise ConfigConflict(
-            f"study {config.study_name!r} was run with other settings ("
-            + "; ".join(problems)
-            + "); use another --study-name or the same settings"
-        )
 
 
 def occupied(study: optuna.Study) -> int:
@@ -137,7 +66,7 @@ def worker_seed(config: SweepConfig, index: int, n_trials: int) -> int:
 
 def run_worker(config: SweepConfig, index: int = 0, log: Callable[[str], None] = print) -> None:
     """One process's share: trials until the study holds ``config.trials`` finished ones."""
-    if config.engine == "reference" or config.method == "clock":
+    if config.training_method.uses_torch(config.settings):
         # Only these need torch (~200 MB a process); one core per worker: workers, not
         # threads, use the machine.
         import torch

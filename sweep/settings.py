@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass, field
 
+from model import registry
 from model.data import FREQUENCIES, TEST_SEED, TRAIN_SEED, VALIDATION_SEED, DataConfig
-from model.methods import METHODS
-from model.training import BATCH_SIZE, ENGINES, SEQUENCE_LENGTH, TrainConfig
+from model.l1.config import ENGINES
+from model.method import Method, Settings
+from sweep.space import lowest
 
 DEFAULT_STORAGE = "sqlite:///studies.db"
-DEFAULT_STUDY = "lstm-l1-lr"
-#: Each method gets its own study by default: a study's settings (its identity) name one method.
-DEFAULT_STUDIES = {"l1": DEFAULT_STUDY, "clock": "lstm-clock"}
+DEFAULT_STUDY = registry.get(registry.DEFAULT).default_study
 #: The learning-rate range the sweep searches by default (log-uniform).
 LR_MIN = 3e-5
 LR_MAX = 3e-4
@@ -32,12 +33,10 @@ class SweepConfig:
 
     trials: int = field(default=20, **_help("finished trials (complete or pruned) to reach"))
     method: str = field(
-        default="l1",
+        default=registry.DEFAULT,
         **_help(
-            "training method: l1 (the plan: one sample per step, state detached; searches the "
-            "lr) or clock (fresh noise, full backpropagation over a growing prefix, then a "
-            "full-length fine-tune; searches its lr scale, growth threshold, batch of noise "
-            "realisations, balanced loss and seed)"
+            f"training method, one of: {', '.join(registry.NAMES)} (the README describes each; "
+            "each has its own study by default)"
         ),
     )
     epochs: int = field(
@@ -52,10 +51,7 @@ class SweepConfig:
     storage: str = field(default=DEFAULT_STORAGE, **_help("Optuna storage URL (SQLAlchemy)"))
     study_name: str = field(
         default="",
-        **_help(
-            f"name of the study in the storage (default: {', '.join(DEFAULT_STUDIES.values())} "
-            "by --method)"
-        ),
+        **_help("name of the study in the storage (default: the method's own, lstm-l1-lr for l1)"),
     )
     samples: int = field(default=10_000, **_help("samples per frequency block (10 s at 1 kHz)"))
     seed: int = field(
@@ -85,8 +81,12 @@ class SweepConfig:
     quiet: bool = field(default=False, **_help("print one line per trial, not per epoch"))
 
     def __post_init__(self) -> None:
-        if not self.study_name and self.method in DEFAULT_STUDIES:
-            object.__setattr__(self, "study_name", DEFAULT_STUDIES[self.method])
+        if self.method not in registry.NAMES:
+            raise ValueError(
+                f"--method must be one of {', '.join(registry.NAMES)}, got {self.method!r}"
+            )
+        if not self.study_name:
+            object.__setattr__(self, "study_name", self.training_method.default_study)
         if self.trials < 1:
             raise ValueError(f"--trials must be a positive number, got {self.trials}")
         if self.epochs < 1:
@@ -103,8 +103,6 @@ class SweepConfig:
             raise ValueError(
                 f"--lr-min ({self.lr_min}) must be smaller than --lr-max ({self.lr_max})"
             )
-        if self.method not in METHODS:
-            raise ValueError(f"--method must be one of {', '.join(METHODS)}, got {self.method!r}")
         if self.updates_per_epoch < 1:
             raise ValueError(
                 f"--updates-per-epoch must be a positive number, got {self.updates_per_epoch}"
@@ -116,37 +114,27 @@ class SweepConfig:
         for name in ("seed", "train_seed", "val_seed", "test_seed"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{_flag(name)} must be >= 0, got {getattr(self, name)}")
-        try:
-            # The training config checks the plan's settings; here, before anything runs.
-            self.train_config(self.lr_min)
-        except ValueError as exc:
-            name = str(exc).split(" ", 1)[0]
-            raise ValueError(str(exc).replace(name, _flag(name), 1)) from None
+        # The plan's settings are checked by the L=1 method whichever method runs (they are
+        # flags of every sweep); then the chosen method's own. Here, before anything runs.
+        for method in dict.fromkeys((registry.get(registry.DEFAULT), self.training_method)):
+            try:
+                method.make_config(lowest(method.search_space(self.settings)), self.settings)
+            except ValueError as exc:
+                name = str(exc).split(" ", 1)[0]
+                raise ValueError(str(exc).replace(name, _flag(name), 1)) from None
+
+    @property
+    def training_method(self) -> Method:
+        return registry.get(self.method)
 
     @property
     def data(self) -> DataConfig:
         return DataConfig(frequencies=FREQUENCIES, samples=self.samples)
 
-    def train_config(self, lr: float) -> TrainConfig:
-        return TrainConfig(
-            lr=lr,
-            epochs=self.epochs,
-            clip=self.clip,
-            plateau_factor=self.plateau_factor,
-            plateau_patience=self.plateau_patience,
-            early_stopping_patience=self.early_stopping_patience,
-            hidden_size=self.hidden_size,
-            seed=self.seed,
-            engine=self.engine,
-        )
-
     @property
-    def grow_epochs(self) -> int:
-        """Clock method: epochs of the growing-prefix stage (the rest fine-tune at full length):
-        80% as in the measured recipe, and at least one of each where there are two epochs."""
-        if self.epochs < 2:
-            return self.epochs
-        return min(self.epochs - 1, max(1, round(0.8 * self.epochs)))
+    def settings(self) -> Settings:
+        """The flags every trial's config is made from."""
+        return Settings(**{f.name: getattr(self, f.name) for f in dataclasses.fields(Settings)})
 
     def identity(self) -> dict[str, object]:
         """What the study's numbers depend on: a resumed study must match it exactly.
@@ -162,39 +150,5 @@ class SweepConfig:
         }
         common = ("epochs", "train_seed", "val_seed", "test_seed", "clip", "hidden_size")
         ident.update({name: getattr(self, name) for name in common})
-        if self.method == "l1":
-            ident.update(batch_size=BATCH_SIZE, sequence_length=SEQUENCE_LENGTH)
-            for name in L1_ONLY:
-                ident[name] = getattr(self, name)
-        else:
-            ident["updates_per_epoch"] = self.updates_per_epoch
-            ident["clock_recipe"] = clock_recipe()
+        ident.update(self.training_method.identity(self.settings))
         return ident
-
-
-#: Settings that mean something for the l1 method only.
-L1_ONLY = (
-    "lr_min",
-    "lr_max",
-    "plateau_factor",
-    "plateau_patience",
-    "early_stopping_patience",
-    "seed",
-)
-
-
-def clock_recipe() -> dict[str, object]:
-    """The clock method's fixed settings (those neither searched nor set from the sweep's
-    flags), so a study refuses to mix runs of two recipes."""
-    from dataclasses import asdict
-
-    from model.clock import ClockConfig
-    from sweep.space import CLOCK_SEARCHED
-
-    set_by_sweep = {"updates_per_epoch", "grow_updates", "tune_updates", "tune_warmup",
-                    "clip", "hidden_size"}  # fmt: skip
-    return {
-        k: v
-        for k, v in asdict(ClockConfig()).items()
-        if k not in CLOCK_SEARCHED and k not in set_by_sweep
-    }

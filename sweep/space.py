@@ -1,46 +1,37 @@
-"""The search space of each training method: every ``suggest_*`` call of the sweep is here."""
+"""A method's search space (plain data from ``model``) as Optuna ``suggest_*`` calls: every
+suggestion the sweep makes happens here."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import optuna
 
-from sweep.settings import SweepConfig
-
-#: Clock method ranges, around the measured recipe (lr scale 3e-3, threshold 0.01, 4
-#: realisations per frequency, balanced loss). The seed matters most (2 of 5 seeds of the
-#: defaults reach the minimum tier), then the glide of the grow-stage targets (off, the notes'
-#: recipe, or 0.75 cycles: it rescued one seed of five), so both are searched.
-CLOCK_LR_SCALE = (1e-3, 6e-3)
-CLOCK_GROWTH_THRESHOLD = (5e-3, 3e-2)
-CLOCK_REALISATIONS = (2, 4, 8)
-CLOCK_GLIDE_CYCLES = (0.0, 0.75)
-CLOCK_SEEDS = (0, 9999)
-#: The ClockConfig fields each trial draws.
-CLOCK_SEARCHED = ("lr_scale", "growth_threshold", "realisations", "balanced", "glide_cycles",
-                  "seed")  # fmt: skip
+from model.method import ChoiceParam, FloatParam, IntParam, Method, Param, Settings
 
 
-def suggest(trial: optuna.Trial, config: SweepConfig) -> object:
-    """The training config of one trial: a ``TrainConfig`` (l1) or a ``ClockConfig``."""
-    if config.method == "l1":
-        lr = trial.suggest_float("lr", config.lr_min, config.lr_max, log=True)
-        return config.train_config(lr)
-    from model.clock import ClockConfig
+def suggest_param(trial: optuna.Trial, p: Param) -> Any:
+    if isinstance(p, FloatParam):
+        return trial.suggest_float(p.name, p.low, p.high, log=p.log)
+    if isinstance(p, IntParam):
+        return trial.suggest_int(p.name, p.low, p.high)
+    return trial.suggest_categorical(p.name, p.choices)
 
-    per_epoch = config.updates_per_epoch
-    return ClockConfig(
-        lr_scale=trial.suggest_float("lr_scale", *CLOCK_LR_SCALE, log=True),
-        growth_threshold=trial.suggest_float(
-            "growth_threshold", *CLOCK_GROWTH_THRESHOLD, log=True
-        ),
-        realisations=trial.suggest_categorical("realisations", CLOCK_REALISATIONS),
-        balanced=trial.suggest_categorical("balanced", (True, False)),
-        glide_cycles=trial.suggest_categorical("glide_cycles", CLOCK_GLIDE_CYCLES),
-        seed=trial.suggest_int("seed", *CLOCK_SEEDS),
-        updates_per_epoch=per_epoch,
-        grow_updates=config.grow_epochs * per_epoch,
-        tune_updates=(config.epochs - config.grow_epochs) * per_epoch,
-        tune_warmup=min(50, (config.epochs - config.grow_epochs) * per_epoch // 2),
-        clip=config.clip,
-        hidden_size=config.hidden_size,
-    )
+
+def suggest(trial: optuna.Trial, method: Method, settings: Settings) -> Any:
+    """The training config of one trial, drawn in the order the method lists its space."""
+    params = {p.name: suggest_param(trial, p) for p in method.search_space(settings)}
+    return method.make_config(params, settings)
+
+
+def lowest(space: tuple[Param, ...]) -> dict[str, Any]:
+    """One valid point of a space (each range's low end, each first choice): what the
+    settings are checked with before anything runs."""
+    return {p.name: p.choices[0] if isinstance(p, ChoiceParam) else p.low for p in space}
+
+
+def enqueue_first(study: optuna.Study, method: Method, settings: Settings) -> None:
+    """A new study's first trial is the method's best measured point, where it names one."""
+    first = method.first_params(settings)
+    if first is not None and not study.get_trials(deepcopy=False):
+        study.enqueue_trial(first, skip_if_exists=True)

@@ -16,12 +16,14 @@ from cli_runs import assert_curves_continuous, close, run_study, sha256, tiny_ar
 from optuna.trial import TrialState
 
 import study as study_py
-from model.checkpoint import save_state
-from model.training import Training
-from sweep.objective import Objective, Sets, SurplusTrial
+from model.l1.checkpoint import save_state
+from model.l1.training import Training
+from sweep.admission import SurplusTrial
+from sweep.delivery import Sets
+from sweep.identity import open_study
+from sweep.objective import Objective
 from sweep.pruner import DivergencePruner
-from sweep.recovery import STOP_INTERRUPTED
-from sweep.runner import open_study
+from sweep.records import STOP_INTERRUPTED
 from sweep.settings import SweepConfig
 from sweep.storage import TIMEOUT_ENV
 
@@ -181,12 +183,17 @@ def test_report_on_a_missing_database_or_an_unknown_study(
 LR = 1e-4
 
 
+def l1_config(config: SweepConfig, lr: float):
+    """The L=1 config a trial of ``config`` trains with at learning rate ``lr``."""
+    return config.training_method.make_config({"lr": lr}, config.settings)
+
+
 @pytest.fixture(scope="module")
 def good_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, float]:
     """A real checkpoint after epoch 1 of the trial the tests continue, and its val MSE."""
     config = SweepConfig(**TINY)
     sets = Sets.build(config)
-    training = Training.start(config.train_config(LR), sets.train, sets.val)
+    training = Training.start(l1_config(config, LR), sets.train, sets.val)
     training.run_epoch()
     path = tmp_path_factory.mktemp("good") / "last.npz"
     save_state(training.state, path)
@@ -204,7 +211,7 @@ def _damage(kind: str, good: Path, folder: Path) -> dict[str, object]:
     elif kind == "other configuration":
         config = SweepConfig(**TINY)
         sets = Sets.build(config)
-        save_state(Training.start(config.train_config(2 * LR), sets.train, sets.val).state, bad)
+        save_state(Training.start(l1_config(config, 2 * LR), sets.train, sets.val).state, bad)
     attrs: dict[str, object] = {"checkpoint": str(bad)}
     if kind == "corrupt, an older one good":
         bad.write_bytes(b"\x00garbage")

@@ -8,8 +8,9 @@ from pathlib import Path
 
 from cli_runs import assert_curves_continuous, finished, run_study, sha256, tiny_args, trials
 
-from model.checkpoint import load_model, load_state
-from sweep.objective import CURVES
+from model.delivered import load_model
+from model.l1.checkpoint import load_state
+from sweep.records import CURVES
 
 REPORT_KEYS = {"number", "state", "lr", "verdict", "epochs", "train_mse", "val_mse", "test_mse",
                "test_train_ratio", "tier"}  # fmt: skip

@@ -10,21 +10,12 @@ import pytest
 import torch
 
 from model.checkpoint import atomic_save
-from model.clock import (
-    STAGE_GROW,
-    STAGE_TUNE,
-    ClockConfig,
-    ClockTraining,
-    draw_batch,
-    initial_model,
-    noise_rng,
-    prefix_loss,
-    prefix_mask,
-    state_from_dict,
-    state_to_dict,
-)
+from model.clock.batch import draw_batch, noise_rng, prefix_loss, prefix_mask
+from model.clock.config import STAGE_GROW, STAGE_TUNE, ClockConfig
+from model.clock.state import initial_model, state_from_dict, state_to_dict
+from model.clock.training import ClockTraining
 from model.data import DataConfig, make_set, mixed_signal
-from model.training import STOP_MAX_EPOCHS
+from model.method import STOP_MAX_EPOCHS
 
 DATA = DataConfig(samples=40)
 TINY = dict(prefix_start=4, grow_updates=6, tune_updates=4, updates_per_epoch=2, tune_warmup=2,
@@ -38,7 +29,7 @@ def sets():
 
 def start(sets, **kw) -> ClockTraining:
     train, val = sets
-    return ClockTraining.start(ClockConfig(**{**TINY, **kw}), val, DATA, train)
+    return ClockTraining.start(ClockConfig(**{**TINY, **kw}), train, val, DATA)
 
 
 @pytest.mark.parametrize(
@@ -147,7 +138,7 @@ def test_same_seed_same_run_and_checkpoint_continues_exactly(sets, tmp_path) -> 
     path = tmp_path / "clock.pt"
     atomic_save(state_to_dict(half.state), path)
     state = state_from_dict(torch.load(path, weights_only=True))
-    resumed = ClockTraining(sets[1], DATA, state, sets[0])
+    resumed = ClockTraining(sets[0], sets[1], state, DATA)
     rest = list(resumed.epochs())
     assert [r.val_mse for r in rest] == [r.val_mse for r in whole.state.history[2:]]
     for k, v in whole.state.weights.items():

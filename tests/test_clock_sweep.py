@@ -10,10 +10,10 @@ import optuna
 import pytest
 from conftest import study_py
 
-from model.checkpoint import load_model
 from model.data import make_set
-from model.engines import module_from_weights
+from model.delivered import load_model
 from model.evaluate import evaluate
+from model.lstm import module_from_weights
 from sweep.evaluation import data_config_of
 from sweep.pruner import DivergencePruner
 from sweep.settings import SweepConfig
@@ -71,8 +71,9 @@ def test_a_clock_trial_evaluates_on_a_fresh_seed(both) -> None:
 
 def test_the_grow_stage_is_not_judged() -> None:
     cfg = SweepConfig(method="clock", epochs=30)
-    assert cfg.grow_epochs == 24 and cfg.study_name == "lstm-clock"
-    study = optuna.create_study(pruner=DivergencePruner(judge_from_step=cfg.grow_epochs + 1))
+    judged_from = cfg.training_method.judged_from(cfg.settings)
+    assert judged_from == 25 and cfg.study_name == "lstm-clock"
+    study = optuna.create_study(pruner=DivergencePruner(judge_from_step=judged_from))
     trial = study.ask()
     # The grow stage swings by far more than 20%; the tune stage is smooth.
     grow = [0.5, 0.9, 0.3, 0.8, 0.2] + [0.5] * 19
@@ -84,11 +85,12 @@ def test_the_grow_stage_is_not_judged() -> None:
 
 
 def test_clock_defaults_follow_the_measured_recipe() -> None:
-    from model.clock import ClockConfig
+    from model.clock.config import ClockConfig
     from sweep.space import suggest
 
     trial = optuna.create_study().ask()
-    cfg = suggest(trial, SweepConfig(method="clock"))
+    sweep = SweepConfig(method="clock")
+    cfg = suggest(trial, sweep.training_method, sweep.settings)
     assert isinstance(cfg, ClockConfig)
     assert cfg.grow_updates == 2400 and cfg.tune_updates == 600 and cfg.updates_per_epoch == 100
 

@@ -7,10 +7,10 @@ import re
 import pytest
 from conftest import TinyStudy, study_py
 
-from model.checkpoint import load_model
 from model.data import make_set
-from model.engines import module_from_weights
+from model.delivered import load_model
 from model.evaluate import evaluate
+from model.lstm import module_from_weights
 from study import join_negative_values
 from sweep.evaluation import data_config_of
 

@@ -6,10 +6,12 @@ import numpy as np
 import pytest
 
 from model.data import DataConfig, make_set
-from model.engines import ReferenceEngine, weights_of
-from model.fast import FastEngine, flatten, unflatten
-from model.lstm import build_model
-from model.training import TrainConfig, Training
+from model.kernels import flatten, unflatten
+from model.l1.config import TrainConfig
+from model.l1.fast import FastEngine
+from model.l1.reference import ReferenceEngine
+from model.l1.training import Training
+from model.lstm import build_model, weights_of
 
 TOL = 1e-5
 

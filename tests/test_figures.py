@@ -13,6 +13,7 @@ from optuna.trial import TrialState, create_trial
 from model.data import DataConfig, make_set
 from sweep import figures as fg
 from sweep.criteria import TIERS, gaps
+from sweep.identity import stored_data
 from sweep.report import collect
 
 LR = FloatDistribution(1e-5, 1e-3, log=True)
@@ -179,7 +180,7 @@ def test_a_real_trials_model_gives_back_the_test_mse_the_sweep_stored(tiny_study
     checkpoint on it: per frequency it must find the numbers the sweep itself recorded. The
     study ran in another folder, so its relative checkpoint paths are found via the db's."""
     study = tiny_study.load()
-    config, seed = fg.data_config(study)
+    config, seed = stored_data(study)
     assert (config.samples, seed) == (200, 2)
     for t in study.get_trials(states=(TrialState.COMPLETE, TrialState.PRUNED)):
         outputs, data, _ = fg.trial_outputs(study, t.number, tiny_study.folder)

@@ -31,18 +31,16 @@ from cli_runs import (
 )
 from optuna.trial import FrozenTrial, TrialState
 
-from model.checkpoint import CheckpointError, load_model, load_state
+from model.checkpoint import CheckpointError
+from model.delivered import load_model
+from model.l1.checkpoint import load_state
 from sweep import liveness
-from sweep.objective import CURVES, Objective, Sets, SurplusTrial
-from sweep.recovery import (
-    MAX_STALLED_RETRIES,
-    STOP_DUPLICATE,
-    STOP_INTERRUPTED,
-    STOP_OWNER_DIED,
-    recover,
-    requeue,
-)
-from sweep.runner import open_study
+from sweep.admission import SurplusTrial
+from sweep.delivery import Sets
+from sweep.identity import open_study
+from sweep.objective import Objective
+from sweep.records import CURVES, STOP_DUPLICATE, STOP_INTERRUPTED, STOP_OWNER_DIED
+from sweep.recovery import MAX_STALLED_RETRIES, recover, requeue
 from sweep.settings import SweepConfig
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -353,16 +351,18 @@ def test_a_checkpoint_of_the_other_engine_continues(tmp_path: Path) -> None:
     the checkpoint instead of starting the trial again."""
     from dataclasses import replace as swap
 
-    from model.checkpoint import save_state
+    from model import registry
     from model.data import DataConfig, make_set
-    from model.training import TrainConfig, Training
-    from sweep.objective import _newest_state
+    from model.l1.checkpoint import save_state
+    from model.l1.config import TrainConfig
+    from model.l1.training import Training
+    from sweep.continuation import newest_state
 
     d = make_set(1, DataConfig(samples=20))
     ref = Training.start(TrainConfig(lr=1e-3, epochs=3, engine="reference"), d, d)
     ref.run_epoch()
     save_state(ref.state, tmp_path / "last.npz")
     fast_config = swap(ref.state.config, engine="fast")
-    state, problems = _newest_state([tmp_path / "last.npz"], fast_config, "l1")
+    state, problems = newest_state([tmp_path / "last.npz"], registry.get("l1"), fast_config)
     assert problems == [] and state is not None
     assert state.epoch == 1 and state.config == fast_config

@@ -5,7 +5,7 @@ import random
 import pytest
 import torch
 
-from model.schedule import EarlyStopping, PlateauSchedule
+from model.l1.schedule import EarlyStopping, PlateauSchedule
 
 
 @pytest.mark.parametrize("seed", range(5))

@@ -5,9 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from model.checkpoint import CheckpointError, load_model, load_state, save_model, save_state
+from model.checkpoint import CheckpointError
 from model.data import DataConfig, make_set
-from model.training import STOP_EARLY, STOP_MAX_EPOCHS, TrainConfig, Training
+from model.delivered import load_model, save_model
+from model.l1.checkpoint import load_state, save_state
+from model.l1.config import TrainConfig
+from model.l1.training import Training
+from model.method import STOP_EARLY, STOP_MAX_EPOCHS
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""One training run of the plan, epoch by epoch, with the caller free to stop it."""
+"""One L=1 training run of the plan, epoch by epoch, with the caller free to stop it."""
 
 from __future__ import annotations
 
@@ -8,83 +8,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 
 from model.data import SignalSet
-from model.params import (
-    HIDDEN_SIZE,
-    AdamState,
-    Engine,
-    Evaluation,
-    Weights,
-    init_weights,
-    score,
-)
-from model.schedule import EarlyStopping, PlateauSchedule
-
-#: The plan's fixed settings; recorded with every study, not searched.
-BATCH_SIZE = 1
-SEQUENCE_LENGTH = 1
-ENGINES = ("fast", "reference")
-
-STOP_MAX_EPOCHS = "max_epochs"
-STOP_EARLY = "early_stopping"
-STOP_NON_FINITE = "non_finite"
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """One L=1 training run; the defaults are the plan's restart recommendation."""
-
-    lr: float = 1e-4
-    """Adam's initial learning rate."""
-    epochs: int = 30
-    """Most epochs to train (one epoch = one pass over every block of the training set)."""
-    clip: float = 1.0
-    """Gradient-norm clip (global L2 norm over all parameters)."""
-    plateau_factor: float = 0.5
-    """ReduceLROnPlateau factor, applied on the honest validation MSE."""
-    plateau_patience: int = 5
-    """ReduceLROnPlateau patience in epochs."""
-    early_stopping_patience: int = 10
-    """Stop after this many epochs without a new best honest validation MSE."""
-    hidden_size: int = HIDDEN_SIZE
-    """LSTM hidden units (one layer)."""
-    seed: int = 0
-    """Seed of the weight initialisation."""
-    engine: str = "fast"
-    """'fast' (compiled, the default) or 'reference' (eager PyTorch, the definition)."""
-
-    def __post_init__(self) -> None:
-        if not (0.0 < self.lr < 1.0):
-            raise ValueError(f"lr must be in (0, 1), got {self.lr}")
-        for name in ("epochs", "hidden_size", "early_stopping_patience"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
-        if self.plateau_patience < 0:
-            raise ValueError(f"plateau_patience must be >= 0, got {self.plateau_patience}")
-        if not (0.0 < self.plateau_factor < 1.0):
-            raise ValueError(f"plateau_factor must be in (0, 1), got {self.plateau_factor}")
-        if self.clip <= 0:
-            raise ValueError(f"clip must be positive, got {self.clip}")
-        if self.engine not in ENGINES:
-            raise ValueError(f"engine must be one of {', '.join(ENGINES)}, got {self.engine!r}")
-
-
-@dataclass(frozen=True)
-class EpochReport:
-    """What one epoch produced. ``online_loss`` is the mean training loss over the epoch's
-    steps, taken while the weights moved: it is not the model's MSE. ``train_mse`` and
-    ``val_mse`` are honest: frozen weights over the whole set."""
-
-    epoch: int
-    online_loss: float
-    train_mse: float
-    val_mse: float
-    val_per_freq: tuple[float, ...]
-    grad_norm_mean: float
-    grad_norm_max: float
-    lr: float
-    seconds: float
-    steps: int
-    stop_reason: str | None = None
+from model.l1.config import TrainConfig
+from model.l1.engine import AdamState, Engine
+from model.l1.schedule import EarlyStopping, PlateauSchedule
+from model.method import STOP_EARLY, STOP_MAX_EPOCHS, STOP_NON_FINITE, EpochReport
+from model.params import Evaluation, Weights, init_weights, score
 
 
 @dataclass(frozen=True)
@@ -101,19 +29,19 @@ class TrainState:
     best_weights: Weights | None = None
     stop_reason: str | None = None
 
-
-def method_of(config: object) -> str:
-    """'l1' for this module's TrainConfig, 'clock' for model.clock's ClockConfig."""
-    return "l1" if isinstance(config, TrainConfig) else "clock"
+    @property
+    def best_epoch(self) -> int:
+        """The epoch whose end gave ``best_weights`` (0: none yet)."""
+        return self.early.best_epoch
 
 
 def engine_class(name: str) -> type[Engine]:
     """Imported on demand: the reference needs torch, which the compiled engine does not."""
     if name == "fast":
-        from model.fast import FastEngine
+        from model.l1.fast import FastEngine
 
         return FastEngine
-    from model.engines import ReferenceEngine
+    from model.l1.reference import ReferenceEngine
 
     return ReferenceEngine
 

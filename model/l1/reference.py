@@ -17,27 +17,9 @@ import torch
 
 from model.data import SignalSet
 from model.evaluate import predict
-from model.lstm import SineLSTM, detach_state
-from model.params import (  # noqa: F401  (re-exported: the engine vocabulary)
-    ADAM_BETAS,
-    ADAM_EPS,
-    CLIP_EPS,
-    PARAM_NAMES,
-    AdamState,
-    Engine,
-    EpochSteps,
-    Weights,
-)
-
-
-def module_from_weights(weights: Weights, input_size: int, hidden_size: int) -> SineLSTM:
-    model = SineLSTM(input_size, hidden_size)
-    model.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in weights.items()})
-    return model
-
-
-def weights_of(model: SineLSTM) -> Weights:
-    return {k: v.detach().numpy().copy() for k, v in model.state_dict().items()}
+from model.l1.engine import ADAM_BETAS, ADAM_EPS, AdamState, EpochSteps
+from model.lstm import detach_state, module_from_weights, weights_of
+from model.params import Weights
 
 
 class ReferenceEngine:

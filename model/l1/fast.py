@@ -18,28 +18,9 @@ import numba
 import numpy as np
 
 from model.data import SignalSet
-from model.params import (
-    ADAM_BETAS,
-    ADAM_EPS,
-    CLIP_EPS,
-    PARAM_NAMES,
-    AdamState,
-    EpochSteps,
-    Weights,
-    param_shapes,
-)
-
-# fastmath lets LLVM vectorise the reductions and the Adam loop (8 floats per AVX2 op);
-# error_model="numpy" drops the zero-division checks that would block vectorisation. The
-# reordering changes the last bits only; tests/test_fast_engine.py holds it to 1e-5.
-_JIT = dict(
-    cache=True,
-    nogil=True,
-    # Every fast-math flag but "nnan" and "ninf": the NaN/Inf check must survive.
-    fastmath={"nsz", "arcp", "contract", "afn", "reassoc"},
-    error_model="numpy",
-)
-
+from model.kernels import JIT, flatten, forward_step, hidden_from_size, predict_flat, unflatten
+from model.l1.engine import ADAM_BETAS, ADAM_EPS, CLIP_EPS, AdamState, EpochSteps
+from model.params import Weights
 
 # Within a block the one-hot inputs of the other frequencies get exactly zero gradient, so
 # their Adam moments decay geometrically into subnormal floats, which cost x86 ~100 cycles per
@@ -49,63 +30,7 @@ _JIT = dict(
 TINY = np.float32(1e-30)
 
 
-def flatten(weights: Weights, input_size: int, hidden: int) -> np.ndarray:
-    parts = [np.asarray(weights[n], dtype=np.float32).reshape(-1) for n in PARAM_NAMES]
-    flat = np.concatenate(parts)
-    assert flat.size == sum(math.prod(s) for s in param_shapes(input_size, hidden).values())
-    return flat
-
-
-def unflatten(flat: np.ndarray, input_size: int, hidden: int) -> Weights:
-    out: Weights = {}
-    offset = 0
-    for name, shape in param_shapes(input_size, hidden).items():
-        size = math.prod(shape)
-        out[name] = flat[offset : offset + size].reshape(shape).copy()
-        offset += size
-    return out
-
-
-@numba.njit(**_JIT)
-def _sigmoid(x):
-    return np.float32(1.0) / (np.float32(1.0) + np.exp(-x))
-
-
-@numba.njit(**_JIT)
-def _forward_step(theta, n_in, hid, x, h, c, gates):
-    """One LSTM step + head; fills ``gates`` with activated i, f, g, o; updates h, c in place.
-    Returns the output."""
-    g4 = 4 * hid
-    wih = theta[: g4 * n_in].reshape((g4, n_in))
-    o = g4 * n_in
-    whh = theta[o : o + g4 * hid].reshape((g4, hid))
-    o += g4 * hid
-    bih = theta[o : o + g4]
-    bhh = theta[o + g4 : o + 2 * g4]
-    o += 2 * g4
-    wout = theta[o : o + hid]
-    bout = theta[o + hid]
-    for k in range(g4):
-        acc = bih[k] + bhh[k]
-        for j in range(n_in):
-            acc += wih[k, j] * x[j]
-        for j in range(hid):
-            acc += whh[k, j] * h[j]
-        gates[k] = acc
-    y = bout
-    for j in range(hid):
-        ig = _sigmoid(gates[j])
-        fg = _sigmoid(gates[hid + j])
-        gg = np.tanh(gates[2 * hid + j])
-        og = _sigmoid(gates[3 * hid + j])
-        gates[j], gates[hid + j], gates[2 * hid + j], gates[3 * hid + j] = ig, fg, gg, og
-        c[j] = fg * c[j] + ig * gg
-        h[j] = og * np.tanh(c[j])
-        y += wout[j] * h[j]
-    return y
-
-
-@numba.njit(**_JIT)
+@numba.njit(**JIT)
 def _adam_segment(p, m, v, grad_a, grad_b, scale, b1c, b2, b2c, step_size, inv_bc2, eps):
     """Adam on a weight whose gradient is the outer product grad_a[k] * grad_b[j] (times the
     clip scale): the gradient is formed on the fly instead of stored."""
@@ -126,18 +51,18 @@ def _adam_segment(p, m, v, grad_a, grad_b, scale, b1c, b2, b2c, step_size, inv_b
             p[i] = p[i] - step_size * (mi / (np.sqrt(vi) * inv_bc2 + eps))
 
 
-@numba.njit(**_JIT)
+@numba.njit(**JIT)
 def _adam(theta, m, v, lo, hi, grad_a, grad_b, a):
     _adam_segment(
         theta[lo:hi], m[lo:hi], v[lo:hi], grad_a, grad_b, a[0], a[1], a[2], a[3], a[4], a[5], a[6]
     )
 
 
-@numba.njit(**_JIT)
+@numba.njit(**JIT)
 def _train_epoch(theta, m, v, step0, inputs, targets, lr, clip, b1, b2, eps, clip_eps):
     """All blocks of one epoch. Returns (steps, loss_sum, norm_sum, norm_max, non_finite)."""
     n_blocks, n_samples, n_in = inputs.shape
-    hid = _hidden_from_size(theta.size, n_in)
+    hid = hidden_from_size(theta.size, n_in)
     g4 = 4 * hid
     one = np.float32(1.0)
     b1c = np.float32(1.0 - b1)
@@ -167,7 +92,7 @@ def _train_epoch(theta, m, v, step0, inputs, targets, lr, clip, b1, b2, eps, cli
             x = inputs[blk, t]
             h_prev[:] = h
             c_prev[:] = c
-            y = _forward_step(theta, n_in, hid, x, h, c, gates)
+            y = forward_step(theta, n_in, hid, x, h, c, gates)
             diff = y - targets[blk, t]
             loss = diff * diff
             dy = np.float32(2.0) * diff
@@ -221,31 +146,6 @@ def _train_epoch(theta, m, v, step0, inputs, targets, lr, clip, b1, b2, eps, cli
     return steps, loss_sum, norm_sum, norm_max, False
 
 
-@numba.njit(**_JIT)
-def _hidden_from_size(size, n_in):
-    # size = 4H*n_in + 4H*H + 8H + H + 1  ->  4H^2 + (4 n_in + 9) H + 1 - size = 0
-    a = 4.0
-    b = 4.0 * n_in + 9.0
-    cc = 1.0 - size
-    return int(round((-b + math.sqrt(b * b - 4.0 * a * cc)) / (2.0 * a)))
-
-
-@numba.njit(**_JIT)
-def _predict(theta, inputs):
-    n_blocks, n_samples, n_in = inputs.shape
-    hid = _hidden_from_size(theta.size, n_in)
-    out = np.empty((n_blocks, n_samples), np.float32)
-    h = np.zeros(hid, np.float32)
-    c = np.zeros(hid, np.float32)
-    gates = np.zeros(4 * hid, np.float32)
-    for blk in range(n_blocks):
-        h[:] = 0.0
-        c[:] = 0.0
-        for t in range(n_samples):
-            out[blk, t] = _forward_step(theta, n_in, hid, inputs[blk, t], h, c, gates)
-    return out
-
-
 class FastEngine:
     """The reference's computation, compiled: same weights, same Adam state, ~50x the speed."""
 
@@ -271,7 +171,7 @@ class FastEngine:
         return EpochSteps(int(steps), float(loss_sum), float(norm_sum), float(norm_max), bool(bad))
 
     def predict(self, data: SignalSet) -> np.ndarray:
-        return _predict(self.theta, np.ascontiguousarray(data.inputs, dtype=np.float32))
+        return predict_flat(self.theta, np.ascontiguousarray(data.inputs, dtype=np.float32))
 
     def weights(self) -> Weights:
         return unflatten(self.theta, self.input_size, self.hidden_size)

@@ -1,0 +1,146 @@
+"""The clock method's configuration and the schedules it defines (prefix growth, learning
+rates, grow-stage targets), all driven by update counts so a run is a function of its config."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import ClassVar
+
+from model.data import DataConfig
+from model.params import HIDDEN_SIZE
+
+STAGE_GROW = "grow"
+STAGE_TUNE = "tune"
+
+
+@dataclass(frozen=True)
+class ClockConfig:
+    """One clock-learning run; the defaults take about 10-12 minutes on one CPU core."""
+
+    METHOD: ClassVar[str] = "clock"
+
+    realisations: int = 4
+    """Fresh noise realisations per frequency per grow update (batch = this x frequencies)."""
+    prefix_start: int = 100
+    """Initial prefix length T, in samples."""
+    min_cycles: float = 0.0
+    """Every block's prefix spans at least this many of its periods (so its target turns
+    from the first update); T applies where longer. 0: every block uses T. (1.0 did worse in
+    the one run measured: a whole cycle from scratch stayed near 0.3-0.4.)"""
+    glide_cycles: float = 0.75
+    """Grow stage only: block b's target is sin(2 pi f t) with f = max(f_b, glide_cycles *
+    sample_rate / T), so every block's prefix holds at least this many cycles and a slow
+    block's target glides down to its own frequency as T grows (an oscillator is tuned
+    down instead of a ramp being learnt; 0 = off, targets are always the true sines)."""
+    growth: float = 1.5
+    """T is multiplied by this (capped at the block length) when the prefix is learnt."""
+    growth_threshold: float = 0.01
+    """T grows when the EMA of the prefix MSE falls below this."""
+    ema: float = 0.9
+    """Smoothing factor of that EMA (weight on the old value)."""
+    ema_reset: bool = True
+    """Restart the EMA after each growth, so T grows at most once per learnt prefix."""
+    lr_scale: float = 3e-3
+    """Grow-stage lr = lr_scale * min(1, (lr_ref_length / T) ** lr_power)."""
+    lr_ref_length: int = 300
+    """Prefix length up to which the grow lr is lr_scale."""
+    lr_power: float = 0.75
+    """How fast the grow lr falls with T beyond lr_ref_length."""
+    clip: float = 1.0
+    """Gradient-norm clip (global L2 norm over all parameters)."""
+    balanced: bool = True
+    """Weight each frequency's MSE by its share of the total (weights held constant)."""
+    grow_updates: int = 2400
+    """Updates in the grow stage (a multiple of updates_per_epoch)."""
+    tune_updates: int = 600
+    """Updates in the tune stage at full length (a multiple of updates_per_epoch)."""
+    tune_realisations: int = 4
+    """Realisations per frequency per tune update."""
+    tune_lr_max: float = 5e-5
+    """Tune lr after warm-up; it then follows a cosine down to tune_lr_min."""
+    tune_lr_min: float = 1e-6
+    """Tune lr at the last update."""
+    tune_warmup: int = 50
+    """Updates of linear warm-up from 0 to tune_lr_max (a fresh Adam jolts without it)."""
+    max_restarts: int = 0
+    """Grow stage: restart from new initial weights at most this many times when stalled."""
+    restart_patience: int = 5
+    """Stalled = this many epochs in a row with online loss above growth_threshold and mean
+    gradient norm under restart_grad_norm (saturated units: the measured dead end)."""
+    restart_grad_norm: float = 0.02
+    """Mean gradient norm under which a grow epoch that has not learnt its prefix is stalled."""
+    updates_per_epoch: int = 100
+    """Updates per reported epoch: the unit of reports, validation and pruning."""
+    hidden_size: int = HIDDEN_SIZE
+    """LSTM hidden units (one layer)."""
+    forget_bias: float = 0.0
+    """Added to the forget gate's input bias after the default initialisation (a standard
+    init for long memories; 0 keeps PyTorch's default; 1.0 was no better on 3 seeds)."""
+    seed: int = 0
+    """Seed of the weight initialisation and of the training noise."""
+
+    def __post_init__(self) -> None:
+        for name in ("realisations", "prefix_start", "tune_realisations", "updates_per_epoch",
+                     "hidden_size", "lr_ref_length", "restart_patience"):  # fmt: skip
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        for name in ("grow_updates", "tune_updates", "tune_warmup", "max_restarts"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+            budget = name in ("grow_updates", "tune_updates")
+            if budget and getattr(self, name) % self.updates_per_epoch:
+                raise ValueError(
+                    f"{name} must be a multiple of updates_per_epoch "
+                    f"({self.updates_per_epoch}), got {getattr(self, name)}"
+                )
+        if self.total_updates < 1:
+            raise ValueError("grow_updates + tune_updates must be positive")
+        if self.min_cycles < 0 or self.glide_cycles < 0:
+            raise ValueError(f"min_cycles and glide_cycles must be >= 0, got "
+                             f"{self.min_cycles}, {self.glide_cycles}")  # fmt: skip
+        if self.growth <= 1.0:
+            raise ValueError(f"growth must be > 1, got {self.growth}")
+        if not (0.0 <= self.ema < 1.0):
+            raise ValueError(f"ema must be in [0, 1), got {self.ema}")
+        for name in ("growth_threshold", "lr_scale", "clip", "tune_lr_max", "lr_power"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        if not (0.0 <= self.tune_lr_min <= self.tune_lr_max):
+            raise ValueError(f"tune_lr_min must be in [0, tune_lr_max], got {self.tune_lr_min}")
+
+    @property
+    def total_updates(self) -> int:
+        return self.grow_updates + self.tune_updates
+
+    @property
+    def epochs(self) -> int:
+        return self.total_updates // self.updates_per_epoch
+
+    def grow_lr(self, length: int) -> float:
+        """Grow-stage lr for a batch of ``length`` steps."""
+        return self.lr_scale * min(1.0, (self.lr_ref_length / length) ** self.lr_power)
+
+    def target_frequencies(self, prefix: int, data: DataConfig, stage: str) -> tuple[float, ...]:
+        """Frequencies of the training targets at prefix T (the true ones when tuning)."""
+        if stage != STAGE_GROW or self.glide_cycles == 0:
+            return data.frequencies
+        low = self.glide_cycles * data.sample_rate / prefix
+        return tuple(max(f, low) for f in data.frequencies)
+
+    def block_prefixes(self, prefix: int, data: DataConfig) -> tuple[int, ...]:
+        """Prefix of each block for the prefix T."""
+        floor = [math.ceil(self.min_cycles * data.sample_rate / f) for f in data.frequencies]
+        return tuple(min(data.samples, max(prefix, m)) for m in floor)
+
+    def tune_lr(self, k: int) -> float:
+        """lr of tune update k (0-based): linear warm-up, then cosine to tune_lr_min."""
+        if k < self.tune_warmup:
+            return self.tune_lr_max * (k + 1) / self.tune_warmup
+        span = max(1, self.tune_updates - self.tune_warmup - 1)
+        frac = min(1.0, (k - self.tune_warmup) / span)
+        cos = 0.5 * (1.0 + math.cos(math.pi * frac))
+        return self.tune_lr_min + (self.tune_lr_max - self.tune_lr_min) * cos
+
+    def next_prefix(self, prefix: int, samples: int) -> int:
+        return min(samples, max(prefix + 1, math.ceil(prefix * self.growth)))

@@ -1,0 +1,133 @@
+"""A clock run's checkpointable state, its per-epoch report, its initial weights, and its file
+format (a torch file, since it holds ``torch.optim.Adam`` state)."""
+
+from __future__ import annotations
+
+import io
+import math
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from model.checkpoint import CheckpointError, atomic_save
+from model.clock.batch import noise_rng
+from model.clock.config import STAGE_GROW, STAGE_TUNE, ClockConfig
+from model.data import DataConfig
+from model.lstm import SineLSTM, build_model, weights_of
+from model.method import EpochReport
+from model.params import Weights
+
+FORMAT = 1
+
+
+@dataclass(frozen=True)
+class ClockReport(EpochReport):
+    """One epoch (``updates_per_epoch`` updates). ``online_loss`` is the mean training MSE of
+    the epoch's updates on their prefixes while the weights moved; ``train_mse`` and ``val_mse``
+    are honest (frozen weights, whole blocks); ``train_mse`` is NaN without a train set."""
+
+    stage: str = STAGE_GROW
+    prefix: int = 0
+    """Prefix length T at the end of the epoch."""
+
+
+@dataclass(frozen=True)
+class ClockState:
+    """Everything needed to continue a run exactly where it stopped."""
+
+    config: ClockConfig
+    epoch: int
+    updates: int
+    stage: str
+    prefix: int
+    ema: float
+    weights: Weights
+    adam: dict
+    """``torch.optim.Adam.state_dict()`` of the current stage."""
+    rng: dict
+    """``bit_generator.state`` of the noise generator."""
+    best_weights: Weights | None = None
+    best_val: float = math.inf
+    best_epoch: int = 0
+    """Epoch whose end gave ``best_weights`` (0: none yet)."""
+    attempt: int = 0
+    """Restarts so far; the stage budgets count from ``attempt_start``."""
+    attempt_start: int = 0
+    """Update count at which the current attempt began."""
+    stalled: int = 0
+    """Grow epochs in a row that looked stalled."""
+    history: tuple[ClockReport, ...] = ()
+    stop_reason: str | None = None
+
+
+def adam_for(model: SineLSTM) -> torch.optim.Adam:
+    return torch.optim.Adam(model.parameters(), lr=0.0, foreach=False)
+
+
+def attempt_seed(seed: int, attempt: int) -> int:
+    """Initialisation seed of restart ``attempt`` (attempt 0 is ``seed`` itself)."""
+    if attempt == 0:
+        return seed
+    return int(np.random.SeedSequence([seed, attempt]).generate_state(1)[0])
+
+
+def initial_model(config: ClockConfig, data: DataConfig, attempt: int = 0) -> SineLSTM:
+    seed = attempt_seed(config.seed, attempt)
+    model = build_model(data.input_size, config.hidden_size, seed)
+    h = config.hidden_size
+    with torch.no_grad():  # gate order in nn.LSTM: input, forget, cell, output
+        model.lstm.bias_ih_l0[h : 2 * h] += config.forget_bias
+    return model
+
+
+def initial_state(config: ClockConfig, data: DataConfig) -> ClockState:
+    model = initial_model(config, data)
+    stage = STAGE_GROW if config.grow_updates else STAGE_TUNE
+    prefix = config.prefix_start if config.grow_updates else data.samples
+    return ClockState(config=config, epoch=0, updates=0, stage=stage,
+                      prefix=min(prefix, data.samples), ema=math.inf, weights=weights_of(model),
+                      adam=adam_for(model).state_dict(),
+                      rng=noise_rng(config.seed).bit_generator.state)  # fmt: skip
+
+
+def state_to_dict(state: ClockState) -> dict[str, object]:
+    """A ``torch.load(weights_only=True)``-readable dict; save it with
+    ``model.checkpoint.atomic_save``."""
+
+    def tensors(w: Weights | None) -> dict | None:
+        return None if w is None else {k: torch.from_numpy(np.array(v)) for k, v in w.items()}
+
+    d = {f.name: getattr(state, f.name) for f in fields(state)}
+    d.update(method=ClockConfig.METHOD, format=FORMAT, config=asdict(state.config),
+             weights=tensors(state.weights), best_weights=tensors(state.best_weights),
+             history=[asdict(r) for r in state.history])  # fmt: skip
+    return d
+
+
+def state_from_dict(d: dict) -> ClockState:
+    if d.get("method") != ClockConfig.METHOD or d.get("format") != FORMAT:
+        raise ValueError(f"not a clock checkpoint: {d.get('method')!r} {d.get('format')!r}")
+
+    def arrays(t: dict | None) -> Weights | None:
+        return None if t is None else {k: v.numpy().copy() for k, v in t.items()}
+
+    history = tuple(ClockReport(**{**r, "val_per_freq": tuple(r["val_per_freq"])})
+                    for r in d["history"])  # fmt: skip
+    plain = {f.name: d[f.name] for f in fields(ClockState)}
+    plain.update(config=ClockConfig(**d["config"]), weights=arrays(d["weights"]),
+                 best_weights=arrays(d["best_weights"]), history=history)  # fmt: skip
+    return ClockState(**plain)
+
+
+def save(state: ClockState, path: Path) -> None:
+    atomic_save(state_to_dict(state), path)
+
+
+def load(path: Path) -> ClockState:
+    """A clock checkpoint; any failure is a ``CheckpointError``."""
+    try:
+        return state_from_dict(torch.load(io.BytesIO(Path(path).read_bytes()), weights_only=True))
+    except Exception as exc:  # missing, truncated, another format: all mean "not usable"
+        raise CheckpointError(f"{path}: {type(exc).__name__}: {exc}") from exc

@@ -1,0 +1,199 @@
+"""Clock learning: the second training method, beside L=1.
+
+Under the assignment's noise S(t) says nothing about t, so a frozen model beats predict-zero
+(0.5) only as a clock started by the state reset and selected by the one-hot C. This method
+trains the same ``SineLSTM`` to be that clock:
+
+1. *grow*: each update draws fresh noise realisations (exact formula, a generator disjoint from
+   every evaluation seed) and backpropagates in full from the zero state over the prefix [0, T)
+   of every block. T starts short and grows by a factor whenever the smoothed prefix MSE is
+   under a threshold; the lr shrinks with T.
+2. *tune*: from the best weights by honest validation MSE, fresh Adam, full length, a linear
+   warm-up then cosine decay.
+
+The measured dead end is saturation: a slow block (1 Hz) whose prefix is a long monotone ramp
+gets a constant-ish output from saturated units, and its gradient all but vanishes (14 of 15
+measured runs without a glide, 5 seeds x 3 settings). ``glide_cycles`` avoids the ramp (each
+block's grow target holds at least that many cycles, gliding down to its own frequency as T
+grows); ``max_restarts`` starts over from new initial weights when a grow stage stalls anyway.
+
+Every schedule is driven by update counts, so a run is a function of its config. The model
+still reads one sample per step with its state carried, and is evaluated honestly
+(``model.evaluate``) exactly as for L=1.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import torch
+
+from model.clock.batch import draw_batch, noise_rng, prefix_loss, prefix_mask
+from model.clock.config import STAGE_GROW, STAGE_TUNE, ClockConfig
+from model.clock.state import ClockReport, ClockState, adam_for, initial_model, initial_state
+from model.data import DataConfig, SignalSet
+from model.evaluate import evaluate
+from model.lstm import SineLSTM, module_from_weights, weights_of
+from model.method import STOP_MAX_EPOCHS, STOP_NON_FINITE
+from model.params import Evaluation, Weights
+
+
+@dataclass(frozen=True)
+class _Progress:
+    """Where the updates of one epoch left the grow schedule."""
+
+    prefix: int
+    ema: float
+    updates: int
+    lr: float
+    losses: tuple[float, ...]
+    norms: tuple[float, ...]
+    non_finite: bool
+
+
+@dataclass
+class ClockTraining:
+    """Runs epochs of one clock config; ``state`` after any epoch is a checkpoint.
+    ``train_set`` may be None (its honest MSE is then NaN): the method trains on fresh noise."""
+
+    train_set: SignalSet | None
+    val_set: SignalSet
+    state: ClockState
+    data: DataConfig
+    model: SineLSTM = field(init=False)
+    optimizer: torch.optim.Adam = field(init=False)
+    rng: np.random.Generator = field(init=False)
+
+    def __post_init__(self) -> None:
+        s = self.state
+        self.model = module_from_weights(s.weights, self.data.input_size, s.config.hidden_size)
+        self.optimizer = adam_for(self.model)
+        self.optimizer.load_state_dict(s.adam)
+        self.rng = noise_rng(s.config.seed)
+        self.rng.bit_generator.state = s.rng
+
+    @classmethod
+    def start(cls, config: ClockConfig, train_set: SignalSet | None, val_set: SignalSet,
+              data: DataConfig | None = None) -> ClockTraining:  # fmt: skip
+        if data is None:
+            data = DataConfig(samples=val_set.inputs.shape[1])
+        return cls(train_set, val_set, initial_state(config, data), data)
+
+    @property
+    def finished(self) -> bool:
+        return self.state.stop_reason is not None
+
+    def epochs(self) -> Iterator[ClockReport]:
+        """One report per epoch until the run stops; the caller may break at any time."""
+        while not self.finished:
+            yield self.run_epoch()
+
+    def _update(self, x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor, lr: float
+                ) -> tuple[float, float]:  # fmt: skip
+        cfg = self.state.config
+        self.model.train()
+        out, _ = self.model(x, self.model.init_state(x.shape[0]))  # zero state at t = 0
+        loss, plain = prefix_loss(out, y, mask, cfg.balanced)
+        self.optimizer.zero_grad(set_to_none=False)
+        loss.backward()
+        norm = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.clip))
+        if not (math.isfinite(plain) and math.isfinite(norm)):
+            return math.nan, norm  # not applied: the weights stay the last finite ones
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        self.optimizer.step()
+        return plain, norm
+
+    def _run_updates(self) -> _Progress:
+        """The epoch's updates; in the grow stage T grows whenever its prefix is learnt."""
+        s, cfg = self.state, self.state.config
+        stage, prefix, ema, updates = s.stage, s.prefix, s.ema, s.updates
+        losses: list[float] = []
+        norms: list[float] = []
+        lr = 0.0
+        for _ in range(cfg.updates_per_epoch):
+            blocks = cfg.block_prefixes(prefix, self.data)
+            if stage == STAGE_GROW:
+                lr, reals = cfg.grow_lr(max(blocks)), cfg.realisations
+            else:
+                k = updates - s.attempt_start - cfg.grow_updates
+                lr, reals = cfg.tune_lr(k), cfg.tune_realisations
+            freqs = cfg.target_frequencies(prefix, self.data, stage)
+            x, y = draw_batch(self.data, max(blocks), reals, self.rng, freqs)
+            loss, norm = self._update(x, y, prefix_mask(blocks, max(blocks)), lr)
+            if not math.isfinite(loss):
+                return _Progress(prefix, ema, updates, lr, tuple(losses), tuple(norms), True)
+            updates += 1
+            losses.append(loss)
+            norms.append(norm)
+            if stage == STAGE_GROW:
+                ema = loss if not math.isfinite(ema) else cfg.ema * ema + (1 - cfg.ema) * loss
+                if ema < cfg.growth_threshold and prefix < self.data.samples:
+                    prefix = cfg.next_prefix(prefix, self.data.samples)
+                    ema = math.inf if cfg.ema_reset else ema
+        return _Progress(prefix, ema, updates, lr, tuple(losses), tuple(norms), False)
+
+    def run_epoch(self) -> ClockReport:
+        s, cfg, start = self.state, self.state.config, time.perf_counter()
+        p = self._run_updates()
+        stop = STOP_NON_FINITE if p.non_finite else None
+        val = evaluate(self.model, self.val_set)
+        train = math.nan if self.train_set is None else evaluate(self.model, self.train_set).mse
+        weights = weights_of(self.model)
+        best, best_val, best_epoch = s.best_weights, s.best_val, s.best_epoch
+        if val.mse < best_val:
+            best, best_val, best_epoch = weights, val.mse, s.epoch + 1
+        online = float(np.mean(p.losses)) if p.losses else math.nan
+        stalled = 0
+        if s.stage == STAGE_GROW and stop is None:
+            quiet = p.norms and float(np.mean(p.norms)) < cfg.restart_grad_norm
+            stalled = s.stalled + 1 if quiet and online > cfg.growth_threshold else 0
+        stage, prefix, ema = s.stage, p.prefix, p.ema
+        attempt, attempt_start = s.attempt, s.attempt_start
+        if stalled >= cfg.restart_patience and attempt < cfg.max_restarts:
+            # Saturated units barely move: start over from other initial weights.
+            attempt, attempt_start, stalled = attempt + 1, p.updates, 0
+            prefix, ema = cfg.prefix_start, math.inf
+            self._load(weights_of(initial_model(cfg, self.data, attempt)))
+            self.optimizer = adam_for(self.model)
+        done = p.updates - attempt_start
+        if stop is None and stage == STAGE_GROW and done >= cfg.grow_updates:
+            # Tune from the best weights so far, at full length, with a fresh Adam.
+            stage, prefix = STAGE_TUNE, self.data.samples
+            self._load(best if best is not None else weights)
+            self.optimizer = adam_for(self.model)
+        if stop is None and done >= cfg.total_updates:
+            stop = STOP_MAX_EPOCHS
+        report = ClockReport(
+            epoch=s.epoch + 1, online_loss=online,
+            train_mse=train, val_mse=val.mse, val_per_freq=val.per_freq,
+            grad_norm_mean=float(np.mean(p.norms)) if p.norms else math.nan,
+            grad_norm_max=float(np.max(p.norms)) if p.norms else math.nan, lr=p.lr,
+            seconds=time.perf_counter() - start, steps=len(p.losses), stage=s.stage,
+            prefix=p.prefix, stop_reason=stop,
+        )  # fmt: skip
+        self.state = replace(
+            s, epoch=s.epoch + 1, updates=p.updates, stage=stage, prefix=prefix, ema=ema,
+            weights=weights_of(self.model), adam=copy.deepcopy(self.optimizer.state_dict()),
+            rng=self.rng.bit_generator.state, best_weights=best, best_val=best_val,
+            best_epoch=best_epoch, attempt=attempt, attempt_start=attempt_start,
+            stalled=stalled, history=(*s.history, report), stop_reason=stop,
+        )  # fmt: skip
+        return report
+
+    def _load(self, weights: Weights) -> None:
+        with torch.no_grad():
+            for name, p in self.model.state_dict().items():
+                p.copy_(torch.from_numpy(np.array(weights[name])))
+
+    def evaluate(self, data: SignalSet, weights: Weights | None = None) -> Evaluation:
+        """Honest MSE of the current weights (or of ``weights``) on a whole set."""
+        if weights is None:
+            return evaluate(self.model, data)
+        cfg = self.state.config
+        return evaluate(module_from_weights(weights, data.inputs.shape[-1], cfg.hidden_size), data)

@@ -1,0 +1,87 @@
+"""The plan's L=1 method behind the ``model.method.Method`` interface."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from model.data import DataConfig, SignalSet
+from model.l1 import checkpoint
+from model.l1.config import BATCH_SIZE, SEQUENCE_LENGTH, TrainConfig
+from model.l1.training import Training, TrainState
+from model.method import FloatParam, Param, Settings
+
+#: Settings that mean something for this method only: part of its studies' identity.
+_OWN_SETTINGS = ("lr_min", "lr_max", "plateau_factor", "plateau_patience",
+                 "early_stopping_patience", "seed")  # fmt: skip
+
+
+class L1Method:
+    name = TrainConfig.METHOD
+    title = "the plan: one sample per step, state detached; searches the lr"
+    default_study = "lstm-l1-lr"
+    sweep_axis = ("lr", "initial learning rate (log)")
+    online_loss_is_comparable = True
+    disclosure: str | None = None
+    at_floor_advice = ("S(t) carries no information about t, so a model trained one sample at a "
+                       "time sits there at any learning rate: the learning rate is not what "
+                       "holds it back.")  # fmt: skip
+    extra_curves: tuple[str, ...] = ()
+    config_class = TrainConfig
+
+    def search_space(self, settings: Settings) -> tuple[Param, ...]:
+        return (FloatParam("lr", settings.lr_min, settings.lr_max, log=True),)
+
+    def first_params(self, settings: Settings) -> dict[str, Any] | None:
+        # The plan's sweep is a search over the lr from its first trial: no point is favoured.
+        return None
+
+    def make_config(self, params: Mapping[str, Any], settings: Settings) -> TrainConfig:
+        return TrainConfig(
+            lr=params["lr"],
+            epochs=settings.epochs,
+            clip=settings.clip,
+            plateau_factor=settings.plateau_factor,
+            plateau_patience=settings.plateau_patience,
+            early_stopping_patience=settings.early_stopping_patience,
+            hidden_size=settings.hidden_size,
+            seed=settings.seed,
+            engine=settings.engine,
+        )
+
+    def identity(self, settings: Settings) -> dict[str, Any]:
+        own = {name: getattr(settings, name) for name in _OWN_SETTINGS}
+        return {"batch_size": BATCH_SIZE, "sequence_length": SEQUENCE_LENGTH, **own}
+
+    def judged_from(self, settings: Settings) -> int:
+        return 0
+
+    def uses_torch(self, settings: Settings) -> bool:
+        return settings.engine == "reference"
+
+    def engine(self, config: TrainConfig) -> str:
+        return config.engine
+
+    def start(self, config: TrainConfig, train: SignalSet, val: SignalSet, data: DataConfig
+              ) -> Training:  # fmt: skip
+        return Training.start(config, train, val)
+
+    def resume(self, state: TrainState, train: SignalSet, val: SignalSet, data: DataConfig
+               ) -> Training:  # fmt: skip
+        return Training(train, val, state)
+
+    def save(self, state: TrainState, path: Path) -> None:
+        checkpoint.save_state(state, path)
+
+    def load(self, path: Path) -> TrainState:
+        return checkpoint.load_state(path)
+
+    def adopt(self, state: TrainState, config: TrainConfig) -> TrainState | None:
+        # Both engines compute the same run: a checkpoint of either continues in this one's.
+        state = replace(state, config=replace(state.config, engine=config.engine))
+        return state if state.config == config else None
+
+    def describe(self, config: TrainConfig) -> str:
+        return f"lr {config.lr:.2e}"

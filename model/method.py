@@ -1,0 +1,194 @@
+"""The training-method interface: everything the sweep may ask of a method, and nothing else.
+
+A method (``model.l1``: the plan's one-sample-at-a-time loop; ``model.clock``: fresh noise and
+backpropagation over a growing prefix) is one object implementing ``Method``, registered by
+name in ``model.registry``. The sweep calls the interface and never asks which method it holds.
+
+Its search space is plain data (``FloatParam``, ``IntParam``, ``ChoiceParam``): ``model`` never
+imports Optuna, and ``sweep.space`` turns each parameter into the matching ``suggest_*`` call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from model.data import DataConfig, SignalSet
+from model.params import Evaluation, Weights
+
+#: Why a run stopped by itself (the sweep adds its own reasons in ``sweep.records``).
+STOP_MAX_EPOCHS = "max_epochs"
+STOP_EARLY = "early_stopping"
+STOP_NON_FINITE = "non_finite"
+
+
+@dataclass(frozen=True)
+class EpochReport:
+    """What one epoch produced. ``online_loss`` is the mean training loss over the epoch's
+    steps, taken while the weights moved: it is not the model's MSE. ``train_mse`` and
+    ``val_mse`` are honest: frozen weights over the whole set."""
+
+    epoch: int
+    online_loss: float
+    train_mse: float
+    val_mse: float
+    val_per_freq: tuple[float, ...]
+    grad_norm_mean: float
+    grad_norm_max: float
+    lr: float
+    seconds: float
+    steps: int
+    stop_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What the sweep's flags fix for every trial; each method reads the fields it uses.
+    (No defaults here: ``sweep.settings.SweepConfig`` holds them, one place for each.)"""
+
+    epochs: int
+    """Most epochs per trial."""
+    clip: float
+    """Gradient-norm clip."""
+    hidden_size: int
+    """LSTM hidden units (one layer)."""
+    seed: int
+    """Weight-initialisation seed where the method does not search it."""
+    lr_min: float
+    """Lower bound of a searched learning rate."""
+    lr_max: float
+    """Upper bound of a searched learning rate."""
+    plateau_factor: float
+    """ReduceLROnPlateau factor."""
+    plateau_patience: int
+    """ReduceLROnPlateau patience (epochs)."""
+    early_stopping_patience: int
+    """Early-stopping patience (epochs)."""
+    engine: str
+    """Trainer implementation, where a method has several that compute the same run."""
+    updates_per_epoch: int
+    """Optimizer updates per reported epoch, where an epoch is not a pass over the data."""
+
+
+@dataclass(frozen=True)
+class FloatParam:
+    name: str
+    low: float
+    high: float
+    log: bool = False
+
+
+@dataclass(frozen=True)
+class IntParam:
+    name: str
+    low: int
+    high: int
+
+
+@dataclass(frozen=True)
+class ChoiceParam:
+    name: str
+    choices: tuple[Any, ...]
+
+
+Param = FloatParam | IntParam | ChoiceParam
+
+
+class State(Protocol):
+    """A checkpointable run: after any epoch it holds everything needed to continue."""
+
+    config: Any
+    epoch: int
+    weights: Weights
+    best_weights: Weights | None
+    history: tuple[EpochReport, ...]
+    stop_reason: str | None
+
+    @property
+    def best_epoch(self) -> int:
+        """The epoch whose end gave ``best_weights`` (0: none yet)."""
+        ...
+
+
+class Run(Protocol):
+    """A training run in progress; ``state`` after any epoch is a checkpoint."""
+
+    state: State
+
+    @property
+    def finished(self) -> bool: ...
+
+    def run_epoch(self) -> EpochReport: ...
+
+    def evaluate(self, data: SignalSet, weights: Weights | None = None) -> Evaluation: ...
+
+
+class Method(Protocol):
+    """One way of training the plan's ``SineLSTM``."""
+
+    name: str
+    """Its registry name, recorded on every study, trial and model file."""
+    title: str
+    """One line for ``--help`` and reports: what it does."""
+    default_study: str
+    """The study name a sweep of this method uses unless told otherwise."""
+    sweep_axis: tuple[str, str]
+    """(parameter, axis title) the report plots validation MSE against."""
+    online_loss_is_comparable: bool
+    """Whether its online loss is a training MSE on the real targets (so comparing it with the
+    honest MSE is worth a warning): the clock's is a prefix MSE on grow-stage targets."""
+    disclosure: str | None
+    at_floor_advice: str
+    """What a study of this method whose best trial sits at the predict-zero floor means, and
+    what to do about it."""
+    """Said wherever a model trained this way is reported (None: nothing to disclose)."""
+    extra_curves: tuple[str, ...]
+    """Per-epoch report fields recorded beside the common curves."""
+    config_class: type
+    """Its frozen config dataclass (with a ``METHOD`` class attribute naming the method)."""
+
+    def search_space(self, settings: Settings) -> tuple[Param, ...]: ...
+
+    def first_params(self, settings: Settings) -> dict[str, Any]:
+        """The best measured point of the search space: the first trial of every study."""
+        ...
+
+    def make_config(self, params: Mapping[str, Any], settings: Settings) -> Any:
+        """The run's frozen config; a ``ValueError`` naming the field for a bad setting."""
+        ...
+
+    def identity(self, settings: Settings) -> dict[str, Any]:
+        """What a trial's numbers depend on beyond the data: a resumed study must match."""
+        ...
+
+    def judged_from(self, settings: Settings) -> int:
+        """The first epoch the plan's divergence rules judge (earlier epochs are a stage
+        whose validation MSE is meant to swing)."""
+        ...
+
+    def uses_torch(self, settings: Settings) -> bool: ...
+
+    def engine(self, config: Any) -> str:
+        """Which implementation computes the run (recorded on the trial)."""
+        ...
+
+    def start(self, config: Any, train: SignalSet, val: SignalSet, data: DataConfig) -> Run: ...
+
+    def resume(self, state: State, train: SignalSet, val: SignalSet, data: DataConfig) -> Run: ...
+
+    def save(self, state: State, path: Path) -> None: ...
+
+    def load(self, path: Path) -> State:
+        """A checkpoint of this method; any failure is a ``CheckpointError``."""
+        ...
+
+    def adopt(self, state: State, config: Any) -> State | None:
+        """``state`` ready to continue as a run of ``config``, or None when it was made with
+        another configuration."""
+        ...
+
+    def describe(self, config: Any) -> str:
+        """A few words naming the config's searched values, for progress lines."""
+        ...

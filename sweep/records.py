@@ -1,0 +1,102 @@
+"""What a trial and a study record, in one place: every attribute key, curve, checkpoint file
+and stop reason. Readers and writers import these names; no key is spelled twice.
+
+Who writes what: ``sweep.objective`` (a trial's settings, curves, final numbers), the pruner
+adapter (verdicts), ``sweep.recovery`` (the line of a cut-off trial), ``sweep.identity`` (the
+study's settings).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from model.method import STOP_EARLY, STOP_MAX_EPOCHS, STOP_NON_FINITE  # noqa: F401  (re-exported)
+
+# --- Study attributes (sweep.identity) ---
+STUDY_CONFIG = "config"
+"""The settings a study's numbers depend on (``SweepConfig.identity()``), as a dict."""
+STUDY_OBJECTIVE = "objective"
+"""What the objective value is, in words."""
+OBJECTIVE_TEXT = "honest validation MSE of the best checkpoint"
+
+# --- Trial attributes: who runs it (sweep.objective, sweep.liveness) ---
+WORKER = "worker"
+"""host:pid:start-time of the process running the trial; written first of all."""
+METHOD = "method"
+"""The training method's registry name."""
+CHECKPOINT = "checkpoint"
+"""Path of the trial's last.npz (its state after its last completed epoch)."""
+
+# --- Trial attributes: the line of a cut-off trial (sweep.recovery) ---
+CONTINUES_TRIAL = "continues_trial"
+"""Number of the cut-off trial this one continues."""
+CONTINUES_CHECKPOINT = "continues_checkpoint"
+"""The newest checkpoint of that line."""
+FALLBACK_CHECKPOINTS = "fallback_checkpoints"
+"""Older checkpoints of the line, newest first."""
+CONTINUED_FROM = "continued_from"
+"""Set once the trial really continued from a checkpoint (not restarted from scratch)."""
+
+# --- Trial attributes: the verdict (sweep.pruner) ---
+VERDICT = "verdict"
+VERDICT_EPOCH = "verdict_epoch"
+ACTION = "action"
+VERDICT_REASON = "verdict_reason"
+
+# --- Trial attributes: the final numbers of the delivered model (sweep.objective) ---
+TRAIN_MSE = "train_mse"
+VAL_MSE = "val_mse"
+TEST_MSE = "test_mse"
+TEST_TRAIN_RATIO = "test_train_ratio"
+TEST_MSE_PER_FREQ = "test_mse_per_freq"
+TIER = "tier"
+AT_FLOOR = "at_floor"
+EPOCHS = "epochs"
+BEST_EPOCH = "best_epoch"
+STOP_REASON = "stop_reason"
+FINAL_ONLINE_LOSS = "final_online_loss"
+WALL_SECONDS = "wall_seconds"
+PEAK_RSS_MB = "peak_rss_mb"
+BEST_CHECKPOINT = "best_checkpoint"
+ENGINE = "engine"
+
+# --- Per-epoch curves: one list attribute each, named CURVE_PREFIX + report field ---
+CURVE_PREFIX = "curve_"
+CURVES = ("online_loss", "train_mse", "val_mse", "grad_norm_mean", "grad_norm_max", "lr",
+          "seconds")  # fmt: skip
+
+
+def curve_key(name: str) -> str:
+    return CURVE_PREFIX + name
+
+
+# --- Stop reasons the sweep adds to the methods' own ---
+STOP_PRUNED = "pruned"
+STOP_OWNER_DIED = "owner_died"
+STOP_INTERRUPTED = "interrupted"
+STOP_DUPLICATE = "duplicate"
+"""A second copy of the same cut-off trial (two workers recovered it at once): not run."""
+STOP_SURPLUS = "surplus"
+"""The study already held or was running the trials asked for: not run."""
+
+# --- Checkpoint layout: <root>/<study>/trial-NNNN/{last,best}.npz ---
+LAST = "last.npz"
+"""The state after the last completed epoch."""
+BEST = "best.npz"
+"""The model the trial delivers (its best epoch by validation MSE)."""
+
+
+def trial_folder(root: Path, study_name: str, number: int) -> Path:
+    return root / study_name / f"trial-{number:04d}"
+
+
+def relocated(path: Path, root: Path) -> Path:
+    """The same <study>/trial-NNNN/<file> under another checkpoint root (a database moved with
+    its checkpoints, or a command run from another folder)."""
+    return root.joinpath(*path.parts[-3:])
+
+
+def num(x: float) -> float | None:
+    """JSON (and so Optuna's user attributes) has no NaN or Inf: store them as null."""
+    return x if math.isfinite(x) else None
