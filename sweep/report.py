@@ -31,7 +31,7 @@ class TrialRow:
     best_online_loss: float | None
     stop_reason: str | None
     continued_from: int | None
-    method: str = "l1"
+    method: str = registry.DEFAULT
     params: dict | None = None
 
 
@@ -52,7 +52,7 @@ class Summary:
     best: TrialRow | None
     standing: tuple[TierGap, ...]
     notes: tuple[str, ...]
-    method: str = "l1"
+    method: str = registry.DEFAULT
     methods: tuple[MethodRow, ...] = ()
 
 
