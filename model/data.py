@@ -83,15 +83,20 @@ def mixed_signal(config: DataConfig, rng: np.random.Generator) -> np.ndarray:
     return (amp * np.sin(2.0 * np.pi * f * t + phi)).mean(axis=0)
 
 
+def targets(config: DataConfig, dtype: type = np.float32) -> np.ndarray:
+    """(n_freq, samples): block b's target sin(2 pi f_b t), float32 as in every set (float64
+    for exact arithmetic on the targets themselves). The same in every set: only the noise in
+    S depends on the seed."""
+    f = np.asarray(config.frequencies, dtype=np.float64)[:, None]
+    return np.sin(2.0 * np.pi * f * time_axis(config)[None, :]).astype(dtype)
+
+
 def make_set(seed: int, config: DataConfig = DataConfig()) -> SignalSet:
     """Build one set; the same seed gives identical arrays, another seed other noise."""
     rng = np.random.default_rng(seed)
     s = mixed_signal(config, rng)
-    t = time_axis(config)
     n = config.n_freq
     inputs = np.zeros((n, config.samples, 1 + n), dtype=np.float32)
     inputs[:, :, 0] = s
     inputs[np.arange(n), :, 1 + np.arange(n)] = 1.0
-    f = np.asarray(config.frequencies, dtype=np.float64)[:, None]
-    targets = np.sin(2.0 * np.pi * f * t[None, :]).astype(np.float32)
-    return SignalSet(inputs=inputs, targets=targets, mixed=s.astype(np.float32), seed=seed)
+    return SignalSet(inputs=inputs, targets=targets(config), mixed=s.astype(np.float32), seed=seed)

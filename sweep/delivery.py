@@ -11,11 +11,12 @@ from pathlib import Path
 
 import optuna
 
-from model.data import SignalSet, make_set
+from model.data import DataConfig, SignalSet, make_set
 from model.delivered import save_model
 from model.method import Method, Run
 from sweep import records as rec
 from sweep.criteria import at_floor, mse_ratio, tier
+from sweep.identity import data_floor
 from sweep.settings import SweepConfig
 
 
@@ -48,7 +49,7 @@ def deliver(
     method: Method,
     run: Run,
     sets: Sets,
-    frequencies: tuple[float, ...],
+    data: DataConfig,
     folder: Path,
     started: float,
     stop: str,
@@ -56,7 +57,7 @@ def deliver(
 ) -> float:
     """Evaluate the best checkpoint on every set, save it, record it; returns the objective
     (its honest validation MSE)."""
-    state = run.state
+    state, floor = run.state, data_floor(data)
     weights = state.best_weights if state.best_weights is not None else state.weights
     train = run.evaluate(sets.train, weights)
     val = run.evaluate(sets.val, weights)
@@ -70,9 +71,9 @@ def deliver(
         rec.VAL_MSE: rec.num(val.mse),
         rec.TEST_MSE: rec.num(test.mse),
         rec.TEST_TRAIN_RATIO: rec.num(mse_ratio(train.mse, test.mse)),
-        rec.TEST_MSE_PER_FREQ: per_freq_attr(frequencies, test.per_freq),
+        rec.TEST_MSE_PER_FREQ: per_freq_attr(data.frequencies, test.per_freq),
         rec.TIER: tier(train.mse, test.mse),
-        rec.AT_FLOOR: at_floor(val.mse),
+        rec.AT_FLOOR: at_floor(val.mse, floor),
         rec.EPOCHS: state.epoch,
         rec.BEST_EPOCH: meta["epoch"],
         rec.STOP_REASON: stop,

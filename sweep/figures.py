@@ -20,7 +20,7 @@ from model.kernels import predict
 from model.params import score
 from sweep import records as rec
 from sweep.artifacts import resolve_checkpoint
-from sweep.criteria import FLOOR_FRACTION, PREDICT_ZERO_MSE, TIERS, Tier, TierGap, mse_ratio
+from sweep.criteria import FLOOR_FRACTION, TIERS, Tier, TierGap, mse_ratio
 from sweep.identity import stored_data
 from sweep.report import Summary, TrialRow
 
@@ -44,7 +44,7 @@ class SweepInfo(NamedTuple):
     points: tuple[SweepPoint, ...]
     tiers: tuple[Tier, ...]
     floor: float
-    """The predict-zero MSE, 0.5."""
+    """The floor of the study's data (0.5 over whole periods)."""
     floor_from: float
     """Above this an MSE counts as "at the floor" (FLOOR_FRACTION of it)."""
     x_title: str = "initial learning rate (log)"
@@ -120,10 +120,10 @@ def sweep_info(summary: Summary) -> SweepInfo:
         for r in summary.rows
         if x(r) is not None and r.val_mse is not None
     )
-    return SweepInfo(points, TIERS, PREDICT_ZERO_MSE, FLOOR_FRACTION * PREDICT_ZERO_MSE, title)
+    return SweepInfo(points, TIERS, summary.floor, FLOOR_FRACTION * summary.floor, title)
 
 
-def curves_info(trials: Iterable[optuna.trial.FrozenTrial]) -> CurvesInfo:
+def curves_info(trials: Iterable[optuna.trial.FrozenTrial], floor: float) -> CurvesInfo:
     """Every trial that finished at least one epoch; a pruned trial's curve simply ends at
     the epoch it was stopped after."""
     curves = []
@@ -144,7 +144,7 @@ def curves_info(trials: Iterable[optuna.trial.FrozenTrial]) -> CurvesInfo:
                 online_loss=tuple(online[: len(val)]),
             )
         )
-    return CurvesInfo(tuple(curves), PREDICT_ZERO_MSE)
+    return CurvesInfo(tuple(curves), floor)
 
 
 def criteria_info(summary: Summary) -> CriteriaInfo | None:

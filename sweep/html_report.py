@@ -136,6 +136,7 @@ def build(
 ) -> str:
     """The whole page. ``trial``: whose model to draw in (4) and (5); the best by default."""
     summary = collect(study)
+    trials = study.get_trials(deepcopy=False)
     if stored_identity(study):
         fg.freq_index(freq, stored_data(study)[0])  # a wrong --freq fails before any work
     crit = fg.criteria_info(summary)
@@ -153,7 +154,10 @@ def build(
             "Left: the honest validation MSE after each epoch. Right: "
             "the online training loss, taken while the weights follow the target step by "
             "step; it is not the model's MSE, which is why the two panels differ.",
-            _div(curves_figure(fg.curves_info(study.get_trials(deepcopy=False))), "curves"),
+            _div(
+                curves_figure(fg.curves_info(trials, summary.floor)),
+                "curves",
+            ),
         ),
         Section(
             "3. The best trial against the success criteria",

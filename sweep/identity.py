@@ -3,11 +3,13 @@ checked whenever it is opened again, so one study never mixes runs of two config
 
 from __future__ import annotations
 
+import numpy as np
 import optuna
 
 from model import registry
-from model.data import DataConfig
+from model.data import DataConfig, targets
 from sweep import records as rec
+from sweep.criteria import floor_mse
 from sweep.pruner import DivergencePruner
 from sweep.recovery import requeue
 from sweep.settings import SweepConfig
@@ -117,3 +119,18 @@ def stored_data(study: optuna.Study) -> tuple[DataConfig, int]:
         return config, c["test_seed"]
     except KeyError as exc:
         raise ValueError(f"study {study.study_name!r}: its settings lack {exc}") from None
+
+
+def stored_floor(study: optuna.Study) -> float:
+    """The floor of the study's data (``sweep.criteria.floor_mse``): the best honest MSE of a
+    model that cannot tell time. A study without recorded settings gets the assignment's."""
+    try:
+        config = stored_data(study)[0]
+    except ValueError:
+        config = DataConfig()
+    return data_floor(config)
+
+
+def data_floor(config: DataConfig) -> float:
+    """``sweep.criteria.floor_mse`` of the targets of ``config`` (exact: from float64 sines)."""
+    return floor_mse(targets(config, np.float64))

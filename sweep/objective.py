@@ -99,8 +99,8 @@ class Objective:
 
     def _deliver(self, trial: optuna.Trial, run: Run, folder: Path, started: float, stop: str
                  ) -> float:  # fmt: skip
-        freqs = self.config.data.frequencies
-        return deliver(trial, self.method, run, self.sets, freqs, folder, started, stop, self.log)
+        data = self.config.data
+        return deliver(trial, self.method, run, self.sets, data, folder, started, stop, self.log)
 
     def _record_epoch(self, trial: optuna.Trial, state: State) -> None:
         for name in (*rec.CURVES, *self.method.extra_curves):

@@ -9,8 +9,8 @@ import optuna
 
 from model import registry
 from sweep import records as rec
-from sweep.criteria import FLOOR_FRACTION, PREDICT_ZERO_MSE, TIERS, TierGap, at_floor, gaps
-from sweep.identity import stored_method
+from sweep.criteria import FLOOR_FRACTION, TIERS, TierGap, at_floor, gaps
+from sweep.identity import stored_floor, stored_method
 from sweep.recovery import FINISHED
 
 FINISHED_NAMES = tuple(s.name for s in FINISHED)
@@ -52,6 +52,8 @@ class Summary:
     best: TrialRow | None
     standing: tuple[TierGap, ...]
     notes: tuple[str, ...]
+    floor: float
+    """The best honest MSE of a model that cannot tell time on this study's data."""
     method: str = registry.DEFAULT
     methods: tuple[MethodRow, ...] = ()
 
@@ -78,17 +80,20 @@ def _row(t: optuna.trial.FrozenTrial) -> TrialRow:
     )
 
 
-def notes_for(rows: tuple[TrialRow, ...], best: TrialRow | None) -> tuple[str, ...]:
+def notes_for(rows: tuple[TrialRow, ...], best: TrialRow | None, floor: float
+              ) -> tuple[str, ...]:  # fmt: skip
     """Plain sentences about what the numbers mean; the floor and online-loss caveats."""
     notes: list[str] = []
     scored = [r for r in rows if r.val_mse is not None]
     method = registry.get(best.method) if best is not None else None
-    if best is not None and method is not None and at_floor(best.val_mse):
-        who = "Every trial is" if all(at_floor(r.val_mse) for r in scored) else "The best trial is"
+    if best is not None and method is not None and at_floor(best.val_mse, floor):
+        all_there = all(at_floor(r.val_mse, floor) for r in scored)
+        who = "Every trial is" if all_there else "The best trial is"
         notes.append(
             f"{who} at the predict-zero floor: the best honest validation MSE is "
-            f"{best.val_mse:.4f}, and predicting 0 everywhere scores {PREDICT_ZERO_MSE}. "
-            + method.at_floor_advice
+            f"{best.val_mse:.4f}, and the best a model that cannot tell time can score on this "
+            f"data is {floor:.4f} (each block's mean; over whole periods that is 0.5, what "
+            "predicting 0 scores). " + method.at_floor_advice
         )
     if method is not None and method.disclosure:
         notes.append(method.disclosure)
@@ -142,7 +147,9 @@ def collect(study: optuna.Study, others: list[optuna.Study] | None = None) -> Su
         standing = tuple(gaps(best.train_mse, best.test_mse))
     method = stored_method(study)
     methods = method_rows([study, *others]) if others else ()
-    return Summary(study.study_name, rows, best, standing, notes_for(rows, best), method, methods)
+    floor = stored_floor(study)
+    notes = notes_for(rows, best, floor)
+    return Summary(study.study_name, rows, best, standing, notes, floor, method, methods)
 
 
 def to_json(summary: Summary) -> dict:
@@ -165,7 +172,7 @@ def to_json(summary: Summary) -> dict:
         "trials": [asdict(r) for r in summary.rows],
         "best": None if summary.best is None else asdict(summary.best),
         "standing": standing,
-        "floor": {"predict_zero_mse": PREDICT_ZERO_MSE, "at_floor_above": FLOOR_FRACTION * 0.5},
+        "floor": {"floor_mse": summary.floor, "at_floor_above": FLOOR_FRACTION * summary.floor},
         "notes": list(summary.notes),
         "method": summary.method,
         "methods": [

@@ -99,3 +99,31 @@ def test_nan_and_zero_train() -> None:
     assert mse_ratio(NAN, 0.001) == INF
     assert math.isnan(mse_ratio(0.001, NAN))
     assert tier(NAN, NAN) == BELOW
+
+
+@pytest.mark.parametrize(
+    ("samples", "expected"),
+    [(10_000, 0.5), (1_000, 0.5), (300, 0.39321), (250, 0.37976)],
+)
+def test_the_floor_is_each_blocks_variance_half_over_whole_periods(samples, expected) -> None:
+    from model.data import DataConfig
+    from sweep.identity import data_floor
+
+    assert data_floor(DataConfig(samples=samples)) == pytest.approx(expected, abs=1e-4)
+
+
+def test_the_floor_of_a_block_is_what_predicting_its_mean_scores() -> None:
+    from sweep.criteria import floor_mse
+
+    ramp = [0.0, 1.0, 2.0, 3.0]  # mean 1.5: squared errors 2.25, 0.25, 0.25, 2.25
+    assert floor_mse([ramp, [5.0, 5.0, 5.0, 5.0]]) == pytest.approx((1.25 + 0.0) / 2)
+
+
+@pytest.mark.parametrize(
+    ("mse", "floor", "expected"),
+    [(0.3947, 0.3932, True), (0.3947, 0.5, False), (0.46, 0.5, True), (None, 0.5, False)],
+)
+def test_at_floor_is_relative_to_the_datas_own_floor(mse, floor, expected) -> None:
+    from sweep.criteria import at_floor
+
+    assert at_floor(mse, floor) is expected

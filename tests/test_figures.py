@@ -72,12 +72,12 @@ def test_sweep_info_has_one_point_per_scored_trial_and_the_floor() -> None:
     ]
     assert info.points[1].lr == 3e-4
     assert info.tiers == TIERS
-    assert info.floor == 0.5
+    assert info.floor == pytest.approx(0.5, abs=1e-6)
     assert info.floor_from == pytest.approx(0.45)
 
 
 def test_curves_end_where_a_pruned_trial_stopped() -> None:
-    info = fg.curves_info(floor_study().get_trials())
+    info = fg.curves_info(floor_study().get_trials(), 0.5)
     by_number = {c.number: c for c in info.curves}
     assert set(by_number) == {0, 1}  # the failed trial has no epoch to draw
     pruned = by_number[1]
@@ -85,7 +85,7 @@ def test_curves_end_where_a_pruned_trial_stopped() -> None:
     assert pruned.val_mse == (0.52, 0.6)
     assert pruned.online_loss == (0.3, None)  # padded, so both panels share the epochs
     assert by_number[0].online_loss == (0.2, 0.004, 0.003)
-    assert info.floor == 0.5
+    assert info.floor == pytest.approx(0.5, abs=1e-6)
 
 
 @pytest.mark.parametrize(

@@ -166,7 +166,7 @@ def test_sweep_figure_marks_the_floor_and_each_tier_at_its_value() -> None:
 
 
 def test_curves_figure_pairs_both_panels_and_marks_where_a_trial_was_pruned() -> None:
-    fig = plots.curves_figure(fg.curves_info(floor_study().get_trials()))
+    fig = plots.curves_figure(fg.curves_info(floor_study().get_trials(), 0.5))
     assert len(fig.data) == 4  # two trials, two panels each
     val_complete, online_complete, val_pruned, online_pruned = fig.data
     assert val_pruned.legendgroup == online_pruned.legendgroup
