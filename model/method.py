@@ -141,6 +141,9 @@ class Method(Protocol):
     honest MSE is worth a warning): the clock's is a prefix MSE on grow-stage targets."""
     disclosure: str | None
     at_floor_advice: str
+    floor_action: str
+    """The advice a trial of this method carries when its model is at the floor, whichever
+    of the plan's rows fired (the plan's own advice is kept beside it)."""
     """What a study of this method whose best trial sits at the predict-zero floor means, and
     what to do about it."""
     """Said wherever a model trained this way is reported (None: nothing to disclose)."""

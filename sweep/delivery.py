@@ -3,6 +3,7 @@ saved as ``best.npz``, and its numbers recorded on the trial."""
 
 from __future__ import annotations
 
+import math
 import resource
 import time
 from collections.abc import Callable
@@ -10,13 +11,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import optuna
+from optuna.artifacts import FileSystemArtifactStore, upload_artifact
+from optuna_dashboard import save_note
 
 from model.data import DataConfig, SignalSet, make_set
 from model.delivered import save_model
 from model.method import Method, Run
 from sweep import records as rec
 from sweep.criteria import at_floor, mse_ratio, tier
+from sweep.divergence import Diagnosis
 from sweep.identity import data_floor
+from sweep.notes import TrialFacts, trial_note
+from sweep.pruner import record_diagnosis
 from sweep.settings import SweepConfig
 
 
@@ -53,10 +59,13 @@ def deliver(
     folder: Path,
     started: float,
     stop: str,
+    diagnosis: Diagnosis,
+    store: FileSystemArtifactStore | None,
     log: Callable[[str], None],
 ) -> float:
-    """Evaluate the best checkpoint on every set, save it, record it; returns the objective
-    (its honest validation MSE)."""
+    """Evaluate the best checkpoint on every set, save it, attach it to the trial (``store``),
+    record its numbers, the verdict and the advice, and write the trial's note; returns the
+    objective (its honest validation MSE)."""
     state, floor = run.state, data_floor(data)
     weights = state.best_weights if state.best_weights is not None else state.weights
     train = run.evaluate(sets.train, weights)
@@ -85,6 +94,21 @@ def deliver(
     }
     for key, value in attrs.items():
         trial.set_user_attr(key, value)
+    # At the floor the plan's row (say "increase LR") is not the advice: the data is the cause.
+    action = method.floor_action if attrs[rec.AT_FLOOR] else diagnosis.action
+    record_diagnosis(trial, diagnosis, action)
+    if store is not None:
+        # While the trial runs: Optuna refuses artifacts on a finished trial.
+        upload_artifact(artifact_store=store, file_path=str(best_path), study_or_trial=trial)
+    online = [r.online_loss for r in state.history if math.isfinite(r.online_loss)]
+    facts = TrialFacts(
+        number=trial.number, method=method.name, trained=method.describe(state.config),
+        disclosure=method.disclosure, diagnosis=diagnosis, action=action, epochs=state.epoch,
+        best_epoch=meta["epoch"], train_mse=train.mse, val_mse=val.mse, test_mse=test.mse,
+        best_online_loss=min(online) if online else None, floor=floor,
+        at_floor=attrs[rec.AT_FLOOR],
+    )  # fmt: skip
+    save_note(trial, trial_note(facts))
     log(
         f"trial {trial.number} done ({stop}): {method.describe(state.config)} epochs "
         f"{state.epoch} train MSE {train.mse:.4f} val MSE {val.mse:.4f} test MSE "

@@ -54,6 +54,7 @@ def open_study(config: SweepConfig, heartbeat: bool = True) -> optuna.Study:
     if rec.STUDY_CONFIG not in study.user_attrs:
         study.set_user_attr(rec.STUDY_CONFIG, current)
         study.set_user_attr(rec.STUDY_OBJECTIVE, rec.OBJECTIVE_TEXT)
+        study.set_metric_names([rec.METRIC_NAME])
         stored = optuna.load_study(study_name=config.study_name, storage=storage).user_attrs
         _check_identity(config, stored.get(rec.STUDY_CONFIG), current)
         enqueue_first(study, config.training_method, config.settings)

@@ -10,24 +10,32 @@ from pathlib import Path
 from typing import NoReturn
 
 import optuna
+from optuna.artifacts import FileSystemArtifactStore
 
-from model.method import STOP_NON_FINITE, Run, State
+from model.method import STOP_NON_FINITE, EpochReport, Run, State
 from sweep import liveness
 from sweep import records as rec
 from sweep.admission import refuse_surplus
 from sweep.continuation import start_or_continue
 from sweep.delivery import Sets, deliver
 from sweep.divergence import Diagnosis, diagnose, non_finite_step
-from sweep.pruner import diagnose_from, record_diagnosis
+from sweep.pruner import diagnose_from
 from sweep.settings import SweepConfig
 from sweep.space import suggest
 
 
 class Objective:
     def __init__(
-        self, config: SweepConfig, sets: Sets, root: Path, log: Callable[[str], None] = print
+        self,
+        config: SweepConfig,
+        sets: Sets,
+        root: Path,
+        log: Callable[[str], None] = print,
+        store: FileSystemArtifactStore | None = None,
     ) -> None:
+        """``store``: where each trial's delivered model is attached (None: not attached)."""
         self.config = config
+        self.store = store
         self.method = config.training_method
         self.sets = sets
         self.root = root
@@ -75,12 +83,18 @@ class Objective:
                     f"trial {trial.number} epoch {report.epoch}/{self.config.epochs} "
                     f"lr {report.lr:.2e} online loss {report.online_loss:.4f} "
                     f"train MSE {report.train_mse:.4f} val MSE {report.val_mse:.4f} "
-                    f"[{verdict.verdict}] {report.seconds:.1f}s"
+                    f"[{verdict.verdict}] {report.seconds:.1f}s" + self._extra(report)
                 )
             if verdict.stop:
                 self._prune(trial, run, folder, started, verdict)
-        record_diagnosis(trial, self._diagnose(run.state))
-        return self._deliver(trial, run, folder, started, run.state.stop_reason or "")
+        verdict = self._diagnose(run.state)
+        return self._deliver(trial, run, folder, started, run.state.stop_reason or "", verdict)
+
+    def _extra(self, report: EpochReport) -> str:
+        """The method's own per-epoch facts (the clock's stage and prefix), for the progress
+        line."""
+        shown = [(n, getattr(report, n)) for n in self.method.extra_curves]
+        return "".join(f" {n} {v}" for n, v in shown if isinstance(v, str | int))
 
     def _continued(self, trial: optuna.Trial, state: State) -> None:
         """The dead trial may have checkpointed epochs it did not live to report: report them
@@ -93,14 +107,13 @@ class Objective:
     def _prune(
         self, trial: optuna.Trial, run: Run, folder: Path, started: float, verdict: Diagnosis
     ) -> NoReturn:
-        record_diagnosis(trial, verdict)
-        self._deliver(trial, run, folder, started, rec.STOP_PRUNED)
+        self._deliver(trial, run, folder, started, rec.STOP_PRUNED, verdict)
         raise optuna.TrialPruned(verdict.reason)
 
-    def _deliver(self, trial: optuna.Trial, run: Run, folder: Path, started: float, stop: str
-                 ) -> float:  # fmt: skip
-        data = self.config.data
-        return deliver(trial, self.method, run, self.sets, data, folder, started, stop, self.log)
+    def _deliver(self, trial: optuna.Trial, run: Run, folder: Path, started: float, stop: str,
+                 verdict: Diagnosis) -> float:  # fmt: skip
+        return deliver(trial, self.method, run, self.sets, self.config.data, folder, started,
+                       stop, verdict, self.store, self.log)  # fmt: skip
 
     def _record_epoch(self, trial: optuna.Trial, state: State) -> None:
         for name in (*rec.CURVES, *self.method.extra_curves):
@@ -123,4 +136,6 @@ class Objective:
 
 
 def _curve_value(x: object) -> object:
+    if isinstance(x, tuple | list):
+        return [_curve_value(v) for v in x]
     return rec.num(x) if isinstance(x, float) else x

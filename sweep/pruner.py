@@ -67,12 +67,14 @@ def diagnose_trial(trial: FrozenTrial, from_step: int = 0) -> Diagnosis:
     return diagnose_from(trial.intermediate_values, from_step)
 
 
-def record_diagnosis(trial: Trial, diagnosis: Diagnosis) -> None:
-    """Store the verdict on the trial, for reports and the dashboard.
+def record_diagnosis(trial: Trial, diagnosis: Diagnosis, action: str | None = None) -> None:
+    """Store the verdict on the trial, for reports and the dashboard: ``action`` is the
+    tool's advice (by default the plan's), and the plan's own is kept beside it.
 
     Kept out of `prune`, which only sees a FrozenTrial copy and must not write to storage.
     """
     trial.set_user_attr(rec.VERDICT, diagnosis.verdict)
     trial.set_user_attr(rec.VERDICT_EPOCH, diagnosis.epoch)
-    trial.set_user_attr(rec.ACTION, diagnosis.action)
+    trial.set_user_attr(rec.ACTION, action or diagnosis.action)
+    trial.set_user_attr(rec.PLAN_ACTION, diagnosis.action)
     trial.set_user_attr(rec.VERDICT_REASON, diagnosis.reason)

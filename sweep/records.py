@@ -19,6 +19,8 @@ STUDY_CONFIG = "config"
 STUDY_OBJECTIVE = "objective"
 """What the objective value is, in words."""
 OBJECTIVE_TEXT = "honest validation MSE of the best checkpoint"
+METRIC_NAME = "honest validation MSE"
+"""The objective's name where optuna-dashboard plots it."""
 
 # --- Trial attributes: who runs it (sweep.objective, sweep.liveness) ---
 WORKER = "worker"
@@ -42,6 +44,9 @@ CONTINUED_FROM = "continued_from"
 VERDICT = "verdict"
 VERDICT_EPOCH = "verdict_epoch"
 ACTION = "action"
+"""The tool's advice: the plan's row, except at the floor, where the data is the cause."""
+PLAN_ACTION = "plan_action"
+"""What the plan's Decision Matrix says for the verdict, kept beside the tool's advice."""
 VERDICT_REASON = "verdict_reason"
 
 # --- Trial attributes: the final numbers of the delivered model (sweep.objective) ---

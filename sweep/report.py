@@ -134,14 +134,21 @@ def method_rows(studies: list[optuna.Study]) -> tuple[MethodRow, ...]:
     return tuple(out)
 
 
+def best_row(rows: tuple[TrialRow, ...]) -> TrialRow | None:
+    """The one definition of the best trial, shared by the report, ``eval``, the attached
+    model and optuna-dashboard: the lowest honest validation MSE among complete trials (what
+    Optuna's ``study.best_trial`` is); while none is complete, among pruned ones (their best
+    checkpoints are real models)."""
+    scored = [r for r in rows if r.val_mse is not None and r.state in FINISHED_NAMES]
+    complete = [r for r in scored if r.state == "COMPLETE"]
+    return min(complete or scored, key=lambda r: r.val_mse) if scored else None
+
+
 def collect(study: optuna.Study, others: list[optuna.Study] | None = None) -> Summary:
     """The summary of ``study``; with ``others`` (other studies of the same storage), the
     methods side by side too."""
     rows = tuple(_row(t) for t in study.get_trials(deepcopy=False))
-    scored = [r for r in rows if r.val_mse is not None and r.state in FINISHED_NAMES]
-    # Pruned trials count too: their best checkpoints are real models, and under the default
-    # plan many L=1 trials are pruned at the plateau.
-    best = min(scored, key=lambda r: r.val_mse) if scored else None
+    best = best_row(rows)
     standing: tuple[TierGap, ...] = ()
     if best is not None and best.train_mse is not None and best.test_mse is not None:
         standing = tuple(gaps(best.train_mse, best.test_mse))
@@ -244,3 +251,25 @@ def render_text(summary: Summary) -> str:
         lines.append("")
         lines.append(note)
     return "\n".join(lines)
+
+
+def conclusion(summary: Summary) -> list[str]:
+    """The study's conclusion in a few markdown lines, for its optuna-dashboard note."""
+    finished = [r for r in summary.rows if r.state in FINISHED_NAMES]
+    verdicts: dict[str, int] = {}
+    tiers: dict[str, int] = {}
+    for r in finished:
+        verdicts[r.verdict or "-"] = verdicts.get(r.verdict or "-", 0) + 1
+        tiers[r.tier or "-"] = tiers.get(r.tier or "-", 0) + 1
+    lines = [f"{len(finished)} finished trials (method {summary.method}).", ""]
+    lines.append("Verdicts: " + ", ".join(f"{k} {v}" for k, v in sorted(verdicts.items())))
+    lines.append("")
+    lines.append("Tiers reached: " + ", ".join(f"{k} {v}" for k, v in sorted(tiers.items())))
+    b = summary.best
+    if b is not None:
+        lines += ["", f"**Best trial: #{b.number}** ({b.state.lower()}): honest train "
+                  f"{_f(b.train_mse)}, validation {_f(b.val_mse)}, test {_f(b.test_mse)}, "
+                  f"tier {b.tier}."]  # fmt: skip
+    for note in summary.notes:
+        lines += ["", note]
+    return lines

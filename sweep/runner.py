@@ -13,13 +13,16 @@ from pathlib import Path
 import numpy as np
 import optuna
 from optuna.trial import FrozenTrial
+from optuna_dashboard import save_note
 
 from sweep.admission import SurplusTrial
-from sweep.artifacts import attach_after_sweep
+from sweep.artifacts import attach_after_sweep, default_artifact_dir, open_store
 from sweep.delivery import Sets
 from sweep.identity import open_study
+from sweep.notes import study_note
 from sweep.objective import Objective
 from sweep.recovery import FINISHED, occupancy, recover
+from sweep.report import collect, conclusion
 from sweep.settings import SweepConfig
 from sweep.storage import StorageError, sqlite_path
 
@@ -81,8 +84,9 @@ def run_worker(config: SweepConfig, index: int = 0, log: Callable[[str], None] =
         seed=worker_seed(config, index, len(study.get_trials(deepcopy=False)))
     )
     prefix = f"[worker {index}] " if config.workers > 1 else ""
+    store = open_store(default_artifact_dir(config.storage))
     objective = Objective(config, Sets.build(config), checkpoint_root(config),
-                          log=lambda m: log(prefix + m))  # fmt: skip
+                          log=lambda m: log(prefix + m), store=store)  # fmt: skip
 
     def stop_when_full(study: optuna.Study, _trial: FrozenTrial) -> None:
         # Counts the trials other workers are running too, so that no worker starts a
@@ -90,8 +94,14 @@ def run_worker(config: SweepConfig, index: int = 0, log: Callable[[str], None] =
         if occupied(study) >= config.trials:
             study.stop()
 
-    study.optimize(objective, callbacks=[stop_when_full], catch=(SurplusTrial,),
+    study.optimize(objective, callbacks=[note_study, stop_when_full], catch=(SurplusTrial,),
                    gc_after_trial=False)  # fmt: skip
+
+
+def note_study(study: optuna.Study, _trial: FrozenTrial) -> None:
+    """Keep the study's optuna-dashboard note current: its conclusion so far."""
+    summary = collect(study)
+    save_note(study, study_note(f"Study {study.study_name}", conclusion(summary)))
 
 
 def _expected_failures(record: logging.LogRecord) -> bool:

@@ -63,9 +63,11 @@ class ClockMethod:
     # growth threshold long before the model is any good.
     online_loss_is_comparable = False
     disclosure: str | None = DISCLOSURE
+    floor_action = ("another seed: the learning rate is not the cause; this run learnt no "
+                    "oscillator")  # fmt: skip
     at_floor_advice = ("No trial of this study learnt the clock. Seeds matter; more trials or "
                        "epochs help.")  # fmt: skip
-    extra_curves = ("prefix",)
+    extra_curves = ("stage", "prefix", "val_per_freq")
     config_class = ClockConfig
 
     def search_space(self, settings: Settings) -> tuple[Param, ...]:

@@ -25,6 +25,9 @@ class L1Method:
     sweep_axis = ("lr", "initial learning rate (log)")
     online_loss_is_comparable = True
     disclosure: str | None = None
+    floor_action = ("the learning rate is not the cause: at the floor, where S(t) says nothing "
+                    "about t, one-step training stays at any lr; train a clock instead "
+                    "(--method clock)")  # fmt: skip
     at_floor_advice = ("S(t) carries no information about t, so a model trained one sample at a "
                        "time sits there at any learning rate: the learning rate is not what "
                        "holds it back.")  # fmt: skip
