@@ -54,7 +54,7 @@ def _hline(
 
 
 def _floor(fig: go.Figure, floor: float, log: bool = True, **where: int) -> None:
-    _hline(fig, floor, f"predict zero: MSE {floor}", log, colour=FLOOR_COLOUR, **where)
+    _hline(fig, floor, f"floor (no clock): MSE {floor:.4g}", log, colour=FLOOR_COLOUR, **where)
 
 
 def sweep_figure(info: fg.SweepInfo) -> go.Figure:

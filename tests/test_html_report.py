@@ -158,7 +158,7 @@ def test_sweep_figure_marks_the_floor_and_each_tier_at_its_value() -> None:
     assert {t.max_test for t in TIERS} <= set(lines)
     labels = {a.text: a.y for a in fig.layout.annotations}
     # The axis is logarithmic: a label's y is log10 of the line's value.
-    assert labels["predict zero: MSE 0.5"] == pytest.approx(math.log10(0.5))
+    assert labels["floor (no clock): MSE 0.5"] == pytest.approx(math.log10(0.5))
     assert labels["minimum: test MSE < 0.015"] == pytest.approx(math.log10(0.015))
     band = [s for s in fig.layout.shapes if s.type == "rect"]
     assert [(b.y0, b.y1) for b in band] == [(pytest.approx(0.45), 0.5)]

@@ -78,5 +78,11 @@ def test_record_diagnosis_stores_user_attrs() -> None:
         "verdict": "jump",
         "verdict_epoch": 2,
         "action": "reduce LR to 5e-5 and restart",
+        "plan_action": "reduce LR to 5e-5 and restart",
         "verdict_reason": "loss rose 42.5% from epoch 1 (0.2847) to epoch 2 (0.4058)",
     }
+    # The tool's own advice replaces the plan's where it knows better; the plan's is kept.
+    other = study.ask()
+    record_diagnosis(other, d, "another seed")
+    attrs = study.trials[1].user_attrs
+    assert attrs["action"] == "another seed" and attrs["plan_action"] == d.action
