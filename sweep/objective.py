@@ -20,8 +20,16 @@ from model.training import STOP_NON_FINITE
 from sweep import liveness
 from sweep.criteria import mse_ratio, tier
 from sweep.divergence import ACTIONS, Diagnosis, diagnose
+from sweep.paths import study_folder
 from sweep.pruner import diagnose_from, record_diagnosis
-from sweep.recovery import STOP_DUPLICATE, STOP_INTERRUPTED, STOP_SURPLUS, occupancy
+from sweep.recovery import (
+    STOP_CHECKPOINT_WRITE,
+    STOP_DUPLICATE,
+    STOP_INTERRUPTED,
+    STOP_SURPLUS,
+    CheckpointWriteError,
+    occupancy,
+)
 from sweep.settings import SweepConfig
 from sweep.space import suggest
 
@@ -76,7 +84,7 @@ def peak_rss_mb() -> float:
 
 
 def checkpoint_dir(root: Path, study_name: str, number: int) -> Path:
-    return root / study_name / f"trial-{number:04d}"
+    return study_folder(root, study_name) / f"trial-{number:04d}"
 
 
 class Objective:
@@ -108,6 +116,15 @@ class Objective:
             # stays, and the next run continues from it (sweep.recovery).
             trial.set_user_attr("stop_reason", STOP_INTERRUPTED)
             raise
+        except OSError as exc:
+            # Not the trial's fault (a full disk, most often): the sweep stops, and the next
+            # run continues the trial from its last checkpoint.
+            trial.set_user_attr("stop_reason", STOP_CHECKPOINT_WRITE)
+            raise CheckpointWriteError(
+                f"cannot write checkpoint {exc.filename or self.root}: {exc.strerror or exc}; "
+                f"trial {trial.number} is stopped and continues from its last checkpoint when "
+                "you run the same command again"
+            ) from None
 
     def _train(self, trial: optuna.Trial, train_config: object, folder: Path, last: Path) -> float:
         trial.set_user_attr("method", self.config.method)
