@@ -5,8 +5,9 @@
 
 Each round starts the sweep (SQLite: one ``study.py --workers 2``; PostgreSQL: three such
 commands at once, on a temporary database dropped afterwards) and kills one of its processes
-(a main process or a worker, chosen at random) after a random delay; the first kills come
-within the first second, during start-up and table creation. After the last kill the same
+(a main process or a worker, chosen at random): the first kill of each study within its
+first second (start-up and table creation), the others at a random moment after the first
+epoch is reported (training, evaluation, recording). After the last kill the same
 command runs undisturbed until it succeeds. Then the study must hold exactly ``--trials``
 finished trials and none RUNNING, no checkpointed epoch may have been trained twice (each
 "trial N epoch E" line, mapped to the trial N continues, is printed once), every finished
@@ -105,6 +106,16 @@ class Run:
         return rc
 
 
+def _training(runs: list[Run]) -> bool:
+    return any(_EPOCH.search(ln) for r in runs for ln in list(r.lines))
+
+
+def _until(condition: Callable[[], bool], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
 def _children(pid: int) -> list[int]:
     out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
     kids = [int(p) for p in out.split()]
@@ -120,7 +131,7 @@ def _cmdline(pid: int) -> str:
 
 
 def storm(url_for: Callable[[int], str], folder: Path, *, kills: int, processes: int,
-          trials: int = 6, workers: int = 2, epochs: int = 4, samples: int = 300,
+          trials: int = 6, workers: int = 2, epochs: int = 8, samples: int = 300,
           seed: int = 0) -> Counts:  # fmt: skip
     """Run the storm (in ``folder``) and check every study it made. ``url_for(n)`` is the
     storage of the n-th study: tiny sweeps finish in seconds, so when one is complete before
@@ -139,14 +150,17 @@ def storm(url_for: Callable[[int], str], folder: Path, *, kills: int, processes:
         while counts.kills < kills:
             runs = [Run(args, folder) for _ in range(processes)]
             counts.runs += processes
-            # The first kill of a study lands in start-up or table creation.
-            delay = rng.uniform(0.05, 1.0) if kills_here == 0 else rng.uniform(0.3, 4.0)
-            time.sleep(delay)
+            if kills_here == 0:  # the first kill of a study lands in start-up or creation
+                time.sleep(rng.uniform(0.05, 1.0))
+            else:  # the others while trials train (or evaluate, or are recorded)
+                _until(lambda rs=runs: _training(rs) or all(r.proc.poll() is not None for r in rs),
+                       60)  # fmt: skip
+                time.sleep(rng.uniform(0.0, 1.5))
             targets = [(r.proc.pid, "main") for r in runs if r.proc.poll() is None]
             targets += [(k, "worker") for r in runs for k in _children(r.proc.pid)]
             if targets:
                 pid, kind = rng.choice(targets)
-                started = any(ln.startswith("study ") for r in runs for ln in r.lines)
+                started = _training(runs)
                 try:
                     os.kill(pid, signal.SIGKILL)
                     counts.kills += 1
@@ -295,7 +309,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--kills", type=int, default=30, help="SIGKILLs per back end")
     p.add_argument("--backends", default="sqlite,postgresql")
     p.add_argument("--trials", type=int, default=6)
-    p.add_argument("--epochs", type=int, default=4)
+    p.add_argument("--epochs", type=int, default=8)
     p.add_argument("--samples", type=int, default=300)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--postgres", default=PG_SERVER, help="server URL (a database on it)")
