@@ -13,6 +13,7 @@ import json
 import os
 import re
 import shlex
+import signal
 import sys
 from dataclasses import MISSING, fields
 from typing import NoReturn
@@ -22,6 +23,17 @@ from sweep.settings import DEFAULT_STORAGE, DEFAULT_STUDY, SweepConfig
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 128 + signal.SIGTERM
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM: stopped like Ctrl-C (trials marked, workers stopped), exit 143."""
+
+
+def _terminate(_signum: int, _frame: object) -> None:
+    # Once: a second SIGTERM must not cut off the recording of the first.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise Terminated
 
 
 class Parser(argparse.ArgumentParser):
@@ -100,6 +112,7 @@ def cmd_run(argv: list[str]) -> int:
         config = SweepConfig(**vars(args))
     except ValueError as exc:
         return fail(str(exc))
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         # Imported here so that --help and argument errors answer at once, without torch.
         import optuna
@@ -107,24 +120,26 @@ def cmd_run(argv: list[str]) -> int:
 
         from sweep.artifacts import default_artifact_dir
         from sweep.identity import ConfigConflict
+        from sweep.recovery import CheckpointWriteError
         from sweep.runner import WorkerError, run_sweep
-        from sweep.storage import StorageError
+        from sweep.storage import StorageError, scrub
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         run_sweep(config, log=lambda m: print(m, flush=True))
-    except KeyboardInterrupt:  # first: it may come before the other names are imported
+    except KeyboardInterrupt as exc:  # first: it may come before the other names are imported
         again = shlex.join(["python", "study.py", *argv])
+        what = "terminated" if isinstance(exc, Terminated) else "interrupted"
         print(
-            "\ninterrupted: finished trials are saved; the cut-off trial continues from its "
+            f"\n{what}: finished trials are saved; the cut-off trial continues from its "
             f"last completed epoch when you run:\n  {again}",
             file=sys.stderr,
             flush=True,
         )
-        return EXIT_INTERRUPTED
-    except (StorageError, ConfigConflict) as exc:
+        return EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED
+    except (StorageError, ConfigConflict, CheckpointWriteError) as exc:
         return fail(str(exc))
     except SQLAlchemyError as exc:  # e.g. the database locked by another program for too long
-        first = (str(exc).strip().splitlines() or [""])[0]
+        first = scrub((str(exc).strip().splitlines() or [""])[0], config.storage)
         return fail(f"storage failed during the sweep ({type(exc).__name__}: {first}); "
                     "run the same command again to continue")  # fmt: skip
     except WorkerError as exc:
@@ -143,6 +158,12 @@ def cmd_run(argv: list[str]) -> int:
 
 def cmd_report(argv: list[str]) -> int:
     args = report_parser().parse_args(argv)
+    if args.html is not None:
+        from pathlib import Path
+
+        folder = Path(args.html).parent
+        if not folder.is_dir():
+            return fail(f"cannot write --html {args.html}: folder {folder} does not exist")
     from sweep.report import collect, render_text, sibling_studies, to_json
     from sweep.storage import StorageError, load_study
 

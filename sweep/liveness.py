@@ -5,17 +5,36 @@ same machine can do better: each trial records ``host:pid:start-time`` of its pr
 process that no longer exists (or a pid reused by another process, whose start time differs)
 means the trial is dead now. "host" is the host name and the process-id namespace, so two
 containers that share a host name (and the database) never judge each other's processes.
+
+Our workers record the owner in the transaction that makes a trial RUNNING
+(``sweep.ownership``). A RUNNING trial with no owner was asked by another program (or by a
+version that recorded the owner later), and whether its process lives cannot be known: it is
+taken as dead once it is older than ``UNOWNED_GRACE_S``, and Optuna's stale check never would
+if it never started a heartbeat.
 """
 
 from __future__ import annotations
 
 import os
 import socket
+from datetime import datetime
 from pathlib import Path
 
 from optuna.trial import FrozenTrial
 
 from sweep import records as rec
+
+#: Seconds after which a RUNNING trial that names no process is taken as dead.
+UNOWNED_GRACE_S = 30.0
+#: Overrides ``UNOWNED_GRACE_S`` (for tests).
+UNOWNED_GRACE_ENV = "LSTM_SWEEP_UNOWNED_GRACE"
+
+
+def unowned_grace() -> float:
+    try:
+        return float(os.environ.get(UNOWNED_GRACE_ENV, UNOWNED_GRACE_S))
+    except ValueError:
+        return UNOWNED_GRACE_S
 
 
 def _start_time(pid: int) -> str | None:
@@ -65,6 +84,16 @@ def _pid_exists(pid: int) -> bool:
     return True
 
 
-def alive(trial: FrozenTrial) -> bool:
+def unowned_age(trial: FrozenTrial, now: datetime | None = None) -> float | None:
+    """Seconds since an unowned trial started running; None when it names its process."""
+    if isinstance(trial.user_attrs.get(rec.WORKER), str) or trial.datetime_start is None:
+        return None
+    return ((now or datetime.now()) - trial.datetime_start).total_seconds()
+
+
+def alive(trial: FrozenTrial, now: datetime | None = None) -> bool:
     worker = trial.user_attrs.get(rec.WORKER)
-    return not (isinstance(worker, str) and owner_dead(worker))
+    if isinstance(worker, str):
+        return not owner_dead(worker)
+    age = unowned_age(trial, now)
+    return age is None or age < unowned_grace()

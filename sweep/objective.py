@@ -20,6 +20,7 @@ from sweep.continuation import start_or_continue
 from sweep.delivery import Sets, deliver
 from sweep.divergence import Diagnosis, diagnose, non_finite_step
 from sweep.pruner import diagnose_from
+from sweep.recovery import CheckpointWriteError
 from sweep.settings import SweepConfig
 from sweep.space import suggest
 
@@ -60,6 +61,15 @@ class Objective:
             # stays, and the next run continues from it (sweep.recovery).
             trial.set_user_attr(rec.STOP_REASON, rec.STOP_INTERRUPTED)
             raise
+        except OSError as exc:
+            # Not the trial's fault (a full disk, most often): the sweep stops, and the next
+            # run continues the trial from its last checkpoint.
+            trial.set_user_attr(rec.STOP_REASON, rec.STOP_CHECKPOINT_WRITE)
+            raise CheckpointWriteError(
+                f"cannot write checkpoint {exc.filename or self.root}: {exc.strerror or exc}; "
+                f"trial {trial.number} is stopped and continues from its last checkpoint when "
+                "you run the same command again"
+            ) from None
 
     def _train(self, trial: optuna.Trial, train_config: object, folder: Path) -> float:
         trial.set_user_attr(rec.METHOD, self.method.name)

@@ -12,6 +12,7 @@ import math
 from pathlib import Path
 
 from model.method import STOP_EARLY, STOP_MAX_EPOCHS, STOP_NON_FINITE  # noqa: F401  (re-exported)
+from sweep.paths import study_folder
 
 # --- Study attributes (sweep.identity) ---
 STUDY_CONFIG = "config"
@@ -79,7 +80,13 @@ def curve_key(name: str) -> str:
 # --- Stop reasons the sweep adds to the methods' own ---
 STOP_PRUNED = "pruned"
 STOP_OWNER_DIED = "owner_died"
+"""The trial's process was gone (killed from outside): continued, never counted against it."""
 STOP_INTERRUPTED = "interrupted"
+"""Ctrl-C or SIGTERM: continued on the next run."""
+STOP_CRASHED = "crashed"
+"""The trial's own process crashed (a fatal signal the runner saw): counts against the trial."""
+STOP_CHECKPOINT_WRITE = "checkpoint_write_failed"
+"""A checkpoint could not be written (disk full, read-only, ...): the sweep stops; continued."""
 STOP_DUPLICATE = "duplicate"
 """A second copy of the same cut-off trial (two workers recovered it at once): not run."""
 STOP_SURPLUS = "surplus"
@@ -93,7 +100,7 @@ BEST = "best.npz"
 
 
 def trial_folder(root: Path, study_name: str, number: int) -> Path:
-    return root / study_name / f"trial-{number:04d}"
+    return study_folder(root, study_name) / f"trial-{number:04d}"
 
 
 def relocated(path: Path, root: Path) -> Path:

@@ -13,19 +13,22 @@ from optuna.trial import FrozenTrial, TrialState
 from sweep import liveness
 from sweep import records as rec
 
-#: A trial cut off this many times in a row without reporting a new epoch is left failed: a
-#: trial that kills its process every time must not loop forever. Ctrl-C does not count.
+#: A trial that crashed its own process this many times in a row without reporting a new epoch
+#: is left failed: a trial that kills its process every time must not loop forever. Only the
+#: trial's own crashes count (a worker that died of SIGSEGV, SIGBUS, SIGABRT, SIGILL or SIGFPE,
+#: seen by the runner); a kill from outside (SIGKILL, SIGTERM, Ctrl-C, a lost host, a full
+#: disk) never does, so a line whose epochs are all checkpointed is always continued.
 MAX_STALLED_RETRIES = 3
 #: How many checkpoints of a line of cut-off trials a copy may fall back on (newest first).
 _LINE = 8
-CUT_OFF = (rec.STOP_OWNER_DIED, rec.STOP_INTERRUPTED)
+CUT_OFF = (rec.STOP_OWNER_DIED, rec.STOP_INTERRUPTED, rec.STOP_CRASHED, rec.STOP_CHECKPOINT_WRITE)
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 #: Attributes that describe how the dead attempt ended, not the trial: not carried over.
 #: (``checkpoint`` is carried as ``continues_checkpoint``, the newest first of the line of
 #: checkpoints the copy may continue from; ``fallback_checkpoints`` holds the older ones.)
 _NOT_INHERITED = (
-    rec.WORKER, rec.STOP_REASON, rec.VERDICT, rec.VERDICT_EPOCH, rec.ACTION, rec.VERDICT_REASON,
-    rec.CHECKPOINT, rec.CONTINUED_FROM,
+    rec.WORKER, rec.STOP_REASON, rec.VERDICT, rec.VERDICT_EPOCH, rec.ACTION, rec.PLAN_ACTION,
+    rec.VERDICT_REASON, rec.CHECKPOINT, rec.CONTINUED_FROM,
 )  # fmt: skip
 
 
@@ -38,11 +41,10 @@ def requeue(study: optuna.Study, trial: FrozenTrial) -> bool:
     history = [*trial.system_attrs.get("retry_history", []), trial.number]
     progress = len(trial.intermediate_values)
     stalled = int(trial.system_attrs.get("stalled_retries", 0))
-    if progress <= trial.system_attrs.get("retry_progress", -1):
-        if trial.user_attrs.get(rec.STOP_REASON) != rec.STOP_INTERRUPTED:
-            stalled += 1
-    else:
+    if progress > trial.system_attrs.get("retry_progress", -1):
         stalled = 0
+    elif trial.user_attrs.get(rec.STOP_REASON) == rec.STOP_CRASHED:
+        stalled += 1
     if stalled >= MAX_STALLED_RETRIES:
         return False
     user_attrs = {k: v for k, v in trial.user_attrs.items() if k not in _NOT_INHERITED}
@@ -74,6 +76,27 @@ def requeue(study: optuna.Study, trial: FrozenTrial) -> bool:
         )
     )
     return True
+
+
+class CheckpointWriteError(Exception):
+    """A checkpoint could not be written; the message is one line for the user."""
+
+
+def mark_crashed(study: optuna.Study, pid: int) -> list[int]:
+    """Fail, as crashed by themselves, the RUNNING trials of worker process ``pid`` (on this
+    host), which the runner saw die of a fatal signal. Returns their numbers."""
+    marked = []
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        worker = t.user_attrs.get(liveness.WORKER_KEY)
+        if not isinstance(worker, str) or not worker.startswith(f"{liveness.host_id()}:{pid}:"):
+            continue
+        try:
+            study._storage.set_trial_user_attr(t._trial_id, rec.STOP_REASON, rec.STOP_CRASHED)
+            study._storage.set_trial_state_values(t._trial_id, state=TrialState.FAIL)
+            marked.append(t.number)
+        except UpdateFinishedTrialError:
+            pass
+    return marked
 
 
 def _retried(trials: Sequence[FrozenTrial]) -> set[int]:

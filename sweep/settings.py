@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from dataclasses import dataclass, field
 
 from model import registry
 from model.data import FREQUENCIES, TEST_SEED, TRAIN_SEED, VALIDATION_SEED, DataConfig
 from model.method import Method, Settings
+from sweep.paths import MAX_STUDY_NAME
 from sweep.space import lowest
 
 DEFAULT_STORAGE = "sqlite:///studies.db"
@@ -56,8 +58,17 @@ class SweepConfig:
     seed: int = field(
         default=0,
         **_help(
-            "l1: seed of the weight initialisation (the sampler also mixes in the process, so "
-            "parallel workers propose different rates); clock: the seed is searched instead"
+            "l1: seed of the weight initialisation; clock: the seed is searched instead "
+            "(the sampler's proposals follow --sampler-seed)"
+        ),
+    )
+    sampler_seed: int = field(
+        default=-1,
+        **_help(
+            "seed of the sampler's proposals: N >= 0 makes a sweep repeatable (worker i of "
+            "every run with the same N, flags and starting study proposes the same values); "
+            "-1 draws a fresh stream per process, so workers started anywhere, even by "
+            "separate commands, never propose the same values"
         ),
     )
     train_seed: int = field(default=TRAIN_SEED, **_help("noise seed of the training set"))
@@ -87,6 +98,10 @@ class SweepConfig:
             )
         if not self.study_name:
             object.__setattr__(self, "study_name", self.training_method.default_study)
+        for f in dataclasses.fields(self):
+            v = getattr(self, f.name)
+            if isinstance(v, float) and not math.isfinite(v):
+                raise ValueError(f"{_flag(f.name)} must be a finite number, got {v}")
         if self.trials < 1:
             raise ValueError(f"--trials must be a positive number, got {self.trials}")
         if self.epochs < 1:
@@ -109,6 +124,12 @@ class SweepConfig:
             )
         if not self.study_name.strip():
             raise ValueError("--study-name must not be empty")
+        if len(self.study_name) > MAX_STUDY_NAME:
+            raise ValueError(f"--study-name must be at most {MAX_STUDY_NAME} characters, "
+                             f"got {len(self.study_name)}")  # fmt: skip
+        if self.sampler_seed < -1:
+            raise ValueError(f"--sampler-seed must be >= 0, or -1 for a fresh stream per "
+                             f"process, got {self.sampler_seed}")  # fmt: skip
         for name in ("seed", "train_seed", "val_seed", "test_seed"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{_flag(name)} must be >= 0, got {getattr(self, name)}")

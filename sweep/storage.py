@@ -39,6 +39,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 from sqlalchemy.pool import NullPool
 
+from sweep import creation
+from sweep.ownership import OwnedStorage
+
 #: Seconds a SQLite writer waits for another's lock before failing ("database is locked").
 SQLITE_TIMEOUT_S = 60.0
 TIMEOUT_ENV = "LSTM_SWEEP_SQLITE_TIMEOUT"
@@ -64,9 +67,30 @@ def sqlite_timeout() -> float:
         return SQLITE_TIMEOUT_S
 
 
+def masked(url: str) -> str:
+    """``url`` as shown to the user: with its password, if any, replaced by ``***``."""
+    try:
+        u = make_url(url)
+    except ArgumentError:
+        return url
+    return u.render_as_string(hide_password=True) if u.password else url
+
+
+def scrub(text: str, url: str) -> str:
+    """``text`` (an error message that may quote the URL or its parts) without the password."""
+    try:
+        password = make_url(url).password
+    except ArgumentError:
+        return text
+    return text.replace(url, masked(url)).replace(str(password), "***") if password else text
+
+
 def sqlite_path(url: str) -> Path | None:
     """The database file of a sqlite URL, or None for other back ends and in-memory SQLite."""
-    u = make_url(url)
+    try:
+        u = make_url(url)
+    except ArgumentError as exc:
+        raise StorageError(f"invalid storage URL {masked(url)!r}: {_one_line(exc)}") from None
     if u.get_backend_name() != "sqlite" or u.database in (None, "", ":memory:"):
         return None
     return Path(u.database)
@@ -91,10 +115,10 @@ def check_url(url: str, must_exist: bool) -> None:
     try:
         make_url(resolve_url(url)).get_dialect().import_dbapi()
     except (ArgumentError, NoSuchModuleError, ValueError) as exc:
-        raise StorageError(f"cannot use storage URL {url!r}: {_one_line(exc)}") from None
+        raise StorageError(f"invalid storage URL {masked(url)!r}: {_one_line(exc)}") from None
     except ImportError as exc:
         raise StorageError(
-            f"cannot use storage URL {url!r}: its database driver is not installed ({exc})"
+            f"cannot use storage URL {masked(url)!r}: its database driver is not installed ({exc})"
         ) from None
     path = sqlite_path(url)
     if path is None:
@@ -120,10 +144,12 @@ def check_url(url: str, must_exist: bool) -> None:
             raise StorageError(
                 f"folder {path.parent} is read-only; SQLite needs its journal there"
             )
-    _probe(path, write=not must_exist)
+    tables = _probe(path, write=not must_exist)
+    if must_exist and not creation.complete(path, tables):
+        raise StorageError(f"{path} holds no Optuna study (its tables were never made)")
 
 
-def _probe(path: Path, write: bool) -> None:
+def _probe(path: Path, write: bool) -> set[str]:
     """Read the schema, and with ``write`` take the write lock and give it back at once: a
     damaged file or a lock held longer than the timeout fails here, before Optuna runs."""
     timeout = sqlite_timeout()
@@ -131,12 +157,13 @@ def _probe(path: Path, write: bool) -> None:
     try:
         con = sqlite3.connect(uri, uri=True, timeout=timeout, isolation_level=None)
         try:
-            con.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            rows = con.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
             if write:
                 con.execute("BEGIN IMMEDIATE")
                 con.execute("ROLLBACK")
         finally:
             con.close()
+        return {r[0] for r in rows}
     except sqlite3.DatabaseError as exc:
         if getattr(exc, "sqlite_errorname", "") == "SQLITE_NOTADB":
             raise StorageError(f"{path} is not a SQLite database") from None
@@ -158,7 +185,7 @@ def open_storage(
     ``must_exist`` opens an existing database for reading: nothing is created or changed."""
     check_url(url, must_exist)
     path = sqlite_path(url)
-    shown, url = url, resolve_url(url)
+    shown, url = masked(url), resolve_url(url)
     u = make_url(url)
     kwargs: dict = {}
     if u.get_backend_name() == "sqlite":
@@ -180,12 +207,18 @@ def open_storage(
             # Heartbeats are "experimental" in Optuna; the warning would only confuse users.
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             if path is not None and not must_exist:
+                # Made whole in a temporary file and renamed into place: a run killed (or out
+                # of disk) while making the tables leaves no half-made database behind.
+                creation.ensure(path, kwargs)
                 _use_wal(path)
-            storage = RDBStorage(url, engine_kwargs=kwargs, skip_table_creation=must_exist, **hb)
+            storage = OwnedStorage(url, engine_kwargs=kwargs, skip_table_creation=must_exist,
+                                   **hb)  # fmt: skip
     except StorageError:
         raise
     except Exception as exc:  # driver and server errors come in many types
-        raise StorageError(f"cannot open storage {shown!r}: {_one_line(exc)}") from None
+        raise StorageError(
+            scrub(f"cannot open storage {shown!r}: {_one_line(exc)}", url)
+        ) from None
     if path is not None and not must_exist:
         _begin_immediate(storage.engine)
     return storage
@@ -269,8 +302,9 @@ def load_study(url: str, name: str) -> optuna.Study:
     try:
         names = optuna.study.get_all_study_names(storage)
     except Exception as exc:
-        raise StorageError(f"{url} holds no Optuna studies ({_one_line(exc)})") from None
+        raise StorageError(scrub(f"{masked(url)} holds no Optuna studies ({_one_line(exc)})",
+                                 url)) from None  # fmt: skip
     if name not in names:
         known = ", ".join(names) or "none"
-        raise StorageError(f"no study named {name!r} in {url} (studies there: {known})")
+        raise StorageError(f"no study named {name!r} in {masked(url)} (studies there: {known})")
     return optuna.load_study(study_name=name, storage=storage)

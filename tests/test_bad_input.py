@@ -71,6 +71,13 @@ def _refused(capfd: pytest.CaptureFixture[str], argv: list[str], *words: str) ->
         (["--method", "clocks"], "--method"),
         (["--updates-per-epoch", "0"], "--updates-per-epoch"),
         (["--checkpoint-dir", "/dev/null/x"], "cannot write checkpoints"),
+        (["--clip", "nan"], "--clip"),
+        (["--clip", "inf"], "--clip"),
+        (["--plateau-factor", "nan"], "--plateau-factor"),
+        (["--lr-max", "inf"], "--lr-max"),
+        (["--lr-min", "nan"], "--lr-min"),
+        (["--sampler-seed=-2"], "--sampler-seed"),
+        (["--study-name", "x" * 513], "--study-name"),
     ],
 )
 def test_bad_settings_are_refused_before_anything_is_created(
@@ -88,6 +95,7 @@ def test_bad_settings_are_refused_before_anything_is_created(
         ("postgressql://127.0.0.1/test", "storage URL"),
         ("sqlite:///{tmp}", "is a directory"),
         ("sqlite:///{tmp}/missing/s.db", "does not exist"),
+        ("not a url", "invalid storage URL"),
     ],
 )
 def test_unusable_storage_urls_are_refused(

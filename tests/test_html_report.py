@@ -64,6 +64,7 @@ def floor_study() -> optuna.Study:
 
 def test_report_command_writes_one_offline_page_with_every_section(tiny_study, tmp_path) -> None:
     out = tmp_path / "sub" / "report.html"
+    out.parent.mkdir()  # a missing folder is refused (test_faults), not made
     proc = study_py(
         "report", "--storage", tiny_study.url, "--study-name", tiny_study.name, "--html", str(out)
     )

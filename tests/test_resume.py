@@ -39,7 +39,7 @@ from sweep.admission import SurplusTrial
 from sweep.delivery import Sets
 from sweep.identity import open_study
 from sweep.objective import Objective
-from sweep.records import CURVES, STOP_DUPLICATE, STOP_INTERRUPTED, STOP_OWNER_DIED
+from sweep.records import CURVES, STOP_CRASHED, STOP_DUPLICATE, STOP_INTERRUPTED, STOP_OWNER_DIED
 from sweep.recovery import MAX_STALLED_RETRIES, recover, requeue
 from sweep.settings import SweepConfig
 
@@ -313,15 +313,17 @@ def test_recover_takes_over_only_trials_whose_process_is_gone(
     assert recover(study) == []  # queued once only
 
 
-def test_a_trial_that_keeps_dying_without_progress_is_given_up() -> None:
+def test_a_trial_that_keeps_crashing_without_progress_is_given_up() -> None:
     study = optuna.create_study()
     t = _running(study, "x", {1: 0.4})
+    study._storage.set_trial_user_attr(t._trial_id, "stop_reason", STOP_CRASHED)
     study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
     attempts = 0
     trial = study.get_trials(deepcopy=False)[-1]
     while requeue(study, trial):
         attempts += 1
-        copy = study.ask()  # the copy starts, reports nothing new, and dies
+        copy = study.ask()  # the copy starts, reports nothing new, and crashes its process
+        study._storage.set_trial_user_attr(copy._trial_id, "stop_reason", STOP_CRASHED)
         study._storage.set_trial_state_values(copy._trial_id, TrialState.FAIL)
         trial = study.get_trials(deepcopy=False)[copy.number]
     assert attempts == MAX_STALLED_RETRIES
