@@ -3,8 +3,11 @@ checked whenever it is opened again, so one study never mixes runs of two config
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import optuna
+from optuna.exceptions import ExperimentalWarning
 
 from model import registry
 from model.data import DataConfig, targets
@@ -54,7 +57,9 @@ def open_study(config: SweepConfig, heartbeat: bool = True) -> optuna.Study:
     if rec.STUDY_CONFIG not in study.user_attrs:
         study.set_user_attr(rec.STUDY_CONFIG, current)
         study.set_user_attr(rec.STUDY_OBJECTIVE, rec.OBJECTIVE_TEXT)
-        study.set_metric_names([rec.METRIC_NAME])
+        with warnings.catch_warnings():  # experimental in Optuna 5, and what the dashboard reads
+            warnings.simplefilter("ignore", ExperimentalWarning)
+            study.set_metric_names([rec.METRIC_NAME])
         stored = optuna.load_study(study_name=config.study_name, storage=storage).user_attrs
         _check_identity(config, stored.get(rec.STUDY_CONFIG), current)
         enqueue_first(study, config.training_method, config.settings)
