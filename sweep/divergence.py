@@ -74,6 +74,8 @@ ACTIONS = MappingProxyType(
         "diverging": _RESTART,
         "oscillating": _RESTART,
         "plateau": f"increase LR to {_lr(RESUME_LR)} and resume",
+        # Not a row of the plan: the clock's grow stage (below). Seeds decide it, not the lr.
+        "stalled": "another seed: the learning rate is not the cause",
     }
 )
 
@@ -217,6 +219,79 @@ def diagnose(losses: Sequence[float]) -> Diagnosis:
     else:
         reason = "no losses reported yet"
     return Diagnosis("healthy", None, ACTIONS["healthy"], reason)
+
+
+# --- The clock method's grow stage (not in the plan): a stall, and what to do about it ---
+# Derived from the grow stages of 42 seeds of the default clock config (bench/grow_stall.md,
+# data in bench/data/grow_trajectories.jsonl): 1 grew most of the way, 41 stalled, and this
+# rule stops all 41 and not the one.
+#
+# Saturated: T unchanged for STALL_PATIENCE epochs (above the lowest T seen, which every run
+# leaves at its own pace), each with mean gradient norm under STALL_GRAD_NORM while the
+# prefix is not learnt (online loss above STALL_UNLEARNT_LOSS). Stalls sat at 0.003-0.05; the
+# run that grew never went under 1.1 once it had left its first T: a 10x margin below it.
+STALL_PATIENCE = 3
+STALL_GRAD_NORM = 0.1
+STALL_UNLEARNT_LOSS = 0.012
+# Not started: at the end of the grow stage, a clock short of full length one of whose
+# blocks is still at or above this honest MSE has not started that oscillator, and full-length
+# training does not create a missing one (clock-reliability.md: a 1 Hz block at ~0.55 stayed
+# at 0.5). One with every block under it goes on to the full-length stage.
+STARTED_BLOCK_MSE = 0.2
+
+
+@dataclass(frozen=True)
+class GrowEpoch:
+    """What the stall rule reads of one grow epoch."""
+
+    prefix: int
+    """The prefix length T at the end of the epoch."""
+    worst_block: float
+    """The largest per-frequency honest validation MSE at its end."""
+    online_loss: float
+    """Mean training loss of its updates (on the prefix)."""
+    grad_norm: float
+    """Mean gradient norm of its updates."""
+
+
+def check_stalled(epochs: Sequence[GrowEpoch], full_length: int, last_grow_epoch: int
+                  ) -> str | None:  # fmt: skip
+    """Whether a grow stage seen up to its latest epoch has stalled: a sentence, or None."""
+    if not epochs or epochs[-1].prefix >= full_length:
+        return None
+    n, t = len(epochs), epochs[-1].prefix
+    window = epochs[-STALL_PATIENCE:]
+    first_t = min(e.prefix for e in epochs)
+    if (
+        n > STALL_PATIENCE
+        and t > first_t
+        and epochs[-1 - STALL_PATIENCE].prefix == t
+        and all(e.grad_norm < STALL_GRAD_NORM for e in window)
+        and all(e.online_loss > STALL_UNLEARNT_LOSS for e in window)
+    ):
+        return (
+            f"saturated: T = {t} unchanged for {STALL_PATIENCE} epochs with gradient norm "
+            f"under {STALL_GRAD_NORM} (at most {max(e.grad_norm for e in window):.4f}) while "
+            f"its prefix is not learnt (online loss at least "
+            f"{min(e.online_loss for e in window):.4f}), at epoch {n}"
+        )
+    if n >= last_grow_epoch and epochs[-1].worst_block >= STARTED_BLOCK_MSE:
+        return (
+            f"grow stage over at epoch {n} with T = {t} < {full_length} and a block at honest "
+            f"MSE {_f(epochs[-1].worst_block)}: that oscillator never started, and full-length "
+            "training does not create one"
+        )
+    return None
+
+
+def diagnose_grow(epochs: Sequence[GrowEpoch], full_length: int, last_grow_epoch: int
+                  ) -> Diagnosis | None:  # fmt: skip
+    """The first grow epoch at which ``check_stalled`` fires, replayed epoch by epoch."""
+    for n in range(1, len(epochs) + 1):
+        reason = check_stalled(epochs[:n], full_length, last_grow_epoch)
+        if reason is not None:
+            return Diagnosis("stalled", n, ACTIONS["stalled"], reason)
+    return None
 
 
 def non_finite_step(epoch: int) -> Diagnosis:

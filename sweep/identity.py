@@ -51,7 +51,7 @@ def open_study(config: SweepConfig, heartbeat: bool = True) -> optuna.Study:
         study_name=config.study_name,
         storage=storage,
         direction="minimize",
-        pruner=DivergencePruner(judge_from_step=judged_from),
+        pruner=DivergencePruner(judge_from_step=judged_from, full_length=config.samples),
         load_if_exists=True,
     )
     if rec.STUDY_CONFIG not in study.user_attrs:

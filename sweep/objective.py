@@ -19,7 +19,7 @@ from sweep.admission import refuse_surplus
 from sweep.continuation import start_or_continue
 from sweep.delivery import Sets, deliver
 from sweep.divergence import Diagnosis, diagnose, non_finite_step
-from sweep.pruner import diagnose_from
+from sweep.pruner import diagnose_all
 from sweep.recovery import CheckpointWriteError
 from sweep.settings import SweepConfig
 from sweep.space import suggest
@@ -97,7 +97,7 @@ class Objective:
                 )
             if verdict.stop:
                 self._prune(trial, run, folder, started, verdict)
-        verdict = self._diagnose(run.state)
+        verdict = self._diagnose(trial, run.state)
         return self._deliver(trial, run, folder, started, run.state.stop_reason or "", verdict)
 
     def _extra(self, report: EpochReport) -> str:
@@ -131,17 +131,19 @@ class Objective:
             trial.set_user_attr(rec.curve_key(name), values)
         trial.report(state.history[-1].val_mse, state.history[-1].epoch)
 
-    def _diagnose(self, state: State) -> Diagnosis:
-        """The rules over the epochs the method has them judge."""
+    def _diagnose(self, trial: optuna.Trial, state: State) -> Diagnosis:
+        """What the pruner decides on, with its reason: the stall rule over a growing prefix,
+        the plan's rules over the epochs the method has them judge."""
         values = {r.epoch: r.val_mse for r in state.history}
-        return diagnose_from(values, self.method.judged_from(self.config.settings))
+        judged_from = self.method.judged_from(self.config.settings)
+        return diagnose_all(values, trial.user_attrs, judged_from, self.config.samples)
 
     def _judge(self, trial: optuna.Trial, state: State) -> Diagnosis:
         last = state.history[-1]
         if last.stop_reason == STOP_NON_FINITE:
             return non_finite_step(last.epoch)
         if trial.should_prune():
-            return self._diagnose(state)
+            return self._diagnose(trial, state)
         return diagnose([])
 
 

@@ -8,13 +8,15 @@ is the step itself.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from optuna.pruners import BasePruner
 
 from sweep import records as rec
-from sweep.divergence import Diagnosis, diagnose
+from sweep.divergence import Diagnosis, GrowEpoch, diagnose, diagnose_grow
 
 if TYPE_CHECKING:
     from optuna.study import Study
@@ -23,19 +25,24 @@ if TYPE_CHECKING:
 
 class DivergencePruner(BasePruner):
     """Prune when the plan's Decision Matrix says stop (jump, diverging, oscillating, plateau,
-    non-finite loss).
+    non-finite loss), or when a growing-prefix stage has stalled (``check_stalled``).
 
     A verdict is sticky: the first epoch at which a rule fires decides, so a trial that jumped
     during warm-up is pruned at the first step the pruner may act on, even if it recovered.
 
     Args:
         n_warmup_steps: steps below this are never pruned.
-        judge_from_step: steps below this are not judged at all (their values are left out of
-            the curve the rules see), for a method whose early epochs are a different stage:
-            the clock method's growing prefix, whose honest MSE is meant to swing.
+        judge_from_step: steps below this are not judged by the plan's rules (their values are
+            left out of the curve the rules see), for a method whose early epochs are a
+            different stage: the clock method's growing prefix, whose honest MSE is meant to
+            swing. Those epochs are judged by the stall rule instead, from the curves the
+            trial records (its prefix ``T`` per epoch among them).
+        full_length: the block length a growing prefix grows to.
     """
 
-    def __init__(self, n_warmup_steps: int = 0, judge_from_step: int = 0) -> None:
+    def __init__(
+        self, n_warmup_steps: int = 0, judge_from_step: int = 0, full_length: int = 0
+    ) -> None:
         if n_warmup_steps < 0:
             raise ValueError(
                 f"Number of warmup steps cannot be negative but got {n_warmup_steps=}."
@@ -44,6 +51,7 @@ class DivergencePruner(BasePruner):
             raise ValueError(f"judge_from_step cannot be negative but got {judge_from_step=}.")
         self._n_warmup_steps = n_warmup_steps
         self._judge_from_step = judge_from_step
+        self._full_length = full_length
 
     def prune(self, study: Study, trial: FrozenTrial) -> bool:
         step = trial.last_step
@@ -51,7 +59,39 @@ class DivergencePruner(BasePruner):
             return False
         if step < self._n_warmup_steps:
             return False
-        return diagnose_trial(trial, self._judge_from_step).stop
+        return diagnose_all(
+            trial.intermediate_values, trial.user_attrs, self._judge_from_step, self._full_length
+        ).stop
+
+
+def grow_epochs(attrs: Mapping[str, Any], before_step: int) -> list[GrowEpoch]:
+    """The epochs before ``before_step`` as the stall rule reads them, from the curves a trial
+    records; none for a trial that records no prefix (a method without a growing prefix)."""
+    prefix = attrs.get(rec.curve_key("prefix")) or []
+    per_freq = attrs.get(rec.curve_key("val_per_freq")) or []
+    online = attrs.get(rec.curve_key("online_loss")) or []
+    norm = attrs.get(rec.curve_key("grad_norm_mean")) or []
+    n = min(len(prefix), len(per_freq), len(online), len(norm), max(0, before_step - 1))
+
+    def finite(x: float | None) -> float:
+        return math.inf if x is None else x  # stored NaN (JSON null): treat as not learnt
+
+    return [
+        GrowEpoch(
+            prefix[i], max(finite(v) for v in per_freq[i]), finite(online[i]), finite(norm[i])
+        )  # fmt: skip
+        for i in range(n)
+    ]
+
+
+def diagnose_all(
+    values: dict[int, float], attrs: Mapping[str, Any], judge_from_step: int, full_length: int
+) -> Diagnosis:
+    """The verdict on a trial so far: a stalled growing prefix first (its epochs come first),
+    then the plan's rules over the epochs they judge."""
+    grow = grow_epochs(attrs, judge_from_step)
+    stalled = diagnose_grow(grow, full_length, judge_from_step - 1) if grow else None
+    return stalled or diagnose_from(values, judge_from_step)
 
 
 def diagnose_from(values: dict[int, float], from_step: int = 0) -> Diagnosis:
