@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from dataclasses import asdict
@@ -106,9 +105,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seeds", default="0-23")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = p.parse_args(argv)
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
-    torch.set_num_threads(1)
-    command = "python -m bench.grow_trajectories " + " ".join(sys.argv[1:] if argv is None else argv)
+    torch.set_num_threads(1)  # set OMP_NUM_THREADS=1 in the shell too (read at import)
+    rest = sys.argv[1:] if argv is None else argv
+    command = "python -m bench.grow_trajectories " + " ".join(rest)
     data = DataConfig()
     val_set = make_set(VALIDATION_SEED, data)
     args.out.parent.mkdir(parents=True, exist_ok=True)
