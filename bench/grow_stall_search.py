@@ -52,8 +52,13 @@ def family_sat(e: int, k: int, g: float, lo: float) -> Rule:
 
 def family_sat_post(e: int, k: int, g: float, lo: float) -> Rule:
     """'sat' above the initial prefix only (rule 1 of bench.stall_rule when e = 1)."""
-    return lambda a, n: (n >= e and flat(a, n, k) and a["T"][n - 1] > PREFIX_START
-                         and max(a["g"][n - k : n]) < g and min(a["on"][n - k : n]) > lo)
+    return lambda a, n: (
+        n >= e
+        and flat(a, n, k)
+        and a["T"][n - 1] > PREFIX_START
+        and max(a["g"][n - k : n]) < g
+        and min(a["on"][n - k : n]) > lo
+    )
 
 
 def family_flat(e: int, k: int, r: float, lo: float) -> Rule:
@@ -123,8 +128,12 @@ def main(argv: list[str] | None = None) -> int:
              for r in sorted(load(path), key=lambda r: r["seed"])]  # fmt: skip
     kinds = {k: [s["seed"] for s in seeds if s["outcome"] == k]
              for k in ("grown", "partial", "stalled")}  # fmt: skip
-    print(f"{len(seeds)} seeds:", {k: len(v) for k, v in kinds.items()}, "successes:",
-          kinds["grown"] + kinds["partial"])
+    print(
+        f"{len(seeds)} seeds:",
+        {k: len(v) for k, v in kinds.items()},
+        "successes:",
+        kinds["grown"] + kinds["partial"],
+    )
     stalls = len(kinds["stalled"])
     total = sum(s["a"]["cpu"][-1] for s in seeds if s["outcome"] == "stalled")
     print(f"no rule: stalls' grow stages cost {total:.0f} CPU s in all")
@@ -138,10 +147,14 @@ def main(argv: list[str] | None = None) -> int:
         ties = [p for p, r in ok if len(r["missed"]) == len(best["missed"])
                 and r["epochs_sum"] <= best["epochs_sum"] * 1.1]  # fmt: skip
         for p, r in ok[:6]:
-            print(f"  {p}: stops {stalls - len(r['missed'])}/{stalls}, summed epoch "
-                  f"{r['epochs_sum']}, CPU s until stopped {r['cpu_sum']:.0f}")
-        print(f"  within 10% of the best summed epoch (same stalls stopped): {len(ties)} "
-              f"settings, e.g. {ties[:8]}")
+            print(
+                f"  {p}: stops {stalls - len(r['missed'])}/{stalls}, summed epoch "
+                f"{r['epochs_sum']}, CPU s until stopped {r['cpu_sum']:.0f}"
+            )
+        print(
+            f"  within 10% of the best summed epoch (same stalls stopped): {len(ties)} "
+            f"settings, e.g. {ties[:8]}"
+        )
         # Leave one success out.
         for held in successes:
             rest = [s for s in seeds if s is not held]
@@ -150,11 +163,15 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             p = chosen[0][0]
             n = first(held["a"], GRIDS[family][0](*p))
-            print(f"  LOO without seed {held['seed']}: chose {p}; held out: "
-                  + (f"PRUNED at epoch {n}" if n else "kept"))
+            print(
+                f"  LOO without seed {held['seed']}: chose {p}; held out: "
+                + (f"PRUNED at epoch {n}" if n else "kept")
+            )
     # Sensitivity of the chosen rule (bench.stall_rule: rule 1 + rule 2) to its thresholds.
-    print("\nbench.stall_rule sensitivity: stalls stopped by rule 1 (before epoch 24) / "
-          "successes pruned, per (patience, saturated_grad_norm), unlearnt_loss 0.012")
+    print(
+        "\nbench.stall_rule sensitivity: stalls stopped by rule 1 (before epoch 24) / "
+        "successes pruned, per (patience, saturated_grad_norm), unlearnt_loss 0.012"
+    )
     records = sorted(load(path), key=lambda r: r["seed"])
     for k in (1, 2, 3, 4, 5):
         cells = []

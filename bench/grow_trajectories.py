@@ -26,7 +26,8 @@ from pathlib import Path
 
 import torch
 
-from model.clock import ClockConfig, ClockTraining
+from model.clock.config import ClockConfig
+from model.clock.training import ClockTraining
 from model.data import VALIDATION_SEED, DataConfig, make_set
 
 DEFAULT_OUT = Path("bench/data/grow_trajectories.jsonl")
@@ -60,7 +61,7 @@ def done_seeds(path: Path) -> set[int]:
 def run_seed(seed: int, data: DataConfig, val_set, command: str) -> dict:
     config = ClockConfig(seed=seed, grow_updates=2400, tune_updates=0, updates_per_epoch=100)
     cpu0, wall0 = time.process_time(), time.perf_counter()
-    run = ClockTraining.start(config, val_set, data, train_set=None)
+    run = ClockTraining.start(config, None, val_set, data)
     epochs, stopped_early, full_at = [], None, None
     while not run.finished:
         r = run.run_epoch()
@@ -77,10 +78,14 @@ def run_seed(seed: int, data: DataConfig, val_set, command: str) -> dict:
             "wall_seconds": time.perf_counter() - wall0,
         }
         epochs.append(e)
-        print(f"seed {seed:2d} epoch {r.epoch:2d} T={r.prefix:5d} online {r.online_loss:.4f} "
-              f"val {r.val_mse:.4f} (" + " ".join(f"{v:.3f}" for v in r.val_per_freq)
-              + f") grad {r.grad_norm_mean:.4f}/{r.grad_norm_max:.3f} lr {r.lr:.1e} "
-              f"cpu {e['cpu_seconds']:.0f} s wall {e['wall_seconds']:.0f} s", flush=True)
+        print(
+            f"seed {seed:2d} epoch {r.epoch:2d} T={r.prefix:5d} online {r.online_loss:.4f} "
+            f"val {r.val_mse:.4f} ("
+            + " ".join(f"{v:.3f}" for v in r.val_per_freq)
+            + f") grad {r.grad_norm_mean:.4f}/{r.grad_norm_max:.3f} lr {r.lr:.1e} "
+            f"cpu {e['cpu_seconds']:.0f} s wall {e['wall_seconds']:.0f} s",
+            flush=True,
+        )
         if r.prefix >= data.samples and full_at is None:
             full_at = r.epoch
         if full_at is not None and r.epoch >= full_at + EPOCHS_AFTER_FULL and not run.finished:
@@ -120,8 +125,11 @@ def main(argv: list[str] | None = None) -> int:
         with args.out.open("a") as f:
             f.write(json.dumps(record) + "\n")
         last = record["epochs"][-1]
-        print(f"seed {seed} done: T={last['prefix']} cpu {last['cpu_seconds']:.0f} s "
-              f"stopped_early={record['stopped_early']}", flush=True)
+        print(
+            f"seed {seed} done: T={last['prefix']} cpu {last['cpu_seconds']:.0f} s "
+            f"stopped_early={record['stopped_early']}",
+            flush=True,
+        )
     return 0
 
 

@@ -117,9 +117,11 @@ def margin(epochs: Sequence[dict], *, patience: int = PATIENCE,
     t = [e["prefix"] for e in epochs]
     g = [e["grad_norm_mean"] for e in epochs]
     loss = [e["online_loss"] for e in epochs]
-    windows = [(max(g[n - patience : n]), min(loss[n - patience : n]), n)
-               for n in range(patience + 1, len(t) + 1)
-               if t[n - 1] == t[n - 1 - patience] and prefix_start < t[n - 1] < FULL_LENGTH]
+    windows = [
+        (max(g[n - patience : n]), min(loss[n - patience : n]), n)
+        for n in range(patience + 1, len(t) + 1)
+        if t[n - 1] == t[n - 1 - patience] and prefix_start < t[n - 1] < FULL_LENGTH
+    ]
     longest = run = 0
     for i in range(1, len(t)):
         run = run + 1 if t[i] == t[i - 1] and t[i] > prefix_start else 0
@@ -127,8 +129,10 @@ def margin(epochs: Sequence[dict], *, patience: int = PATIENCE,
     if not windows:
         return f"T never unchanged {patience} epochs above {prefix_start}"
     gmax, lmin, n = min(windows)
-    return (f"closest window: grad {gmax:.3f} (x{gmax / SATURATED_GRAD_NORM:.0f} the threshold), "
-            f"online {lmin:.4f}, epoch {n}; longest flat run {longest} epochs")
+    return (
+        f"closest window: grad {gmax:.3f} (x{gmax / SATURATED_GRAD_NORM:.0f} the threshold), "
+        f"online {lmin:.4f}, epoch {n}; longest flat run {longest} epochs"
+    )
 
 
 def load(path: Path) -> list[dict]:
@@ -139,10 +143,14 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     path = Path(args[0] if args else "bench/data/grow_trajectories.jsonl")
     records = sorted(load(path), key=lambda r: r["seed"])
-    print(f"rule 1 (saturated): T > {PREFIX_START} unchanged for {PATIENCE} epochs, each with "
-          f"mean grad norm < {SATURATED_GRAD_NORM} and online loss > {UNLEARNT_LOSS}")
-    print(f"rule 2 (grow over): at epoch {GROW_EPOCHS}, T < {FULL_LENGTH} and not (T >= "
-          f"{PARTIAL_MIN_PREFIX} and worst block < {PARTIAL_MAX_BLOCK})")
+    print(
+        f"rule 1 (saturated): T > {PREFIX_START} unchanged for {PATIENCE} epochs, each with "
+        f"mean grad norm < {SATURATED_GRAD_NORM} and online loss > {UNLEARNT_LOSS}"
+    )
+    print(
+        f"rule 2 (grow over): at epoch {GROW_EPOCHS}, T < {FULL_LENGTH} and not (T >= "
+        f"{PARTIAL_MIN_PREFIX} and worst block < {PARTIAL_MAX_BLOCK})"
+    )
     print("seed outcome  T_end  fires@epoch rule cpu_s@fire cpu_s_total  note")
     pruned = fired = 0
     cpu_fire = cpu_all = 0.0
@@ -161,15 +169,21 @@ def main(argv: list[str] | None = None) -> int:
             pruned += kind != "stalled"
             fired += kind == "stalled"
             cpu_fire += cpu if kind == "stalled" else 0.0
-            print(f"{r['seed']:4d} {kind:8s} {ep[-1]['prefix']:6d} {n:11d} {which:>4s} "
-                  f"{cpu:10.1f} {total:11.1f}  {note}")
+            print(
+                f"{r['seed']:4d} {kind:8s} {ep[-1]['prefix']:6d} {n:11d} {which:>4s} "
+                f"{cpu:10.1f} {total:11.1f}  {note}"
+            )
         else:
             note = margin(ep) if kind != "stalled" else "MISSED (not stopped)"
             cpu_all += 0.0
-            print(f"{r['seed']:4d} {kind:8s} {ep[-1]['prefix']:6d} {'-':>11s} {'-':>4s} "
-                  f"{'-':>10s} {total:11.1f}  {note}")
-    print(f"stalls stopped: {fired}; CPU s until stopped {cpu_fire:.0f} of {cpu_all:.0f} for "
-          f"their whole grow stages; successes pruned: {pruned}")
+            print(
+                f"{r['seed']:4d} {kind:8s} {ep[-1]['prefix']:6d} {'-':>11s} {'-':>4s} "
+                f"{'-':>10s} {total:11.1f}  {note}"
+            )
+    print(
+        f"stalls stopped: {fired}; CPU s until stopped {cpu_fire:.0f} of {cpu_all:.0f} for "
+        f"their whole grow stages; successes pruned: {pruned}"
+    )
     return 1 if pruned else 0
 
 

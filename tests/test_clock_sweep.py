@@ -36,11 +36,18 @@ def test_each_method_has_its_own_study_and_trials_record_it(both) -> None:
     assert clock.user_attrs["config"]["method"] == "clock"
     assert len(clock.trials) == 2
     for t in clock.trials:
-        assert t.state == optuna.trial.TrialState.COMPLETE
+        # Two epochs: one grows the prefix, one tunes at full length. A grow stage that ends
+        # far from full length with a block unlearnt is stopped as stalled (no tune epoch).
+        if t.state == optuna.trial.TrialState.PRUNED:
+            assert t.user_attrs["verdict"] == "stalled" and t.user_attrs["epochs"] == 1
+            assert "another seed" in t.user_attrs["action"]
+        else:
+            assert t.state == optuna.trial.TrialState.COMPLETE and t.user_attrs["epochs"] == 2
         assert t.user_attrs["method"] == "clock"
         assert set(t.params) == {"lr_scale", "growth_threshold", "realisations", "balanced",
                                  "glide_cycles", "seed"}  # fmt: skip
-        assert len(t.user_attrs["curve_prefix"]) == t.user_attrs["epochs"] == 2
+        assert len(t.user_attrs["curve_prefix"]) == t.user_attrs["epochs"]
+        assert t.user_attrs["curve_stage"][0] == "grow"
         assert 0 < t.user_attrs["test_mse"] < 2
     l1 = optuna.load_study(study_name="lstm-l1-lr", storage=url)
     assert all(set(t.params) == {"lr"} for t in l1.trials)
@@ -103,3 +110,19 @@ def test_the_sweep_figure_of_a_clock_study_plots_the_lr_scale(both) -> None:
     info = sweep_info(collect(study))
     assert info.x_title.startswith("clock lr scale")
     assert sorted(p.lr for p in info.points) == sorted(t.params["lr_scale"] for t in study.trials)
+
+
+def test_a_clock_study_starts_with_the_best_measured_point_once(tmp_path) -> None:
+    from model.clock.method import BEST_MEASURED
+    from sweep.identity import open_study
+
+    config = SweepConfig(method="clock", storage=f"sqlite:///{tmp_path / 's.db'}")
+    study = open_study(config)
+    open_study(config)  # opened again (a resume, another worker): not queued twice
+    from sweep.space import suggest
+
+    assert len(study.get_trials(states=(optuna.trial.TrialState.WAITING,))) == 1
+    first = suggest(study.ask(), config.training_method, config.settings)
+    assert {k: getattr(first, k) for k in BEST_MEASURED} == BEST_MEASURED
+    l1 = open_study(SweepConfig(storage=f"sqlite:///{tmp_path / 't.db'}"))
+    assert l1.get_trials() == []  # the plan's sweep favours no lr

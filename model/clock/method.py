@@ -23,6 +23,10 @@ GROWTH_THRESHOLD = (5e-3, 3e-2)
 REALISATIONS = (2, 4, 8)
 GLIDE_CYCLES = (0.0, 0.75)
 SEEDS = (0, 9999)
+#: The best measured point: the defaults at the one seed of 42 whose grow stage reached
+#: T = 8,675 with every block under 0.021 (bench/grow_stall.md). Every clock study starts here.
+BEST_MEASURED = {"lr_scale": 3e-3, "growth_threshold": 0.01, "realisations": 4,
+                 "balanced": True, "glide_cycles": 0.75, "seed": 14}  # fmt: skip
 #: The share of a trial's epochs spent growing the prefix (the rest tune at full length): 80%,
 #: as in the measured recipe.
 GROW_SHARE = 0.8
@@ -81,7 +85,7 @@ class ClockMethod:
         )
 
     def first_params(self, settings: Settings) -> dict[str, Any] | None:
-        return None
+        return dict(BEST_MEASURED)
 
     def make_config(self, params: Mapping[str, Any], settings: Settings) -> ClockConfig:
         per_epoch = settings.updates_per_epoch

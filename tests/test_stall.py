@@ -1,0 +1,112 @@
+"""The clock's stall rule (sweep.divergence.check_stalled), table-driven from the grow stages
+recorded in bench/data/grow_trajectories.jsonl (42 seeds of the default clock config), and
+through the pruner on a real in-memory study."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import optuna
+import pytest
+
+from sweep import records as rec
+from sweep.divergence import (
+    ACTIONS,
+    STALL_GRAD_NORM,
+    STALL_PATIENCE,
+    GrowEpoch,
+    check_stalled,
+    diagnose_grow,
+)
+from sweep.pruner import DivergencePruner
+
+DATA = Path(__file__).resolve().parent.parent / "bench" / "data" / "grow_trajectories.jsonl"
+FULL, LAST_GROW = 10_000, 24
+RECORDED = {r["seed"]: r["epochs"] for r in map(json.loads, DATA.read_text().splitlines())}
+
+
+def grow(epochs: list[dict]) -> list[GrowEpoch]:
+    return [GrowEpoch(e["prefix"], max(e["val_per_freq"]), e["online_loss"], e["grad_norm_mean"])
+            for e in epochs]  # fmt: skip
+
+
+def grew(epochs: list[dict]) -> bool:
+    """The recorded outcome: full length, or T >= 3,000 with every block under 0.2."""
+    last = epochs[-1]
+    return any(e["prefix"] >= FULL for e in epochs) or (
+        last["prefix"] >= 3_000 and max(last["val_per_freq"]) < 0.2
+    )
+
+
+def test_the_recordings_hold_enough_seeds_and_one_success() -> None:
+    assert len(RECORDED) >= 20
+    assert [s for s, ep in RECORDED.items() if grew(ep)] == [14]
+
+
+@pytest.mark.parametrize("seed", sorted(RECORDED))
+def test_no_recorded_success_is_stopped_and_stalls_are(seed: int) -> None:
+    epochs = RECORDED[seed]
+    d = diagnose_grow(grow(epochs), FULL, LAST_GROW)
+    if grew(epochs):
+        assert d is None
+    elif max(epochs[-1]["val_per_freq"]) < 0.2:
+        assert d is None  # every oscillator started: the full-length stage may finish it
+    else:
+        assert d is not None and d.verdict == "stalled" and d.action == ACTIONS["stalled"]
+        assert "learning rate is not the cause" in d.action
+
+
+@pytest.mark.parametrize(
+    ("seed", "epoch", "kind"),
+    [(32, 9, "saturated"), (3, 10, "saturated"), (35, 14, "saturated"), (11, 24, "grow stage"),
+     (13, 24, "grow stage"), (14, None, None), (40, None, None)],
+)  # fmt: skip
+def test_when_the_rule_fires_on_recorded_seeds(seed: int, epoch, kind) -> None:
+    d = diagnose_grow(grow(RECORDED[seed]), FULL, LAST_GROW)
+    assert (d.epoch if d else None) == epoch
+    assert kind is None or d.reason.startswith(kind)
+
+
+def flat(n: int, t: int = 338, norm: float = 0.01, loss: float = 0.1) -> list[GrowEpoch]:
+    return [GrowEpoch(100, 0.55, 0.45, 0.005)] + [GrowEpoch(t, 0.9, loss, norm)] * (n - 1)
+
+
+@pytest.mark.parametrize(
+    ("epochs", "fires"),
+    [
+        # T unchanged above its start for PATIENCE epochs after the one that reached it,
+        # saturated and unlearnt: stalled; one epoch less: not yet.
+        (flat(STALL_PATIENCE + 2), True),
+        (flat(STALL_PATIENCE + 1), False),
+        (flat(6, norm=STALL_GRAD_NORM * 1.01), False),  # gradients still move it
+        (flat(6, loss=0.011), False),  # the prefix is nearly learnt
+        (flat(6, t=100), False),  # never left the first T: every run starts there
+        (flat(6, t=FULL), False),  # full length: nothing to grow
+        (flat(5) + [GrowEpoch(507, 0.9, 0.1, 0.01)], False),  # T just grew
+    ],
+)
+def test_the_saturation_rule_on_made_up_curves(epochs, fires: bool) -> None:
+    assert (check_stalled(epochs, FULL, LAST_GROW) is not None) is fires
+
+
+def test_the_pruner_stops_a_stalled_grow_epoch_and_not_a_growing_one() -> None:
+    study = optuna.create_study(pruner=DivergencePruner(judge_from_step=LAST_GROW + 1,
+                                                        full_length=FULL))  # fmt: skip
+    for seed, expected in ((32, 9), (14, None)):
+        trial = study.ask()
+        epochs = RECORDED[seed]
+        stopped_at = None
+        for i, e in enumerate(epochs, start=1):
+            curves = {"prefix": [x["prefix"] for x in epochs[:i]],
+                      "val_per_freq": [x["val_per_freq"] for x in epochs[:i]],
+                      "online_loss": [x["online_loss"] for x in epochs[:i]],
+                      "grad_norm_mean": [x["grad_norm_mean"] for x in epochs[:i]]}  # fmt: skip
+            for name, values in curves.items():
+                trial.set_user_attr(rec.curve_key(name), values)
+            trial.report(e["val_mse"], i)
+            if trial.should_prune():
+                stopped_at = i
+                break
+        assert stopped_at == expected, seed
+        study.tell(trial, state=optuna.trial.TrialState.PRUNED)
