@@ -62,6 +62,7 @@ def resolve_checkpoint(trial: FrozenTrial, base: Path | None = None) -> Path:
     candidates = [path]
     if base is not None and not path.is_absolute():
         candidates += [base / path, base / "checkpoints" / Path(*path.parts[-3:])]
+    candidates = list(dict.fromkeys(candidates))  # base/path and base/checkpoints/... coincide
     for c in candidates:
         if c.is_file():
             return c
