@@ -173,7 +173,7 @@ def cmd_report(argv: list[str]) -> int:
         return fail(str(exc))
     if args.trial is not None and args.html is None:
         return fail("--trial draws graphs in the HTML report: give --html PATH too")
-    summary = collect(study, sibling_studies(study))
+    summary = collect(study, sibling_studies(study, args.storage))
     text = json.dumps(to_json(summary), indent=2) if args.json else render_text(summary)
     if args.html is None and args.artifacts is None:
         print(text)

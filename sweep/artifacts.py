@@ -17,20 +17,23 @@ import json
 import shutil
 import tempfile
 from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 from typing import BinaryIO
 
 import optuna
-from optuna.artifacts import FileSystemArtifactStore, upload_artifact
+from optuna.artifacts import FileSystemArtifactStore, get_all_artifact_meta, upload_artifact
 from optuna.artifacts.exceptions import ArtifactNotFound
+from optuna.storages import BaseStorage
 from optuna.trial import FrozenTrial
 
 from sweep import records as rec
 from sweep.report import collect
-from sweep.storage import sqlite_path
+from sweep.storage import open_storage, sqlite_path
 
 ARTIFACT_DIR = "artifacts"
-#: Optuna's key prefix for artifact metadata in (trial or study) system attributes.
+#: Optuna's key prefix for artifact metadata in (trial or study) system attributes (read only
+#: where optuna-dashboard has left a null entry: see ``artifact_metas``).
 META_PREFIX = "artifacts:"
 
 
@@ -62,6 +65,7 @@ def resolve_checkpoint(trial: FrozenTrial, base: Path | None = None) -> Path:
     candidates = [path]
     if base is not None and not path.is_absolute():
         candidates += [base / path, base / "checkpoints" / Path(*path.parts[-3:])]
+    candidates = list(dict.fromkeys(candidates))  # base/path and base/checkpoints/... coincide
     for c in candidates:
         if c.is_file():
             return c
@@ -69,10 +73,24 @@ def resolve_checkpoint(trial: FrozenTrial, base: Path | None = None) -> Path:
     raise ArtifactError(f"trial {trial.number}'s checkpoint is not there (tried {tried})")
 
 
-def _metas(system_attrs: dict) -> list[dict]:
-    # Parsed here rather than with optuna.artifacts.get_all_artifact_meta, which fails on the
-    # null entries optuna-dashboard leaves behind when an artifact is deleted in its UI.
-    metas = [json.loads(v) for k, v in system_attrs.items() if k.startswith(META_PREFIX)]
+def artifact_metas(study: optuna.Study, storage: str | BaseStorage | None = None) -> list[dict]:
+    """The artifacts attached to the study, as dicts (artifact_id, filename, ...).
+
+    Through ``optuna.artifacts.get_all_artifact_meta``; that fails on the null entries
+    optuna-dashboard leaves when an artifact is deleted in its UI, and then the entries are
+    read through the public storage API of ``storage`` (the URL or storage the study was
+    loaded from), skipping the nulls. Without ``storage`` none is known: the file is attached
+    again rather than recognised.
+    """
+    try:
+        return [asdict(m) for m in get_all_artifact_meta(study)]
+    except TypeError:  # json "null": a deleted artifact
+        if storage is None:
+            return []
+    if isinstance(storage, str):
+        storage = open_storage(storage, must_exist=True)
+    attrs = storage.get_study_system_attrs(storage.get_study_id_from_name(study.study_name))
+    metas = [json.loads(v) for k, v in attrs.items() if k.startswith(META_PREFIX)]
     return [m for m in metas if m is not None]
 
 
@@ -104,15 +122,15 @@ def attach(
     path: Path,
     name: str | None = None,
     mimetype: str | None = None,
+    storage: str | BaseStorage | None = None,
 ) -> str:
     """Attach ``path`` to the study under the file name ``name`` (its own by default);
-    returns the artifact id, the existing one when the same name and bytes are there already."""
+    returns the artifact id, the existing one when the same name and bytes are there already
+    (``storage``: see ``artifact_metas``)."""
     if not path.is_file():
         raise ArtifactError(f"no file {path} to attach")
     name = name or path.name
-    # Read through the storage: Study has no public accessor for its system attributes.
-    attrs = study._storage.get_study_system_attrs(study._study_id)
-    found = _already(store, _metas(attrs), path, name)
+    found = _already(store, artifact_metas(study, storage), path, name)
     if found is not None:
         return found
     with tempfile.TemporaryDirectory() as tmp:
@@ -137,7 +155,10 @@ def checkpoint_name(number: int) -> str:
 
 
 def attach_best_checkpoint(
-    study: optuna.Study, store: FileSystemArtifactStore, base: Path | None = None
+    study: optuna.Study,
+    store: FileSystemArtifactStore,
+    base: Path | None = None,
+    storage: str | BaseStorage | None = None,
 ) -> str | None:
     """Attach the best trial's best checkpoint to the study as ``trial-NNNN-best.npz``; None
     while no trial has finished.
@@ -149,12 +170,18 @@ def attach_best_checkpoint(
     if trial is None:
         return None
     path = resolve_checkpoint(trial, base)
-    return attach(study, store, path, checkpoint_name(trial.number), "application/octet-stream")
+    name = checkpoint_name(trial.number)
+    return attach(study, store, path, name, "application/octet-stream", storage)
 
 
-def attach_report(study: optuna.Study, store: FileSystemArtifactStore, html_path: Path) -> str:
+def attach_report(
+    study: optuna.Study,
+    store: FileSystemArtifactStore,
+    html_path: Path,
+    storage: str | BaseStorage | None = None,
+) -> str:
     """Attach the HTML report to the study (it covers every trial)."""
-    return attach(study, store, Path(html_path), mimetype="text/html")
+    return attach(study, store, Path(html_path), mimetype="text/html", storage=storage)
 
 
 def attach_after_sweep(
@@ -165,7 +192,8 @@ def attach_after_sweep(
     folder = default_artifact_dir(storage_url)
     db = sqlite_path(storage_url)
     try:
-        artifact = attach_best_checkpoint(study, open_store(folder), db.parent if db else None)
+        base = db.parent if db else None
+        artifact = attach_best_checkpoint(study, open_store(folder), base, storage_url)
     except (ArtifactError, OSError) as exc:
         log(f"warning: best checkpoint not attached as an artifact: {exc}")
         return None

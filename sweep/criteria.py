@@ -20,6 +20,9 @@ from dataclasses import dataclass
 
 #: An honest MSE above this fraction of the floor is "at the floor".
 FLOOR_FRACTION = 0.9
+#: How the test/train ratio of a model at the floor is shown: it predicts about the same on
+#: both sets, so a ratio near 1 says nothing about generalising.
+RATIO_AT_FLOOR = "not meaningful at the floor"
 
 
 def floor_mse(targets: Sequence[Sequence[float]]) -> float:

@@ -20,7 +20,7 @@ from model.kernels import predict
 from model.params import score
 from sweep import records as rec
 from sweep.artifacts import resolve_checkpoint
-from sweep.criteria import FLOOR_FRACTION, TIERS, Tier, TierGap, mse_ratio
+from sweep.criteria import FLOOR_FRACTION, TIERS, Tier, TierGap, at_floor, mse_ratio
 from sweep.identity import stored_data
 from sweep.report import Summary, TrialRow
 
@@ -49,6 +49,10 @@ class SweepInfo(NamedTuple):
     """Above this an MSE counts as "at the floor" (FLOOR_FRACTION of it)."""
     x_title: str = "initial learning rate (log)"
     """What x is: the l1 learning rate, or the clock method's lr scale."""
+    best: float | None = None
+    """The best trial's validation MSE."""
+    noise: float | None = None
+    """The noise level of validation MSE (see ``sweep.report.ties_for``), where known."""
 
 
 class Curve(NamedTuple):
@@ -59,6 +63,8 @@ class Curve(NamedTuple):
     epochs: tuple[int, ...]
     val_mse: tuple[float | None, ...]
     online_loss: tuple[float | None, ...]
+    prefix: tuple[float | None, ...] = ()
+    """The clock method's prefix length T after each epoch (empty for other methods)."""
 
 
 class CurvesInfo(NamedTuple):
@@ -66,6 +72,9 @@ class CurvesInfo(NamedTuple):
 
     curves: tuple[Curve, ...]
     floor: float
+    floor_from: float
+    x_name: str = "lr"
+    """The sweep axis each curve's ``lr`` holds (the clock's lr scale, say)."""
 
 
 class CriteriaInfo(NamedTuple):
@@ -76,6 +85,9 @@ class CriteriaInfo(NamedTuple):
     test_mse: float
     ratio: float
     standing: tuple[TierGap, ...]
+    at_floor: bool = False
+    """The best model sits at the predict-zero floor: test ~ train because both are ~0.5, so
+    the ratio says nothing about generalising."""
 
 
 class Panel(NamedTuple):
@@ -120,31 +132,42 @@ def sweep_info(summary: Summary) -> SweepInfo:
         for r in summary.rows
         if x(r) is not None and r.val_mse is not None
     )
-    return SweepInfo(points, TIERS, summary.floor, FLOOR_FRACTION * summary.floor, title)
+    best = summary.best.val_mse if summary.best is not None else None
+    noise = summary.ties.noise if summary.ties is not None else None
+    floor_from = FLOOR_FRACTION * summary.floor
+    return SweepInfo(points, TIERS, summary.floor, floor_from, title, best, noise)
 
 
-def curves_info(trials: Iterable[optuna.trial.FrozenTrial], floor: float) -> CurvesInfo:
+def _padded(values: list, n: int) -> tuple:
+    return tuple((list(values) + [None] * n)[:n])
+
+
+def curves_info(
+    trials: Iterable[optuna.trial.FrozenTrial], floor: float, axis: str = "lr"
+) -> CurvesInfo:
     """Every trial that finished at least one epoch; a pruned trial's curve simply ends at
-    the epoch it was stopped after."""
+    the epoch it was stopped after. ``axis``: the parameter the sweep varies (the method's
+    ``sweep_axis``), which orders and colours the curves."""
     curves = []
     for t in trials:
         val = t.user_attrs.get(rec.curve_key("val_mse")) or []
         if not val:
             continue
-        online = list(t.user_attrs.get(rec.curve_key("online_loss")) or [])
-        online += [None] * (len(val) - len(online))
+        online = t.user_attrs.get(rec.curve_key("online_loss")) or []
+        prefix = t.user_attrs.get(rec.curve_key(rec.CLOCK_PREFIX)) or []
         curves.append(
             Curve(
                 number=t.number,
                 state=t.state.name,
-                lr=t.params.get("lr"),
+                lr=t.params.get(axis),
                 verdict=t.user_attrs.get(rec.VERDICT),
                 epochs=tuple(range(1, len(val) + 1)),
                 val_mse=tuple(val),
-                online_loss=tuple(online[: len(val)]),
+                online_loss=_padded(online, len(val)),
+                prefix=_padded(prefix, len(val)) if prefix else (),
             )
         )
-    return CurvesInfo(tuple(curves), floor)
+    return CurvesInfo(tuple(curves), floor, FLOOR_FRACTION * floor, x_name=axis)
 
 
 def criteria_info(summary: Summary) -> CriteriaInfo | None:
@@ -153,7 +176,14 @@ def criteria_info(summary: Summary) -> CriteriaInfo | None:
         return None
     # The stored ratio is null where it is infinite (JSON has no inf): recompute it.
     ratio = mse_ratio(b.train_mse, b.test_mse)
-    return CriteriaInfo(b.number, b.train_mse, b.test_mse, ratio, summary.standing)
+    return CriteriaInfo(
+        b.number,
+        b.train_mse,
+        b.test_mse,
+        ratio,
+        summary.standing,
+        at_floor(b.val_mse, summary.floor),
+    )
 
 
 def freq_index(freq: float, config: DataConfig) -> int:

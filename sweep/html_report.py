@@ -16,6 +16,7 @@ import optuna
 import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
+from model import registry
 from model.checkpoint import CheckpointError
 from sweep import figures as fg
 from sweep.artifacts import ArtifactError
@@ -27,8 +28,9 @@ from sweep.plots import (
     criteria_table,
     curves_figure,
     sweep_figure,
+    sweep_intro,
 )
-from sweep.report import Summary, collect
+from sweep.report import FINISHED_NAMES, Summary, collect, ties_text
 
 
 class Section(NamedTuple):
@@ -59,18 +61,27 @@ section { margin-top: 2em; border-top: 1px solid #ddd; }
 table.criteria { border-collapse: collapse; margin: 1em 0; }
 table.criteria td, table.criteria th { border: 1px solid #ccc; padding: 0.3em 0.8em; }
 tr.met th { color: #2ca02c; } tr.missed th { color: #d62728; }
+span.na { color: #7f7f7f; font-style: italic; }
+.ties { font-weight: bold; }
 .missing { color: #a00; font-style: italic; }
 """
 
 
 def page(summary: Summary, sections: Sequence[Section]) -> str:
     b = summary.best
-    head = f"{len(summary.rows)} trials" + (
-        "; no trial has finished yet."
-        if b is None
-        else f"; best by honest validation MSE: trial #{b.number} (lr {b.lr or math.nan:.2e}, "
-        f"{b.state.lower()}, val MSE {b.val_mse:.4f}, tier {b.tier})."
+    head = html.escape(
+        f"{len(summary.rows)} trials"
+        + (
+            "; no trial has finished yet."
+            if b is None
+            else f"; best by honest validation MSE: trial #{b.number} "
+            f"(lr {b.lr or math.nan:.2e}, {b.state.lower()}, val MSE {b.val_mse:.4f}, "
+            f"tier {b.tier})."
+        )
     )
+    if b is not None and summary.ties is not None:
+        scored = sum(r.val_mse is not None and r.state in FINISHED_NAMES for r in summary.rows)
+        head += f'</p><p class="ties">{html.escape(ties_text(summary.ties, scored))}'
     notes = "".join(_p(n) for n in summary.notes)
     body = "".join(
         f'<section><h2>{html.escape(s.title)}</h2><p class="intro">{html.escape(s.intro)}</p>'
@@ -81,7 +92,7 @@ def page(summary: Summary, sections: Sequence[Section]) -> str:
     return (
         f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{title}</title>'
         f"<style>{STYLE}</style><script>{get_plotlyjs()}</script></head><body>"
-        f"<h1>{title}</h1><p>{html.escape(head)}</p>"
+        f"<h1>{title}</h1><p>{head}</p>"
         + (f'<div class="notes"><h2>What this means</h2>{notes}</div>' if notes else "")
         + f"{body}</body></html>\n"
     )
@@ -140,24 +151,16 @@ def build(
     if stored_identity(study):
         fg.freq_index(freq, stored_data(study)[0])  # a wrong --freq fails before any work
     crit = fg.criteria_info(summary)
+    sweep = fg.sweep_info(summary)
+    axis = registry.get(summary.method).sweep_axis[0]
     sections = [
-        Section(
-            "1. The sweep",
-            "Each finished trial's learning rate against its final honest "
-            "validation MSE; colour: the divergence verdict, shape: the tier met (circle: "
-            "none). Dashed lines: each tier's test-MSE limit; the grey band is the "
-            "predict-zero floor.",
-            _div(sweep_figure(fg.sweep_info(summary)), "sweep"),
-        ),
+        Section("1. The sweep", sweep_intro(sweep), _div(sweep_figure(sweep), "sweep")),
         Section(
             "2. Learning curves",
             "Left: the honest validation MSE after each epoch. Right: "
             "the online training loss, taken while the weights follow the target step by "
             "step; it is not the model's MSE, which is why the two panels differ.",
-            _div(
-                curves_figure(fg.curves_info(trials, summary.floor)),
-                "curves",
-            ),
+            _div(curves_figure(fg.curves_info(trials, summary.floor, axis)), "curves"),
         ),
         Section(
             "3. The best trial against the success criteria",

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sweep.criteria import TierGap, gaps, mse_ratio
+from sweep.criteria import RATIO_AT_FLOOR, TierGap, gaps, mse_ratio
 from sweep.divergence import Diagnosis
 
 
@@ -83,7 +83,7 @@ def _cell(gap: TierGap, measure: str, at_floor: bool) -> str:
     if measure == "test/train" and at_floor:
         # Two sets scored by a model that cannot tell time score alike: a ratio near 1 there
         # says nothing about generalisation.
-        return "not meaningful at the floor"
+        return RATIO_AT_FLOOR
     value = {"train MSE": gap.train_gap, "test MSE": gap.test_gap, "test/train": gap.ratio_gap}
     g = value[measure]
     return ("met" if g < 0 else "missed") + f" ({g:+.4f})"

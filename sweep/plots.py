@@ -4,12 +4,15 @@ there); this module only turns it into figures. `sweep.html_report` lays them ou
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import plotly.graph_objects as go
-from plotly.colors import qualitative
+from plotly.colors import sample_colorscale
 from plotly.subplots import make_subplots
 
+from sweep import axes as ax
 from sweep import figures as fg
+from sweep.criteria import RATIO_AT_FLOOR
 
 VERDICT_COLOURS = {
     "healthy": "#2ca02c",
@@ -22,7 +25,10 @@ VERDICT_COLOURS = {
 TIER_SYMBOLS = {"excellent": "star", "good": "diamond", "minimum": "square"}
 TIER_DASH = {"excellent": "dot", "good": "dash", "minimum": "dashdot"}
 FLOOR_COLOUR = "#7f7f7f"
-TRIAL_COLOURS = qualitative.D3
+NOISE_COLOUR = "#1f77b4"
+#: The learning curves' colours: a sequential scale, stopped before its palest end.
+CURVE_SCALE = "Viridis"
+CURVE_SCALE_END = 0.85
 PLOT_CONFIG = {"displaylogo": False, "responsive": True}
 
 
@@ -57,97 +63,178 @@ def _floor(fig: go.Figure, floor: float, log: bool = True, **where: int) -> None
     _hline(fig, floor, f"floor (no clock): MSE {floor:.4g}", log, colour=FLOOR_COLOUR, **where)
 
 
+def sweep_groups(info: fg.SweepInfo) -> dict[tuple[str, str], list[fg.SweepPoint]]:
+    """The points by the mark they are drawn with: (verdict, tier symbol), one legend entry
+    each, so the legend lists exactly the colours and shapes on the plot."""
+    groups: dict[tuple[str, str], list[fg.SweepPoint]] = {}
+    for p in info.points:
+        key = (p.verdict or "none", TIER_SYMBOLS.get(p.tier or "", "circle"))
+        groups.setdefault(key, []).append(p)
+    return dict(sorted(groups.items()))
+
+
+def sweep_axis(info: fg.SweepInfo) -> ax.YAxis:
+    tiers = [t.max_test for t in info.tiers]
+    return ax.mse_axis([p.val_mse for p in info.points], info.floor, info.floor_from, tiers)
+
+
+def _apply(fig: go.Figure, axis: ax.YAxis, title: str, **where: int) -> None:
+    if axis.type == ax.LOG:
+        ticks = {"tickvals": list(axis.tickvals), "ticktext": list(axis.ticktext)}
+        fig.update_yaxes(type="log", range=list(axis.range), title=f"{title} (log)", **ticks,
+                         **where)  # fmt: skip
+    else:
+        fig.update_yaxes(type="linear", range=list(axis.range), tickformat=axis.tickformat,
+                         title=f"{title} (linear, zoomed)", **where)  # fmt: skip
+
+
+def sweep_intro(info: fg.SweepInfo) -> str:
+    """The words above the sweep figure, saying only what it draws."""
+    groups = sweep_groups(info)
+    axis = sweep_axis(info)
+    words = [f"Each finished trial's {info.x_title.removesuffix(' (log)')} against its final "
+             "honest validation MSE; colour: the divergence verdict"]  # fmt: skip
+    if {s for _, s in groups} != {"circle"}:
+        words.append(", shape: the tier met (circle: none)")
+    words.append(". The grey band is the predict-zero floor.")
+    if axis.type == ax.LOG:
+        words.append(" Dashed lines: each tier's test-MSE limit.")
+    else:
+        words.append(" Every trial sits within a few percent of the others, so the axis is "
+                     "linear and zoomed onto their differences.")  # fmt: skip
+        if info.noise:
+            words.append(" The blue band: within the noise level of the best trial.")
+    return "".join(words)
+
+
 def sweep_figure(info: fg.SweepInfo) -> go.Figure:
     fig = go.Figure()
-    for verdict in sorted({p.verdict or "none" for p in info.points}):
-        pts = [p for p in info.points if (p.verdict or "none") == verdict]
+    groups = sweep_groups(info)
+    shapes = {symbol for _, symbol in groups}
+    for (verdict, symbol), pts in groups.items():
+        tier = next((t for t, s in TIER_SYMBOLS.items() if s == symbol), "no tier met")
         fig.add_scatter(
             x=[p.lr for p in pts],
             y=[p.val_mse for p in pts],
             mode="markers",
-            name=verdict,
+            name=verdict if shapes == {"circle"} else f"{verdict}, {tier}",
             marker={
                 "size": 11,
                 "color": VERDICT_COLOURS.get(verdict, FLOOR_COLOUR),
-                "symbol": [TIER_SYMBOLS.get(p.tier or "", "circle") for p in pts],
+                "symbol": symbol,
                 "line": {"width": 1, "color": "white"},
             },
             text=[f"trial {p.number} ({p.state.lower()})<br>tier {p.tier}" for p in pts],
-            hovertemplate="%{text}<br>lr %{x:.2e}<br>val MSE %{y:.4f}",
+            hovertemplate="%{text}<br>x %{x:.2e}<br>val MSE %{y:.5f}<extra></extra>",
         )
+    axis = sweep_axis(info)
+    log = axis.type == ax.LOG
     for t in info.tiers:
-        _hline(
-            fig,
-            t.max_test,
-            f"{t.name}: test MSE < {t.max_test}",
-            True,
-            TIER_DASH.get(t.name, "dash"),
-            right=True,
-        )
+        if axis.contains(t.max_test):
+            dash = TIER_DASH.get(t.name, "dash")
+            _hline(fig, t.max_test, f"{t.name}: test MSE < {t.max_test}", log, dash, right=True)
     fig.add_hrect(
         y0=info.floor_from, y1=info.floor, fillcolor=FLOOR_COLOUR, opacity=0.2, line_width=0
     )
-    _floor(fig, info.floor)
-    values = [p.val_mse for p in info.points if p.val_mse > 0]
-    lo = min(values + [min(t.max_test for t in info.tiers)])
-    hi = max(values + [info.floor])
+    if axis.contains(info.floor):
+        _floor(fig, info.floor, log)
+    if not log:
+        _zoom_notes(fig, info)
     fig.update_xaxes(type="log", title=info.x_title, tickformat=".1e")
-    fig.update_yaxes(
-        type="log",
-        title="final honest validation MSE (log)",
-        range=[math.log10(lo) - 0.3, math.log10(hi) + 0.3],
-    )
-    fig.update_layout(legend_title="verdict", showlegend=True, height=460, margin={"t": 30})
+    _apply(fig, axis, "final honest validation MSE")
+    title = "verdict" if shapes == {"circle"} else "verdict, tier"
+    fig.update_layout(legend_title=title, showlegend=True, height=460, margin={"t": 30})
     return fig
 
 
+def _zoom_notes(fig: go.Figure, info: fg.SweepInfo) -> None:
+    """On a zoomed axis: the band within noise of the best, and where the tiers went."""
+    if info.best is not None and info.noise:
+        fig.add_hrect(y0=info.best, y1=info.best + info.noise, fillcolor=NOISE_COLOUR,
+                      opacity=0.15, line_width=0)  # fmt: skip
+        fig.add_annotation(x=0.5, xref="x domain", y=info.best + info.noise, yanchor="bottom",
+                           text=f"within noise of the best ({info.noise:.2g})",
+                           showarrow=False, font={"size": 10, "color": NOISE_COLOUR})  # fmt: skip
+    loosest = max(t.max_test for t in info.tiers)
+    fig.add_annotation(x=0, xref="x domain", y=0, yref="y domain", yanchor="bottom",
+                       xanchor="left", showarrow=False, font={"size": 10, "color": "#555"},
+                       text=f"axis zoomed onto the trials: the tier limits (test MSE < "
+                       f"{loosest} and below) lie far under it")  # fmt: skip
+
+
+def curve_colours(curves: Sequence[fg.Curve]) -> dict[int, str]:
+    """One colour per trial along a sequential scale, ordered by the swept value (then trial
+    number): distinct for any number of trials, and neighbours in colour are neighbours in lr."""
+    order = sorted(curves, key=lambda c: (c.lr is None, c.lr or 0.0, c.number))
+    n = len(order)
+    positions = [CURVE_SCALE_END * i / (n - 1) if n > 1 else 0.0 for i in range(n)]
+    colours = sample_colorscale(CURVE_SCALE, positions) if n else []
+    return {c.number: colour for c, colour in zip(order, colours, strict=True)}
+
+
+def _panel_axis(values: list[float | None], info: fg.CurvesInfo) -> ax.YAxis:
+    if not ax.usable(values):
+        return ax.logarithmic([info.floor])
+    if ax.near_each_other(values, info.floor_from):
+        return ax.zoomed(values, info.floor, info.floor_from)
+    return ax.logarithmic(values, margin=0.1)
+
+
 def curves_figure(info: fg.CurvesInfo) -> go.Figure:
-    fig = make_subplots(
-        1,
-        2,
-        shared_yaxes=True,
-        horizontal_spacing=0.04,
-        subplot_titles=(
-            "honest validation MSE (frozen weights, whole set)",
-            "online training loss (mean while the weights move)",
-        ),
-    )
-    for i, c in enumerate(info.curves):
-        colour = TRIAL_COLOURS[i % len(TRIAL_COLOURS)]
+    clock = any(c.prefix for c in info.curves)
+    titles = (
+        "honest validation MSE (frozen weights, whole set)",
+        "online training loss (mean while the weights move)",
+    ) + (("clock: prefix length T (rises in the grow stage)",) if clock else ())
+    fig = make_subplots(1, len(titles), horizontal_spacing=0.07, subplot_titles=titles)
+    colours = curve_colours(info.curves)
+    rank = {n: i for i, n in enumerate(colours)}
+    for c in info.curves:
         pruned = c.state == "PRUNED"
-        lr = "-" if c.lr is None else f"{c.lr:.1e}"
-        name = f"#{c.number} lr {lr}: {c.verdict or '-'}" + (" (pruned)" if pruned else "")
+        x = "-" if c.lr is None else f"{c.lr:.1e}"
+        name = f"#{c.number} {info.x_name} {x}: {c.verdict or '-'}" + (
+            " (pruned)" if pruned else ""
+        )
         last = len(c.epochs) - 1
-        for col, ys in ((1, c.val_mse), (2, c.online_loss)):
+        panels = (c.val_mse, c.online_loss) + ((c.prefix,) if clock else ())
+        for col, ys in enumerate(panels, start=1):
             fig.add_scatter(
                 x=c.epochs,
-                y=ys,
+                y=ys or [None] * len(c.epochs),
                 name=name,
                 legendgroup=name,
+                legendrank=rank[c.number],
                 showlegend=col == 1,
                 mode="lines+markers",
-                line={"color": colour},
+                line={"color": colours[c.number]},
                 marker={
                     "size": [12 if pruned and k == last else 4 for k in range(last + 1)],
                     "symbol": ["x" if pruned and k == last else "circle" for k in range(last + 1)],
                 },
+                hovertemplate=f"{name}<br>epoch %{{x}}: %{{y:.5g}}<extra></extra>",
                 row=1,
                 col=col,
             )
-    for col in (1, 2):
-        _floor(fig, info.floor, row=1, col=col)
+    for col, key in ((1, "val_mse"), (2, "online_loss")):
+        axis = _panel_axis([v for c in info.curves for v in getattr(c, key)], info)
+        if axis.contains(info.floor):
+            _floor(fig, info.floor, axis.type == ax.LOG, row=1, col=col)
+        _apply(fig, axis, "MSE" if col == 1 else "loss", row=1, col=col)
+    if clock:
+        fig.update_yaxes(title="T (samples)", rangemode="tozero", row=1, col=3)
     longest = max((len(c.epochs) for c in info.curves), default=0)
     fig.update_xaxes(title="epoch", dtick=1 if longest <= 12 else None)
-    fig.update_yaxes(type="log")
-    fig.update_yaxes(title="MSE (log)", row=1, col=1)
-    fig.update_layout(height=480, legend_title="trial (x: pruned here)", margin={"t": 40})
+    fig.update_layout(
+        height=480,
+        legend_title=f"trial, by {info.x_name} (colour: low to high; x: pruned here)",
+        margin={"t": 40},
+    )
     return fig
 
 
 def criteria_figure(info: fg.CriteriaInfo) -> go.Figure:
-    fig = make_subplots(
-        1, 3, subplot_titles=("train MSE (log)", "test MSE (log)", "test / train ratio")
-    )
+    ratio = "test / train ratio" + (f" ({RATIO_AT_FLOOR})" if info.at_floor else "")
+    fig = make_subplots(1, 3, subplot_titles=("train MSE (log)", "test MSE (log)", ratio))
     measures = (
         (info.train_mse, "max_train"),
         (info.test_mse, "max_test"),
@@ -155,6 +242,8 @@ def criteria_figure(info: fg.CriteriaInfo) -> go.Figure:
     )
     for col, (value, limit) in enumerate(measures, start=1):
         ok = value < getattr(info.standing[-1].tier, limit)  # under the loosest tier's limit
+        moot = info.at_floor and limit == "max_ratio"
+        colour = FLOOR_COLOUR if moot else "#2ca02c" if ok else "#d62728"
         fig.add_bar(
             x=[f"trial #{info.number}"],
             y=[value if math.isfinite(value) else None],
@@ -162,8 +251,8 @@ def criteria_figure(info: fg.CriteriaInfo) -> go.Figure:
             row=1,
             col=col,
             width=0.4,
-            marker_color="#2ca02c" if ok else "#d62728",
-            text=[f"{value:.4g}"],
+            marker_color=colour,
+            text=[f"{value:.4g}: {RATIO_AT_FLOOR}" if moot else f"{value:.4g}"],
             textposition="outside",
         )
         for g in info.standing:
@@ -184,10 +273,10 @@ def criteria_figure(info: fg.CriteriaInfo) -> go.Figure:
         ]
         top = max(scale)
         if col < 3:
-            bottom = min(scale)
-            fig.update_yaxes(
-                type="log", row=1, col=col, range=[math.log10(bottom) - 0.3, math.log10(top) + 0.4]
-            )
+            lo, hi = math.log10(min(scale)) - 0.3, math.log10(top) + 0.4
+            axis = ax.YAxis(ax.LOG, (lo, hi), ax.log_ticks(10**lo, 10**hi))
+            fig.update_yaxes(type="log", range=list(axis.range), tickvals=list(axis.tickvals),
+                             ticktext=list(axis.ticktext), row=1, col=col)  # fmt: skip
         else:
             fig.update_yaxes(range=[0, top * 1.25], row=1, col=col)
     fig.update_layout(height=400, margin={"t": 40})
@@ -199,10 +288,13 @@ def criteria_table(info: fg.CriteriaInfo) -> str:
     rows = []
     for g in info.standing:
         t = g.tier
+        ratio = f"{info.ratio:.2f} &lt; {t.max_ratio} <small>({g.ratio_gap:+.2f})</small>"
+        if info.at_floor:  # greyed: ~1 only because both MSEs are ~0.5
+            ratio = f'<span class="na">{info.ratio:.2f}: {RATIO_AT_FLOOR}</span>'
         cells = [
             f"{info.train_mse:.4f} &lt; {t.max_train} <small>({g.train_gap:+.4f})</small>",
             f"{info.test_mse:.4f} &lt; {t.max_test} <small>({g.test_gap:+.4f})</small>",
-            f"{info.ratio:.2f} &lt; {t.max_ratio} <small>({g.ratio_gap:+.2f})</small>",
+            ratio,
             "met" if g.met else "missed: " + ", ".join(g.failing),
         ]
         tds = "".join(f"<td>{c}</td>" for c in cells)

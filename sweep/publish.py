@@ -47,11 +47,11 @@ def publish(
         path = None if html is None else write_report(study, Path(html), trial, freq, base)
         store = open_store(folder)
         if path is not None:
-            attach_report(study, store, path)
+            attach_report(study, store, path, storage)
     except (ValueError, ArtifactError, CheckpointError, OSError) as exc:
         raise PublishError(str(exc)) from None
     try:
-        if attach_best_checkpoint(study, store, base) is not None:
+        if attach_best_checkpoint(study, store, base, storage) is not None:
             say(f"\nbest checkpoint of trial #{summary.best.number} attached to the study")
     except (ArtifactError, OSError) as exc:
         warn(f"\nwarning: best checkpoint not attached: {exc}")

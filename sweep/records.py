@@ -71,6 +71,8 @@ ENGINE = "engine"
 CURVE_PREFIX = "curve_"
 CURVES = ("online_loss", "train_mse", "val_mse", "grad_norm_mean", "grad_norm_max", "lr",
           "seconds")  # fmt: skip
+CLOCK_PREFIX = "prefix"
+"""The clock method's extra curve (its ``extra_curves``): prefix length T after each epoch."""
 
 
 def curve_key(name: str) -> str:

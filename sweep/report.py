@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from typing import NamedTuple
 
 import optuna
+from optuna.storages import BaseStorage
 
 from model import registry
 from sweep import records as rec
-from sweep.criteria import FLOOR_FRACTION, TIERS, TierGap, at_floor, gaps
+from sweep.criteria import FLOOR_FRACTION, RATIO_AT_FLOOR, TIERS, TierGap, at_floor, gaps
 from sweep.identity import stored_floor, stored_method
 from sweep.recovery import FINISHED
+from sweep.storage import open_storage
 
 FINISHED_NAMES = tuple(s.name for s in FINISHED)
 
@@ -45,6 +49,19 @@ class MethodRow:
     best: TrialRow | None
 
 
+class Ties(NamedTuple):
+    """The trials whose validation MSE is within the noise level of the best one's."""
+
+    noise: float
+    """The spread (max - min) of validation MSE over the trials at the floor."""
+    over: int
+    """How many trials at the floor that spread is taken over."""
+    numbers: tuple[int, ...]
+    """The tied trials, best first (the best among them)."""
+    spread: float
+    """How far apart the tied trials are."""
+
+
 @dataclass(frozen=True)
 class Summary:
     study_name: str
@@ -56,6 +73,7 @@ class Summary:
     """The best honest MSE of a model that cannot tell time on this study's data."""
     method: str = registry.DEFAULT
     methods: tuple[MethodRow, ...] = ()
+    ties: Ties | None = None
 
 
 def _row(t: optuna.trial.FrozenTrial) -> TrialRow:
@@ -115,9 +133,49 @@ def notes_for(rows: tuple[TrialRow, ...], best: TrialRow | None, floor: float
     return tuple(notes)
 
 
-def sibling_studies(study: optuna.Study) -> list[optuna.Study]:
-    """The other studies in the same storage (another method's sweep, say)."""
-    storage = study._storage  # the storage object the study was loaded with; no new connection
+def noise_level(val_mses: Sequence[float | None], floor: float) -> tuple[float, int] | None:
+    """The spread (max - min) of the validation MSEs at the predict-zero floor, and how many
+    there are; None with fewer than two. Trials at the floor all learnt the same thing
+    (nothing), so how far apart their scores fall is the noise of the measurement."""
+    at = [v for v in val_mses if at_floor(v, floor) and math.isfinite(v)]
+    if len(at) < 2:
+        return None
+    return max(at) - min(at), len(at)
+
+
+def ties_for(val_mses: Sequence[tuple[int, float]], floor: float) -> Ties | None:
+    """(trial number, validation MSE) of the finished trials: the ones within the noise level
+    of the lowest, when there are two or more of them."""
+    level = noise_level([v for _, v in val_mses], floor)
+    if level is None:
+        return None
+    noise, over = level
+    ranked = sorted(val_mses, key=lambda nv: (nv[1], nv[0]))
+    best = ranked[0][1]
+    tied = [(n, v) for n, v in ranked if v - best <= noise]
+    if len(tied) < 2:
+        return None
+    return Ties(noise, over, tuple(n for n, _ in tied), tied[-1][1] - best)
+
+
+def ties_text(ties: Ties, scored: int) -> str:
+    """One plain sentence: the best trial is named, but it is no better than its ties."""
+    who = (f"All {scored} finished trials" if len(ties.numbers) == scored
+           else f"The best {len(ties.numbers)} trials")  # fmt: skip
+    numbers = ", ".join(f"#{n}" for n in ties.numbers)
+    return (
+        f"{who} ({numbers}) differ in validation MSE by at most {ties.spread:.2g}, within the "
+        f"noise level of {ties.noise:.2g} (the spread over the {ties.over} trials at the "
+        f"predict-zero floor): these differences are noise, so #{ties.numbers[0]} is no better "
+        "than the others."
+    )
+
+
+def sibling_studies(study: optuna.Study, storage: str | BaseStorage) -> list[optuna.Study]:
+    """The other studies in ``storage``, the one ``study`` was loaded from (a URL or the
+    storage object): another method's sweep, say."""
+    if isinstance(storage, str):
+        storage = open_storage(storage, must_exist=True)  # one connection for every sibling
     names = optuna.study.get_all_study_names(storage)
     return [
         optuna.load_study(study_name=n, storage=storage) for n in names if n != study.study_name
@@ -149,14 +207,16 @@ def collect(study: optuna.Study, others: list[optuna.Study] | None = None) -> Su
     methods side by side too."""
     rows = tuple(_row(t) for t in study.get_trials(deepcopy=False))
     best = best_row(rows)
+    floor = stored_floor(study)
+    scored = [r for r in rows if r.val_mse is not None and r.state in FINISHED_NAMES]
+    ties = ties_for([(r.number, r.val_mse) for r in scored], floor)
     standing: tuple[TierGap, ...] = ()
     if best is not None and best.train_mse is not None and best.test_mse is not None:
         standing = tuple(gaps(best.train_mse, best.test_mse))
     method = stored_method(study)
     methods = method_rows([study, *others]) if others else ()
-    floor = stored_floor(study)
     notes = notes_for(rows, best, floor)
-    return Summary(study.study_name, rows, best, standing, notes, floor, method, methods)
+    return Summary(study.study_name, rows, best, standing, notes, floor, method, methods, ties)
 
 
 def to_json(summary: Summary) -> dict:
@@ -182,6 +242,7 @@ def to_json(summary: Summary) -> dict:
         "floor": {"floor_mse": summary.floor, "at_floor_above": FLOOR_FRACTION * summary.floor},
         "notes": list(summary.notes),
         "method": summary.method,
+        "ties": None if summary.ties is None else summary.ties._asdict(),
         "methods": [
             {"study": m.study, "method": m.method, "finished": m.finished,
              "best": None if m.best is None else asdict(m.best)}
@@ -201,6 +262,14 @@ def _lr(r: TrialRow) -> str:
         return format(r.lr, ".2e")
     value = (r.params or {}).get(registry.get(r.method).sweep_axis[0])
     return "-" if value is None else f"s{value:.1e}"
+
+
+def _ratio(b: TrialRow, g: TierGap, floor: float) -> str:
+    """The ratio's standing; a model at the floor has test ~ train because it predicts about
+    zero on both, so its ratio near 1 says nothing about generalising."""
+    if at_floor(b.val_mse, floor):
+        return f"ratio {_f(b.test_train_ratio, '.2f')} ({RATIO_AT_FLOOR})"
+    return f"ratio {_f(b.test_train_ratio, '.2f')} (<{g.tier.max_ratio}, gap {g.ratio_gap:+.2f})"
 
 
 def render_methods(methods: tuple[MethodRow, ...]) -> list[str]:
@@ -236,14 +305,16 @@ def render_text(summary: Summary) -> str:
     else:
         lines.append(f"Best trial by validation MSE: #{b.number} (lr {_f(b.lr, '.2e')}, "
                      f"{b.state.lower()}, val MSE {_f(b.val_mse)}, tier {b.tier})")  # fmt: skip
+        if summary.ties is not None:
+            scored = sum(r.val_mse is not None and r.state in FINISHED_NAMES for r in summary.rows)
+            lines.append(ties_text(summary.ties, scored))
         lines.append("Against the success criteria (gap = value - limit, must be < 0):")
         for g in summary.standing:
             mark = "met" if g.met else "missed: " + ", ".join(g.failing)
             lines.append(
                 f"  {g.name:<9} train {_f(b.train_mse)} (<{g.tier.max_train}, gap "
                 f"{g.train_gap:+.4f})  test {_f(b.test_mse)} (<{g.tier.max_test}, gap "
-                f"{g.test_gap:+.4f})  ratio {_f(b.test_train_ratio, '.2f')} "
-                f"(<{g.tier.max_ratio}, gap {g.ratio_gap:+.2f})  {mark}"
+                f"{g.test_gap:+.4f})  {_ratio(b, g, summary.floor)}  {mark}"
             )
     if len(summary.methods) > 1:
         lines += render_methods(summary.methods)

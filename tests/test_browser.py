@@ -126,3 +126,60 @@ def test_the_console_check_would_see_an_error_and_a_network_request(tmp_path: Pa
     assert "control error" in console
     assert "Uncaught ReferenceError: notDefined is not defined" in console
     assert "network off" in console and "network on" not in console
+
+
+def figure_dom(dom: str, fig: str) -> str:
+    """The DOM of one figure's div (up to the next figure's)."""
+    start = dom.index(f'id="{fig}"')
+    later = [dom.find(f'id="{f}"', start + 1) for f in FIGURES]
+    return dom[start : min([i for i in later if i > start] or [len(dom)])]
+
+
+def y_ticks(fig_dom: str) -> list[str]:
+    return re.findall(r'<g class="ytick"><text[^>]*data-unformatted="([^"]*)"', fig_dom)
+
+
+def legend(fig_dom: str) -> list[str]:
+    return re.findall(r'class="legendtext"[^>]*>([^<]*)<', fig_dom)
+
+
+@pytest.fixture(scope="module")
+def at_the_floor(tmp_path_factory) -> Rendered:
+    """Six hand-made trials at the predict-zero floor, 5e-5 apart (no models on disk)."""
+    from test_html_report import floor_sweep
+
+    from sweep.html_report import build
+
+    folder = tmp_path_factory.mktemp("floor")
+    page = folder / "report.html"
+    page.write_text(build(floor_sweep(6)), encoding="utf-8")
+    return render(page, folder / "profile")
+
+
+def test_no_axis_of_the_real_report_has_a_bare_digit_label(rendered: Rendered) -> None:
+    for fig in ("fig-sweep", "fig-curves", "fig-criteria"):
+        ticks = y_ticks(figure_dom(rendered.dom, fig))
+        assert ticks, fig
+        assert not [t for t in ticks if re.fullmatch(r"[1-9]", t) and t != "1"], (fig, ticks)
+
+
+def test_at_the_floor_the_page_shows_the_differences_and_says_they_are_noise(
+    at_the_floor: Rendered,
+) -> None:
+    dom = at_the_floor.dom
+    sweep = figure_dom(dom, "fig-sweep")
+    ticks = y_ticks(sweep)
+    # Zoomed: several distinct ticks between 0.5 and the worst trial, 0.50025.
+    assert len(set(ticks)) >= 3 and all(t.startswith("0.500") for t in ticks), ticks
+    assert "predict zero: MSE 0.5" in sweep and "within noise of the best" in sweep
+    assert "tier limits" in sweep  # the tiers are off the zoomed axis, and it says so
+    assert sorted(legend(sweep)) == ["healthy", "plateau"]  # colours only: every mark a circle
+    assert len(legend(figure_dom(dom, "fig-curves"))) == 6  # one entry per trial
+    assert "these differences are noise" in dom
+    criteria = figure_dom(dom, "fig-criteria")
+    assert "not meaningful at the floor" in criteria
+    assert dom.count('class="na">1.00: not meaningful at the floor') == 3
+
+
+def test_the_floor_page_console_is_silent(at_the_floor: Rendered) -> None:
+    assert at_the_floor.console == []

@@ -22,6 +22,7 @@ from optuna.trial import TrialState, create_trial
 import study
 from sweep.artifacts import (
     ArtifactError,
+    artifact_metas,
     attach_after_sweep,
     attach_best_checkpoint,
     attach_report,
@@ -136,8 +137,25 @@ def test_a_missing_checkpoint_is_named() -> None:
         value=0.5,
         user_attrs={"best_checkpoint": "checkpoints/s/trial-0000/best.npz"},
     )
-    with pytest.raises(ArtifactError, match=r"not there \(tried checkpoints/s/trial-0000"):
+    with pytest.raises(ArtifactError, match=r"not there \(tried checkpoints/s/trial-0000") as e:
         resolve_checkpoint(gone, base=Path("/nowhere"))
+    # base/path and base/checkpoints/<study>/... are the same file here: named once.
+    assert str(e.value).count("/nowhere/checkpoints/s/trial-0000/best.npz") == 1
+
+
+def test_an_artifact_deleted_in_the_dashboard_does_not_break_attaching(tmp_path: Path) -> None:
+    """optuna-dashboard marks a deleted artifact with a null entry, on which
+    optuna.artifacts.get_all_artifact_meta fails; with the storage named, the others are
+    still recognised."""
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    study = optuna.create_study(storage=url, study_name="s")
+    store = open_store(tmp_path / "store")
+    page = tmp_path / "report.html"
+    page.write_text("<p>one</p>")
+    first = attach_report(study, store, page, url)
+    study._storage.set_study_system_attr(study._study_id, "artifacts:gone", json.dumps(None))
+    assert [m["filename"] for m in artifact_metas(study, url)] == ["report.html"]
+    assert attach_report(study, store, page, url) == first
 
 
 def free_port() -> int:

@@ -14,7 +14,7 @@ from model.data import DataConfig, make_set
 from sweep import figures as fg
 from sweep.criteria import TIERS, gaps
 from sweep.identity import stored_data
-from sweep.report import collect
+from sweep.report import collect, noise_level, render_text, ties_for, to_json
 
 LR = FloatDistribution(1e-5, 1e-3, log=True)
 
@@ -193,3 +193,76 @@ def test_a_real_trials_model_gives_back_the_test_mse_the_sweep_stored(tiny_study
 def test_trial_outputs_names_a_missing_trial(tiny_study) -> None:
     with pytest.raises(ValueError, match="no trial 99"):
         fg.trial_outputs(tiny_study.load(), 99, tiny_study.folder)
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        ([0.5001, 0.5000, 0.5011, 0.0040], (pytest.approx(0.0011), 3)),  # the 0.004 learnt
+        ([0.5, None, 0.5], (0.0, 2)),
+        ([0.5001, 0.004], None),  # one trial at the floor: no spread to measure
+        ([], None),
+    ],
+)
+def test_the_noise_level_is_the_spread_at_the_floor(values: list, expected: object) -> None:
+    assert noise_level(values, 0.5) == expected
+
+
+@pytest.mark.parametrize(
+    ("scores", "tied"),
+    [
+        # The default sweep: 1e-5 apart, the spread at the floor 1.1e-3: all tied.
+        ([(0, 0.50001), (1, 0.5), (2, 0.5011)], (1, 0, 2)),
+        # The best two within the noise (0.0004) of each other, the third not.
+        ([(0, 0.3003), (1, 0.3), (2, 0.5), (3, 0.5004)], (1, 0)),
+        ([(0, 0.004), (1, 0.5), (2, 0.5004)], None),  # a model that learnt: no tie
+        ([(0, 0.5)], None),
+    ],
+)
+def test_trials_within_the_noise_of_the_best_are_tied(scores: list, tied: object) -> None:
+    ties = ties_for(scores, 0.5)
+    assert (None if ties is None else ties.numbers) == tied
+
+
+def test_the_report_says_the_best_trial_is_no_better_than_its_ties() -> None:
+    study = optuna.create_study()
+    for v in (0.50001, 0.5, 0.5011):
+        study.add_trial(trial(TrialState.COMPLETE, 1e-4, val_mse=v, train_mse=v, test_mse=v))
+    summary = collect(study)
+    assert summary.ties is not None and summary.ties.noise == pytest.approx(0.0011)
+    text = render_text(summary)
+    assert "All 3 finished trials (#1, #0, #2)" in text
+    assert "these differences are noise, so #1 is no better than the others" in text
+    assert to_json(summary)["ties"]["numbers"] == [1, 0, 2]
+
+
+def test_at_the_floor_the_ratio_is_not_meaningful_and_not_met() -> None:
+    summary = collect(floor_study())
+    info = fg.criteria_info(summary)
+    assert info is not None and info.at_floor  # best val MSE 0.498: predicts ~0
+    assert not any(g.met for g in info.standing)
+    text = render_text(summary)
+    assert text.count("ratio 1.00 (not meaningful at the floor)") == len(TIERS)
+    learnt = optuna.create_study()
+    learnt.add_trial(
+        trial(TrialState.COMPLETE, 1e-4, train_mse=0.004, val_mse=0.005, test_mse=0.005)
+    )
+    assert not fg.criteria_info(collect(learnt)).at_floor
+    assert "not meaningful" not in render_text(collect(learnt))
+
+
+def test_a_clock_trials_curves_carry_its_prefix_and_its_lr_scale() -> None:
+    study = optuna.create_study()
+    dist = {"lr_scale": FloatDistribution(1e-3, 6e-3, log=True)}
+    study.add_trial(
+        create_trial(
+            state=TrialState.PRUNED,
+            params={"lr_scale": 3e-3},
+            distributions=dist,
+            user_attrs={"curve_val_mse": [0.5, 0.4, 0.3], "curve_prefix": [100, 200]},
+        )
+    )
+    (curve,) = fg.curves_info(study.get_trials(), 0.5, "lr_scale").curves
+    assert (curve.lr, curve.prefix) == (3e-3, (100, 200, None))
+    (plain,) = fg.curves_info(floor_study().get_trials()[:1], 0.5).curves
+    assert plain.prefix == ()

@@ -152,8 +152,22 @@ def _lines(fig) -> dict[float, str]:
     return {s.y0: s.line.dash for s in fig.layout.shapes if s.type == "line" and s.y0 == s.y1}
 
 
-def test_sweep_figure_marks_the_floor_and_each_tier_at_its_value() -> None:
-    fig = plots.sweep_figure(fg.sweep_info(collect(floor_study())))
+def learnt_study() -> optuna.Study:
+    """A sweep that learns: trials decades apart, one of them in the good tier."""
+    study = optuna.create_study()
+    lr = FloatDistribution(1e-5, 1e-3, log=True)
+    for value, tier in ((0.004, "good"), (0.3, "below"), (0.5, "below")):
+        attrs = dict(verdict="healthy", tier=tier, train_mse=value, val_mse=value,
+                     test_mse=value, curve_val_mse=[0.6, value])  # fmt: skip
+        study.add_trial(create_trial(state=TrialState.COMPLETE, value=value,
+                                     params={"lr": 1e-4}, distributions={"lr": lr},
+                                     user_attrs=attrs))  # fmt: skip
+    return study
+
+
+def test_sweep_figure_on_a_learning_sweep_is_log_with_every_tier_and_full_labels() -> None:
+    fig = plots.sweep_figure(fg.sweep_info(collect(learnt_study())))
+    assert fig.layout.yaxis.type == "log"
     lines = _lines(fig)
     assert 0.5 in lines
     assert {t.max_test for t in TIERS} <= set(lines)
@@ -161,9 +175,80 @@ def test_sweep_figure_marks_the_floor_and_each_tier_at_its_value() -> None:
     # The axis is logarithmic: a label's y is log10 of the line's value.
     assert labels["floor (no clock): MSE 0.5"] == pytest.approx(math.log10(0.5))
     assert labels["minimum: test MSE < 0.015"] == pytest.approx(math.log10(0.015))
-    band = [s for s in fig.layout.shapes if s.type == "rect"]
-    assert [(b.y0, b.y1) for b in band] == [(pytest.approx(0.45), 0.5)]
-    assert {tr.name for tr in fig.data} == {"healthy", "plateau"}
+    assert "5" not in fig.layout.yaxis.ticktext and "0.5" in fig.layout.yaxis.ticktext
+    # One legend entry per mark drawn: a diamond (good tier) and circles (none met).
+    marks = {(tr.name, tr.marker.color, tr.marker.symbol) for tr in fig.data}
+    assert marks == {
+        ("healthy, good", plots.VERDICT_COLOURS["healthy"], "diamond"),
+        ("healthy, no tier met", plots.VERDICT_COLOURS["healthy"], "circle"),
+    }
+
+
+def floor_sweep(n: int) -> optuna.Study:
+    """``n`` trials at the floor, 5e-5 apart, as the default L=1 sweep ends."""
+    study = optuna.create_study()
+    lr = FloatDistribution(1e-5, 1e-3, log=True)
+    for i in range(n):
+        v = 0.5 + 5e-5 * i
+        study.add_trial(create_trial(
+            state=TrialState.COMPLETE, value=v, params={"lr": 1e-5 * (1 + i)},
+            distributions={"lr": lr},
+            user_attrs=dict(verdict="plateau" if i % 3 else "healthy", tier="below",
+                            train_mse=v, val_mse=v, test_mse=v, test_train_ratio=1.0,
+                            curve_val_mse=[0.51, v], curve_online_loss=[0.54, 0.37]),
+        ))  # fmt: skip
+    return study
+
+
+def test_sweep_figure_at_the_floor_zooms_a_linear_axis_onto_the_trials() -> None:
+    info = fg.sweep_info(collect(floor_sweep(20)))
+    fig = plots.sweep_figure(info)
+    axis = fig.layout.yaxis
+    assert axis.type == "linear"
+    lo, hi = axis.range
+    assert lo < 0.5 and 0.5 + 5e-5 * 19 < hi < 0.502  # every trial apart, the floor on it
+    assert set(_lines(fig)) == {0.5}  # the tiers (0.015 and below) are off this axis...
+    assert any("tier limits" in a.text for a in fig.layout.annotations)  # ...and it says so
+    assert info.noise == pytest.approx(5e-5 * 19)
+    bands = [(b.y0, b.y1) for b in fig.layout.shapes if b.type == "rect"]
+    assert (0.5, pytest.approx(0.5 + info.noise)) in bands  # within noise of the best
+    # Only circles are drawn (no tier met), so the legend speaks of colours only.
+    assert {tr.marker.symbol for tr in fig.data} == {"circle"}
+    assert sorted(tr.name for tr in fig.data) == ["healthy", "plateau"]
+    intro = plots.sweep_intro(info)
+    assert "shape" not in intro and "zoomed" in intro
+
+
+def test_curves_figure_gives_each_panel_its_range_and_each_of_20_trials_a_colour() -> None:
+    info = fg.curves_info(floor_sweep(24).get_trials(), 0.5)
+    fig = plots.curves_figure(info)
+    assert fig.layout.yaxis2.matches is None and fig.layout.yaxis.range != fig.layout.yaxis2.range
+    val, online = fig.layout.yaxis, fig.layout.yaxis2
+    assert val.type == "linear" and val.range[1] < 0.52  # honest MSEs 0.50-0.51, zoomed
+    assert online.type == "log" and 10 ** online.range[0] < 0.37  # its own range
+    colours = [tr.line.color for tr in fig.data if tr.showlegend]
+    assert len(set(colours)) == 24
+    # The legend runs from the lowest lr to the highest, as the colour scale does.
+    ranked = sorted((tr.legendrank, tr.name) for tr in fig.data if tr.showlegend)
+    assert ranked[0][1].startswith("#0 lr 1.0e-05") and ranked[-1][1].startswith("#23 ")
+
+
+def test_a_clock_studys_curves_get_a_prefix_panel() -> None:
+    study = optuna.create_study()
+    dist = {"lr_scale": FloatDistribution(1e-3, 6e-3, log=True)}
+    for i in range(2):
+        study.add_trial(create_trial(
+            state=TrialState.COMPLETE, value=0.3, params={"lr_scale": 2e-3 * (i + 1)},
+            distributions=dist,
+            user_attrs={"curve_val_mse": [0.5, 0.3], "curve_online_loss": [0.1, 0.01],
+                        "curve_prefix": [100, 400]},
+        ))  # fmt: skip
+    fig = plots.curves_figure(fg.curves_info(study.get_trials(), 0.5, "lr_scale"))
+    prefix = [tr for tr in fig.data if tr.xaxis == "x3"]
+    assert [list(tr.y) for tr in prefix] == [[100, 400], [100, 400]]
+    assert "prefix length T" in fig.layout.annotations[2].text
+    assert "lr_scale 2.0e-03" in fig.data[0].name
+    assert len(plots.curves_figure(fg.curves_info(floor_study().get_trials(), 0.5)).data) == 4
 
 
 def test_curves_figure_pairs_both_panels_and_marks_where_a_trial_was_pruned() -> None:
@@ -186,3 +271,25 @@ def test_criteria_figure_has_one_bar_per_measure_against_every_tier() -> None:
     assert set(_lines(fig)) == {v for row in limits for v in row}
     table = plots.criteria_table(info)
     assert table.count("<tr") == 1 + len(TIERS) and "missed: train, test" in table
+
+
+def test_at_the_floor_the_ratio_is_grey_and_not_meaningful() -> None:
+    info = fg.criteria_info(collect(floor_study()))
+    assert info.at_floor
+    fig = plots.criteria_figure(info)
+    train, test, ratio = fig.data
+    assert ratio.marker.color == plots.FLOOR_COLOUR  # not green, though 1.0 < 1.2
+    assert train.marker.color == test.marker.color == "#d62728"
+    assert "not meaningful at the floor" in ratio.text[0]
+    table = plots.criteria_table(info)
+    assert table.count('<span class="na">1.00: not meaningful at the floor</span>') == len(TIERS)
+    assert "met<" not in table
+    for axis in (fig.layout.yaxis, fig.layout.yaxis2):  # full labels, no bare "5"
+        assert "5" not in axis.ticktext and "2" not in axis.ticktext
+
+
+def test_the_page_says_when_the_best_trials_are_tied_within_the_noise() -> None:
+    page = hr.build(floor_sweep(4))
+    assert '<p class="ties">All 4 finished trials (#0, #1, #2, #3)' in page
+    assert "these differences are noise" in page
+    assert page.index('class="ties"') < page.index("<section>")
