@@ -171,7 +171,7 @@ def test_at_the_floor_the_page_shows_the_differences_and_says_they_are_noise(
     ticks = y_ticks(sweep)
     # Zoomed: several distinct ticks between 0.5 and the worst trial, 0.50025.
     assert len(set(ticks)) >= 3 and all(t.startswith("0.500") for t in ticks), ticks
-    assert "predict zero: MSE 0.5" in sweep and "within noise of the best" in sweep
+    assert "floor (no clock): MSE 0.5" in sweep and "within noise of the best" in sweep
     assert "tier limits" in sweep  # the tiers are off the zoomed axis, and it says so
     assert sorted(legend(sweep)) == ["healthy", "plateau"]  # colours only: every mark a circle
     assert len(legend(figure_dom(dom, "fig-curves"))) == 6  # one entry per trial
