@@ -263,3 +263,31 @@ def test_dashboard_lists_and_serves_the_report_and_best_checkpoint(dashboard, ti
     _, body = get(f"{dashboard}/artifacts/{study_id}/{ckpt}")
     stored = tiny_study.load().trials[best].user_attrs["best_checkpoint"]
     assert body == (tiny_study.folder / stored).read_bytes()
+
+
+def test_a_trial_page_shows_its_note_verdict_and_model_in_a_browser(
+    dashboard, tiny_study, tmp_path
+) -> None:
+    """What a person sees on optuna-dashboard's trial page, rendered by headless Chromium
+    (no network beyond the local dashboard): the note first, with the verdict, the tool's own
+    advice at the floor, the plan's row labelled as the plan's; the model as an artifact."""
+    from test_browser import CHROMIUM
+
+    if not CHROMIUM.exists():
+        pytest.skip("headless Chromium is not installed at /usr/bin/chromium")
+    study_id, _ = study_detail(dashboard, tiny_study.name)
+    trial = tiny_study.load().trials[0]
+    proc = subprocess.run(
+        [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update",
+         f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=10000",
+         "--dump-dom", f"{dashboard}/dashboard/studies/{study_id}/trials?numbers={trial.number}"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    dom = proc.stdout
+    verdict = trial.user_attrs["verdict"]
+    assert f"Trial {trial.number}: {verdict} (at the floor)" in dom, dom[-2000:]
+    assert "the learning rate is not the cause" in dom and "--method clock" in dom
+    assert f"The plan's row for '{verdict}' says:" in dom
+    assert "not meaningful at the floor" in dom
+    assert "best.npz" in dom  # the trial's own artifact
