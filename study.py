@@ -164,7 +164,8 @@ def cmd_report(argv: list[str]) -> int:
         folder = Path(args.html).parent
         if not folder.is_dir():
             return fail(f"cannot write --html {args.html}: folder {folder} does not exist")
-    from sweep.report import collect, render_text, sibling_studies, to_json
+    from sweep.report import collect, sibling_studies
+    from sweep.report_text import render_text, to_json
     from sweep.storage import StorageError, load_study
 
     try:

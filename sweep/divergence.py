@@ -1,4 +1,6 @@
-"""Which row of the plan's Decision Matrix a loss curve is in, from per-epoch losses alone.
+"""Which row of the plan's Decision Matrix a loss curve is in, from per-epoch losses alone;
+and whether a clock's growing prefix has stalled. (One job, about 300 lines: every rule that
+stops a trial, each with the sentence that says why.)
 
 Pure functions over plain floats (index 0 = epoch 1); no Optuna here, the pruner adapts them.
 

@@ -20,12 +20,11 @@ from model import registry
 from model.checkpoint import CheckpointError
 from sweep import figures as fg
 from sweep.artifacts import ArtifactError
+from sweep.criteria_plots import criteria_figure, criteria_table
 from sweep.identity import stored_data, stored_identity
 from sweep.model_plots import focus_figure, panels_figure, per_freq_figure
 from sweep.plots import (
     PLOT_CONFIG,
-    criteria_figure,
-    criteria_table,
     curves_figure,
     sweep_figure,
     sweep_intro,

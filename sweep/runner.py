@@ -26,7 +26,8 @@ from sweep.identity import open_study
 from sweep.notes import study_note
 from sweep.objective import Objective
 from sweep.recovery import FINISHED, CheckpointWriteError, mark_crashed, occupancy, recover
-from sweep.report import collect, conclusion
+from sweep.report import collect
+from sweep.report_text import conclusion
 from sweep.settings import SweepConfig
 from sweep.storage import StorageError, sqlite_path
 

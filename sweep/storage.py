@@ -1,4 +1,5 @@
 """Opening the study's storage safely: bad input is refused before anything is written.
+(One job, about 300 lines: every storage URL, SQLite setting and storage message is here.)
 
 SQLite settings, and why:
 

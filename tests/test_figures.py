@@ -14,7 +14,8 @@ from model.data import DataConfig, make_set
 from sweep import figures as fg
 from sweep.criteria import TIERS, gaps
 from sweep.identity import stored_data
-from sweep.report import collect, noise_level, render_text, ties_for, to_json
+from sweep.report import collect, noise_level, ties_for
+from sweep.report_text import render_text, to_json
 
 LR = FloatDistribution(1e-5, 1e-3, log=True)
 

@@ -15,9 +15,9 @@ from optuna.trial import TrialState, create_trial
 from plotly.offline import get_plotlyjs
 
 import study
+from sweep import criteria_plots, plots
 from sweep import figures as fg
 from sweep import html_report as hr
-from sweep import plots
 from sweep.criteria import TIERS
 from sweep.report import collect
 
@@ -265,23 +265,23 @@ def test_curves_figure_pairs_both_panels_and_marks_where_a_trial_was_pruned() ->
 
 def test_criteria_figure_has_one_bar_per_measure_against_every_tier() -> None:
     info = fg.criteria_info(collect(floor_study()))
-    fig = plots.criteria_figure(info)
+    fig = criteria_plots.criteria_figure(info)
     assert [tr.y[0] for tr in fig.data] == [info.train_mse, info.test_mse, info.ratio]
     limits = {(t.max_train, t.max_test, t.max_ratio) for t in TIERS}
     assert set(_lines(fig)) == {v for row in limits for v in row}
-    table = plots.criteria_table(info)
+    table = criteria_plots.criteria_table(info)
     assert table.count("<tr") == 1 + len(TIERS) and "missed: train, test" in table
 
 
 def test_at_the_floor_the_ratio_is_grey_and_not_meaningful() -> None:
     info = fg.criteria_info(collect(floor_study()))
     assert info.at_floor
-    fig = plots.criteria_figure(info)
+    fig = criteria_plots.criteria_figure(info)
     train, test, ratio = fig.data
     assert ratio.marker.color == plots.FLOOR_COLOUR  # not green, though 1.0 < 1.2
     assert train.marker.color == test.marker.color == "#d62728"
     assert "not meaningful at the floor" in ratio.text[0]
-    table = plots.criteria_table(info)
+    table = criteria_plots.criteria_table(info)
     assert table.count('<span class="na">1.00: not meaningful at the floor</span>') == len(TIERS)
     assert "met<" not in table
     for axis in (fig.layout.yaxis, fig.layout.yaxis2):  # full labels, no bare "5"
