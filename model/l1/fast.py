@@ -18,9 +18,19 @@ import numba
 import numpy as np
 
 from model.data import SignalSet
-from model.kernels import JIT, flatten, forward_step, hidden_from_size, predict_flat, unflatten
+from model.kernels import (
+    JIT,
+    flatten,
+    from_rows,
+    gate_product,
+    hidden_from_size,
+    predict_rows,
+    to_rows,
+    unflatten,
+)
 from model.l1.engine import ADAM_BETAS, ADAM_EPS, CLIP_EPS, AdamState, EpochSteps
 from model.params import Weights
+from model.vecmath import sigmoid, tanh
 
 # Within a block the one-hot inputs of the other frequencies get exactly zero gradient, so
 # their Adam moments decay geometrically into subnormal floats, which cost x86 ~100 cycles per
@@ -52,93 +62,114 @@ def _adam_segment(p, m, v, grad_a, grad_b, scale, b1c, b2, b2c, step_size, inv_b
 
 
 @numba.njit(**JIT)
-def _adam(theta, m, v, lo, hi, grad_a, grad_b, a):
-    _adam_segment(
-        theta[lo:hi], m[lo:hi], v[lo:hi], grad_a, grad_b, a[0], a[1], a[2], a[3], a[4], a[5], a[6]
-    )
+def _forward(w, w_out, b_out, z, c_prev, c, gates, tc, head):
+    """One step from z = [x, h, 1, 1] and c_prev: activated gates, c, tanh(c), and
+    head = [h_new, 1]. Returns the output."""
+    gate_product(w, z.reshape((1, z.size)), gates.reshape((1, gates.size)))
+    hid = c.size
+    y = b_out
+    for j in range(hid):
+        ig = sigmoid(gates[j])
+        fg = sigmoid(gates[hid + j])
+        gg = tanh(gates[2 * hid + j])
+        og = sigmoid(gates[3 * hid + j])
+        gates[j], gates[hid + j], gates[2 * hid + j], gates[3 * hid + j] = ig, fg, gg, og
+        cj = fg * c_prev[j] + ig * gg
+        c[j] = cj
+        tcj = tanh(cj)
+        tc[j] = tcj
+        hj = og * tcj
+        head[j] = hj
+        y += w_out[j] * hj
+    return y
+
+
+@numba.njit(**JIT)
+def _backward(dy, w_out, gates, c_prev, tc, dgate):
+    """The gate gradients of one step (h_prev and c_prev are detached constants); returns
+    their squared norm."""
+    one = np.float32(1.0)
+    hid = c_prev.size
+    for j in range(hid):
+        ig = gates[j]
+        fg = gates[hid + j]
+        gg = gates[2 * hid + j]
+        og = gates[3 * hid + j]
+        t = tc[j]
+        dh = dy * w_out[j]
+        dc = dh * og * (one - t * t)
+        dgate[j] = dc * gg * ig * (one - ig)
+        dgate[hid + j] = dc * c_prev[j] * fg * (one - fg)
+        dgate[2 * hid + j] = dc * ig * (one - gg * gg)
+        dgate[3 * hid + j] = dh * t * og * (one - og)
+    sq = 0.0
+    for k in range(dgate.size):
+        sq += dgate[k] * dgate[k]
+    return sq
 
 
 @numba.njit(**JIT)
 def _train_epoch(theta, m, v, step0, inputs, targets, lr, clip, b1, b2, eps, clip_eps):
-    """All blocks of one epoch. Returns (steps, loss_sum, norm_sum, norm_max, non_finite)."""
+    """All blocks of one epoch, weights in the kernels' layout (``model.kernels.to_rows``).
+    Returns (steps, loss_sum, norm_sum, norm_max, non_finite)."""
     n_blocks, n_samples, n_in = inputs.shape
     hid = hidden_from_size(theta.size, n_in)
     g4 = 4 * hid
-    one = np.float32(1.0)
+    rows = n_in + hid + 2
+    n_w = rows * g4
+    w = theta[:n_w].reshape((rows, g4))
+    w_out = theta[n_w : n_w + hid]
     b1c = np.float32(1.0 - b1)
     b2f = np.float32(b2)
     b2c = np.float32(1.0 - b2)
     epsf = np.float32(eps)
-    h = np.zeros(hid, np.float32)
+    z = np.ones(rows, np.float32)  # [x, h_prev, 1, 1]: the gate weights' outer-product factor
+    head = np.ones(hid + 1, np.float32)  # [h_new, 1]: the head's weight and bias factor
     c = np.zeros(hid, np.float32)
-    h_prev = np.zeros(hid, np.float32)
     c_prev = np.zeros(hid, np.float32)
+    tc = np.zeros(hid, np.float32)
     gates = np.zeros(g4, np.float32)
     dgate = np.zeros(g4, np.float32)
-    ones1 = np.ones(1, np.float32)
     dy_arr = np.zeros(1, np.float32)
-    h_one = np.ones(hid + 1, np.float32)  # [h_new, 1]: the head's weight and bias
-    off_whh = g4 * n_in
-    off_b = off_whh + g4 * hid
-    off_out = off_b + 2 * g4
     steps = 0
     loss_sum = 0.0
     norm_sum = 0.0
     norm_max = 0.0
     for blk in range(n_blocks):
-        h[:] = 0.0
+        z[n_in : n_in + hid] = 0.0
         c[:] = 0.0
         for t in range(n_samples):
-            x = inputs[blk, t]
-            h_prev[:] = h
-            c_prev[:] = c
-            y = forward_step(theta, n_in, hid, x, h, c, gates)
+            z[:n_in] = inputs[blk, t]
+            c, c_prev = c_prev, c  # the state carried in is this step's constant
+            y = _forward(w, w_out, theta[n_w + hid], z, c_prev, c, gates, tc, head)
             diff = y - targets[blk, t]
             loss = diff * diff
             dy = np.float32(2.0) * diff
-            # Backward through one step: h_prev and c_prev are detached constants.
-            sq_dg = 0.0
-            for j in range(hid):
-                ig = gates[j]
-                fg = gates[hid + j]
-                gg = gates[2 * hid + j]
-                og = gates[3 * hid + j]
-                tc = np.tanh(c[j])
-                dh = dy * theta[off_out + j]
-                dc = dh * og * (one - tc * tc)
-                dgate[j] = dc * gg * ig * (one - ig)
-                dgate[hid + j] = dc * c_prev[j] * fg * (one - fg)
-                dgate[2 * hid + j] = dc * ig * (one - gg * gg)
-                dgate[3 * hid + j] = dh * tc * og * (one - og)
-            for k in range(g4):
-                sq_dg += dgate[k] * dgate[k]
-            sq_x = 0.0
-            for j in range(n_in):
-                sq_x += x[j] * x[j]
-            sq_h = 0.0
-            sq_hn = 0.0
-            for j in range(hid):
-                sq_h += h_prev[j] * h_prev[j]
-                sq_hn += h[j] * h[j]
-            # ||grad||^2 over W_ih, W_hh, b_ih, b_hh, W_out, b_out.
-            sq = sq_dg * (sq_x + sq_h + 2.0) + dy * dy * (sq_hn + 1.0)
+            sq_dg = _backward(dy, w_out, gates, c_prev, tc, dgate)
+            sq_z = 0.0
+            for j in range(rows):
+                sq_z += z[j] * z[j]
+            sq_head = 0.0
+            for j in range(hid + 1):
+                sq_head += head[j] * head[j]
+            # ||grad||^2 over W_ih, W_hh, b_ih, b_hh (outer products of dgate and z) and the
+            # head (dy times [h_new, 1]).
+            sq = sq_dg * sq_z + dy * dy * sq_head
             norm = np.sqrt(sq)
             if not (np.isfinite(loss) and np.isfinite(norm)):
                 return steps, loss_sum, norm_sum, norm_max, True
             scale = np.float32(min(clip / (np.float32(norm) + clip_eps), 1.0))
             step = step0 + steps + 1
-            bc1 = 1.0 - b1**step
-            step_size = np.float32(lr / bc1)
+            step_size = np.float32(lr / (1.0 - b1**step))
             inv_bc2 = np.float32(1.0 / math.sqrt(1.0 - b2**step))
-            a = (scale, b1c, b2f, b2c, step_size, inv_bc2, epsf)
-            e = off_b + 2 * g4
-            _adam(theta, m, v, 0, off_whh, dgate, x, a)
-            _adam(theta, m, v, off_whh, off_b, dgate, h_prev, a)
-            _adam(theta, m, v, off_b, off_b + g4, dgate, ones1, a)
-            _adam(theta, m, v, off_b + g4, e, dgate, ones1, a)
+            # Every gate weight in one pass: row j of W gets gradient z[j] * dgate * scale.
+            _adam_segment(theta[:n_w], m[:n_w], v[:n_w], z, dgate, scale, b1c, b2f, b2c,
+                          step_size, inv_bc2, epsf)  # fmt: skip
             dy_arr[0] = dy
-            h_one[:hid] = h
-            _adam(theta, m, v, off_out, theta.size, dy_arr, h_one, a)
+            end = n_w + hid + 1
+            _adam_segment(theta[n_w:end], m[n_w:end], v[n_w:end], dy_arr, head, scale, b1c,
+                          b2f, b2c, step_size, inv_bc2, epsf)  # fmt: skip
+            z[n_in : n_in + hid] = head[:hid]
             steps += 1
             loss_sum += loss
             norm_sum += norm
@@ -147,17 +178,27 @@ def _train_epoch(theta, m, v, step0, inputs, targets, lr, clip, b1, b2, eps, cli
 
 
 class FastEngine:
-    """The reference's computation, compiled: same weights, same Adam state, ~50x the speed."""
+    """The reference's computation, compiled: same weights, same Adam state, ~50x the speed.
+    Weights and moments are held in the kernels' layout (``model.kernels.to_rows``) and
+    converted only where they leave the engine."""
 
     name = "fast"
 
     def __init__(self, weights: Weights, input_size: int, hidden_size: int) -> None:
         self.input_size = input_size
         self.hidden_size = hidden_size
-        self.theta = flatten(weights, input_size, hidden_size)
+        self.theta = self._in(weights)
         self.m = np.zeros_like(self.theta)
         self.v = np.zeros_like(self.theta)
         self.step = 0
+
+    def _in(self, weights: Weights) -> np.ndarray:
+        flat = flatten(weights, self.input_size, self.hidden_size)
+        return to_rows(flat, self.input_size, self.hidden_size)
+
+    def _out(self, rows: np.ndarray) -> Weights:
+        flat = from_rows(rows, self.input_size, self.hidden_size)
+        return unflatten(flat, self.input_size, self.hidden_size)
 
     def train_epoch(self, data: SignalSet, lr: float, clip: float) -> EpochSteps:
         steps, loss_sum, norm_sum, norm_max, bad = _train_epoch(
@@ -171,20 +212,16 @@ class FastEngine:
         return EpochSteps(int(steps), float(loss_sum), float(norm_sum), float(norm_max), bool(bad))
 
     def predict(self, data: SignalSet) -> np.ndarray:
-        return predict_flat(self.theta, np.ascontiguousarray(data.inputs, dtype=np.float32))
+        return predict_rows(self.theta, np.ascontiguousarray(data.inputs, dtype=np.float32))
 
     def weights(self) -> Weights:
-        return unflatten(self.theta, self.input_size, self.hidden_size)
+        return self._out(self.theta)
 
     def adam_state(self) -> AdamState:
-        return AdamState(
-            step=self.step,
-            exp_avg=unflatten(self.m, self.input_size, self.hidden_size),
-            exp_avg_sq=unflatten(self.v, self.input_size, self.hidden_size),
-        )
+        return AdamState(step=self.step, exp_avg=self._out(self.m), exp_avg_sq=self._out(self.v))
 
     def load(self, weights: Weights, adam: AdamState) -> None:
-        self.theta = flatten(weights, self.input_size, self.hidden_size)
-        self.m = flatten(adam.exp_avg, self.input_size, self.hidden_size)
-        self.v = flatten(adam.exp_avg_sq, self.input_size, self.hidden_size)
+        self.theta = self._in(weights)
+        self.m = self._in(adam.exp_avg)
+        self.v = self._in(adam.exp_avg_sq)
         self.step = adam.step
