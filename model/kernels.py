@@ -133,13 +133,28 @@ def predict_flat_sequential(theta, inputs):
 
 @numba.njit(**JIT)
 def gate_product(w, z, gates):
-    """``gates = z @ w`` for z (blocks, rows), w (rows, 4H): four weight rows at a time, each
-    loaded once for every block; per weight row and block it is one contiguous 4H-float
-    loop, so the gates are read and written a quarter as often as row by row (3x faster)."""
+    """``gates = z @ w`` for z (blocks, rows), w (rows, 4H): eight weight rows at a time (then
+    four, then one by one), each loaded once for every block; per group of rows and block it is
+    one contiguous 4H-float loop, so the gates are read and written an eighth as often as row
+    by row (3-4x faster than that)."""
     n_blocks, rows = z.shape
-    for b in range(n_blocks):
-        gates[b, :] = 0.0
     j = 0
+    while j + 8 <= rows:
+        w0, w1, w2, w3 = w[j], w[j + 1], w[j + 2], w[j + 3]
+        w4, w5, w6, w7 = w[j + 4], w[j + 5], w[j + 6], w[j + 7]
+        for b in range(n_blocks):
+            z0, z1, z2, z3 = z[b, j], z[b, j + 1], z[b, j + 2], z[b, j + 3]
+            z4, z5, z6, z7 = z[b, j + 4], z[b, j + 5], z[b, j + 6], z[b, j + 7]
+            gb = gates[b]
+            first = j == 0
+            for k in range(gb.size):
+                acc = (z0 * w0[k] + z1 * w1[k] + z2 * w2[k] + z3 * w3[k]) + (
+                    z4 * w4[k] + z5 * w5[k] + z6 * w6[k] + z7 * w7[k]
+                )
+                gb[k] = acc if first else gb[k] + acc
+        j += 8
+    if j == 0:
+        gates[:, :] = 0.0
     while j + 4 <= rows:
         w0, w1, w2, w3 = w[j], w[j + 1], w[j + 2], w[j + 3]
         for b in range(n_blocks):
