@@ -62,10 +62,36 @@ def _adam_segment(p, m, v, grad_a, grad_b, scale, b1c, b2, b2c, step_size, inv_b
 
 
 @numba.njit(**JIT)
-def _forward(w, w_out, b_out, z, c_prev, c, gates, tc, head):
-    """One step from z = [x, h, 1, 1] and c_prev: activated gates, c, tanh(c), and
+def _adam_rows(p, m, v, z, dgate, a, z_next, gates_next):
+    """Adam on the gate weights (row j's gradient is z[j] * dgate, times the clip scale), and
+    in the same pass the next step's gates ``z_next @ W`` from the updated rows: the weights
+    are streamed through the cache once per step instead of twice. Same arithmetic per weight
+    as ``_adam_segment``."""
+    scale, b1c, b2, b2c, step_size, inv_bc2, eps = a
+    g4 = dgate.size
+    for j in range(z.size):
+        ga = z[j] * scale
+        zn = z_next[j]
+        base = j * g4
+        first = j == 0
+        for k in range(g4):
+            g = ga * dgate[k]
+            i = base + k
+            mi = m[i] + (g - m[i]) * b1c
+            vi = v[i] * b2 + b2c * g * g
+            mi = mi if abs(mi) >= TINY else np.float32(0.0)
+            vi = vi if vi >= TINY else np.float32(0.0)
+            m[i] = mi
+            v[i] = vi
+            pi = p[i] - step_size * (mi / (np.sqrt(vi) * inv_bc2 + eps))
+            p[i] = pi
+            gates_next[k] = zn * pi if first else gates_next[k] + zn * pi
+
+
+@numba.njit(**JIT)
+def _activate(w_out, b_out, c_prev, c, gates, tc, head):
+    """One step from the gates' pre-activations and c_prev: activated gates, c, tanh(c), and
     head = [h_new, 1]. Returns the output."""
-    gate_product(w, z.reshape((1, z.size)), gates.reshape((1, gates.size)))
     hid = c.size
     y = b_out
     for j in range(hid):
@@ -123,25 +149,29 @@ def _train_epoch(theta, m, v, step0, inputs, targets, lr, clip, b1, b2, eps, cli
     b2f = np.float32(b2)
     b2c = np.float32(1.0 - b2)
     epsf = np.float32(eps)
-    z = np.ones(rows, np.float32)  # [x, h_prev, 1, 1]: the gate weights' outer-product factor
+    # [x, h_prev, 1, 1]: the gates are z @ W and row j of W's gradient is z[j] * dgate.
+    z = np.ones(rows, np.float32)
+    z_next = np.ones(rows, np.float32)
     head = np.ones(hid + 1, np.float32)  # [h_new, 1]: the head's weight and bias factor
     c = np.zeros(hid, np.float32)
     c_prev = np.zeros(hid, np.float32)
     tc = np.zeros(hid, np.float32)
     gates = np.zeros(g4, np.float32)
+    gates_next = np.zeros(g4, np.float32)
     dgate = np.zeros(g4, np.float32)
     dy_arr = np.zeros(1, np.float32)
     steps = 0
     loss_sum = 0.0
     norm_sum = 0.0
     norm_max = 0.0
+    z[n_in : n_in + hid] = 0.0
+    z[:n_in] = inputs[0, 0]
+    gate_product(w, z.reshape((1, rows)), gates.reshape((1, g4)))
     for blk in range(n_blocks):
-        z[n_in : n_in + hid] = 0.0
         c[:] = 0.0
         for t in range(n_samples):
-            z[:n_in] = inputs[blk, t]
             c, c_prev = c_prev, c  # the state carried in is this step's constant
-            y = _forward(w, w_out, theta[n_w + hid], z, c_prev, c, gates, tc, head)
+            y = _activate(w_out, theta[n_w + hid], c_prev, c, gates, tc, head)
             diff = y - targets[blk, t]
             loss = diff * diff
             dy = np.float32(2.0) * diff
@@ -162,14 +192,21 @@ def _train_epoch(theta, m, v, step0, inputs, targets, lr, clip, b1, b2, eps, cli
             step = step0 + steps + 1
             step_size = np.float32(lr / (1.0 - b1**step))
             inv_bc2 = np.float32(1.0 / math.sqrt(1.0 - b2**step))
-            # Every gate weight in one pass: row j of W gets gradient z[j] * dgate * scale.
-            _adam_segment(theta[:n_w], m[:n_w], v[:n_w], z, dgate, scale, b1c, b2f, b2c,
-                          step_size, inv_bc2, epsf)  # fmt: skip
+            a = (scale, b1c, b2f, b2c, step_size, inv_bc2, epsf)
+            # The next step's input: the next sample of this block with the new h, or the
+            # first of the next block from a zero state (after the last step: unused).
+            if t + 1 < n_samples:
+                z_next[:n_in] = inputs[blk, t + 1]
+                z_next[n_in : n_in + hid] = head[:hid]
+            else:
+                z_next[:n_in] = inputs[min(blk + 1, n_blocks - 1), 0]
+                z_next[n_in : n_in + hid] = 0.0
+            _adam_rows(theta[:n_w], m[:n_w], v[:n_w], z, dgate, a, z_next, gates_next)
             dy_arr[0] = dy
             end = n_w + hid + 1
-            _adam_segment(theta[n_w:end], m[n_w:end], v[n_w:end], dy_arr, head, scale, b1c,
-                          b2f, b2c, step_size, inv_bc2, epsf)  # fmt: skip
-            z[n_in : n_in + hid] = head[:hid]
+            _adam_segment(theta[n_w:end], m[n_w:end], v[n_w:end], dy_arr, head, *a)
+            z, z_next = z_next, z
+            gates, gates_next = gates_next, gates
             steps += 1
             loss_sum += loss
             norm_sum += norm
