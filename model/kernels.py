@@ -132,45 +132,81 @@ def predict_flat_sequential(theta, inputs):
 
 
 @numba.njit(**JIT)
-def gate_product(w, z, gates):
-    """``gates = z @ w`` for z (blocks, rows), w (rows, 4H): eight weight rows at a time (then
-    four, then one by one), each loaded once for every block; per group of rows and block it is
-    one contiguous 4H-float loop, so the gates are read and written an eighth as often as row
-    by row (3-4x faster than that)."""
-    n_blocks, rows = z.shape
+def _gates_of_four(w, z, gates, b):
+    """Blocks b..b+3: four weight rows at a time, each element loaded once for the four
+    blocks, so a pass over the gates does 16 multiply-adds per weight load (1.7x the speed of
+    one block at a time)."""
+    rows = z.shape[1]
+    g0, g1, g2, g3 = gates[b], gates[b + 1], gates[b + 2], gates[b + 3]
     j = 0
-    while j + 8 <= rows:
-        w0, w1, w2, w3 = w[j], w[j + 1], w[j + 2], w[j + 3]
-        w4, w5, w6, w7 = w[j + 4], w[j + 5], w[j + 6], w[j + 7]
-        for b in range(n_blocks):
-            z0, z1, z2, z3 = z[b, j], z[b, j + 1], z[b, j + 2], z[b, j + 3]
-            z4, z5, z6, z7 = z[b, j + 4], z[b, j + 5], z[b, j + 6], z[b, j + 7]
-            gb = gates[b]
-            first = j == 0
-            for k in range(gb.size):
-                acc = (z0 * w0[k] + z1 * w1[k] + z2 * w2[k] + z3 * w3[k]) + (
-                    z4 * w4[k] + z5 * w5[k] + z6 * w6[k] + z7 * w7[k]
-                )
-                gb[k] = acc if first else gb[k] + acc
-        j += 8
-    if j == 0:
-        gates[:, :] = 0.0
     while j + 4 <= rows:
         w0, w1, w2, w3 = w[j], w[j + 1], w[j + 2], w[j + 3]
-        for b in range(n_blocks):
-            z0, z1, z2, z3 = z[b, j], z[b, j + 1], z[b, j + 2], z[b, j + 3]
-            gb = gates[b]
-            for k in range(gb.size):
-                gb[k] += z0 * w0[k] + z1 * w1[k] + z2 * w2[k] + z3 * w3[k]
+        a0, a1, a2, a3 = z[b, j], z[b, j + 1], z[b, j + 2], z[b, j + 3]
+        b0, b1, b2, b3 = z[b + 1, j], z[b + 1, j + 1], z[b + 1, j + 2], z[b + 1, j + 3]
+        c0, c1, c2, c3 = z[b + 2, j], z[b + 2, j + 1], z[b + 2, j + 2], z[b + 2, j + 3]
+        d0, d1, d2, d3 = z[b + 3, j], z[b + 3, j + 1], z[b + 3, j + 2], z[b + 3, j + 3]
+        first = j == 0
+        for k in range(g0.size):
+            x0, x1, x2, x3 = w0[k], w1[k], w2[k], w3[k]
+            s0 = a0 * x0 + a1 * x1 + a2 * x2 + a3 * x3
+            s1 = b0 * x0 + b1 * x1 + b2 * x2 + b3 * x3
+            s2 = c0 * x0 + c1 * x1 + c2 * x2 + c3 * x3
+            s3 = d0 * x0 + d1 * x1 + d2 * x2 + d3 * x3
+            g0[k] = s0 if first else g0[k] + s0
+            g1[k] = s1 if first else g1[k] + s1
+            g2[k] = s2 if first else g2[k] + s2
+            g3[k] = s3 if first else g3[k] + s3
         j += 4
+    if j == 0:
+        gates[b : b + 4, :] = 0.0
     while j < rows:
         wj = w[j]
-        for b in range(n_blocks):
-            zj = z[b, j]
-            gb = gates[b]
-            for k in range(gb.size):
-                gb[k] += zj * wj[k]
+        a, bb, c, d = z[b, j], z[b + 1, j], z[b + 2, j], z[b + 3, j]
+        for k in range(g0.size):
+            x = wj[k]
+            g0[k] += a * x
+            g1[k] += bb * x
+            g2[k] += c * x
+            g3[k] += d * x
         j += 1
+
+
+@numba.njit(**JIT)
+def _gates_of_one(w, z, gates, b):
+    """Block b alone, with the same arithmetic per gate as ``_gates_of_four``."""
+    rows = z.shape[1]
+    g0 = gates[b]
+    j = 0
+    while j + 4 <= rows:
+        w0, w1, w2, w3 = w[j], w[j + 1], w[j + 2], w[j + 3]
+        a0, a1, a2, a3 = z[b, j], z[b, j + 1], z[b, j + 2], z[b, j + 3]
+        first = j == 0
+        for k in range(g0.size):
+            s0 = a0 * w0[k] + a1 * w1[k] + a2 * w2[k] + a3 * w3[k]
+            g0[k] = s0 if first else g0[k] + s0
+        j += 4
+    if j == 0:
+        g0[:] = 0.0
+    while j < rows:
+        wj = w[j]
+        a = z[b, j]
+        for k in range(g0.size):
+            g0[k] += a * wj[k]
+        j += 1
+
+
+@numba.njit(**JIT)
+def gate_product(w, z, gates):
+    """``gates = z @ w`` for z (blocks, rows), w (rows, 4H): the blocks four at a time, so
+    that each weight is loaded once per four blocks, then any left one by one."""
+    n_blocks = z.shape[0]
+    b = 0
+    while b + 4 <= n_blocks:
+        _gates_of_four(w, z, gates, b)
+        b += 4
+    while b < n_blocks:
+        _gates_of_one(w, z, gates, b)
+        b += 1
 
 
 @numba.njit(**JIT)
