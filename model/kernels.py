@@ -210,6 +210,31 @@ def gate_product(w, z, gates):
 
 
 @numba.njit(**JIT)
+def advance(w, w_out, b_out, z, c, gates, y):
+    """One time step of every block: z = [x, h, 1, 1] (x filled in by the caller) and c
+    become the new state in place; the outputs go to y."""
+    gate_product(w, z, gates)
+    n_blocks, hid = c.shape
+    n_in = z.shape[1] - hid - 2
+    for b in range(n_blocks):
+        for j in range(hid):
+            ig = sigmoid(gates[b, j])
+            fg = sigmoid(gates[b, hid + j])
+            gg = tanh(gates[b, 2 * hid + j])
+            og = sigmoid(gates[b, 3 * hid + j])
+            cj = fg * c[b, j] + ig * gg
+            c[b, j] = cj
+            z[b, n_in + j] = og * tanh(cj)
+        # The output's sum is a loop of its own, with no stores: a loop that both stores and
+        # sums gets a runtime overlap check from LLVM and ran vectorised or scalar depending
+        # on where the buffers happened to lie, so the sum's rounding changed from run to run.
+        acc = b_out
+        for j in range(hid):
+            acc += w_out[j] * z[b, n_in + j]
+        y[b] = acc
+
+
+@numba.njit(**JIT)
 def predict_rows(theta, inputs):
     """Honest predictions, weights in the kernels' layout: every block from zero states."""
     n_blocks, n_samples, n_in = inputs.shape
@@ -224,24 +249,14 @@ def predict_rows(theta, inputs):
     z[:, n_in + hid :] = 1.0
     c = np.zeros((n_blocks, hid), np.float32)
     gates = np.empty((n_blocks, g4), np.float32)
+    y = np.empty(n_blocks, np.float32)
     for t in range(n_samples):
         for b in range(n_blocks):
             for j in range(n_in):
                 z[b, j] = inputs[b, t, j]
-        gate_product(w, z, gates)
+        advance(w, w_out, b_out, z, c, gates, y)
         for b in range(n_blocks):
-            y = b_out
-            for j in range(hid):
-                ig = sigmoid(gates[b, j])
-                fg = sigmoid(gates[b, hid + j])
-                gg = tanh(gates[b, 2 * hid + j])
-                og = sigmoid(gates[b, 3 * hid + j])
-                cj = fg * c[b, j] + ig * gg
-                c[b, j] = cj
-                hj = og * tanh(cj)
-                z[b, n_in + j] = hj
-                y += w_out[j] * hj
-            out[b, t] = y
+            out[b, t] = y[b]
     return out
 
 

@@ -99,7 +99,6 @@ def _activate(w_out, b_out, c_prev, c, gates, tc, head):
     """One step from the gates' pre-activations and c_prev: activated gates, c, tanh(c), and
     head = [h_new, 1]. Returns the output."""
     hid = c.size
-    y = b_out
     for j in range(hid):
         ig = sigmoid(gates[j])
         fg = sigmoid(gates[hid + j])
@@ -110,9 +109,12 @@ def _activate(w_out, b_out, c_prev, c, gates, tc, head):
         c[j] = cj
         tcj = tanh(cj)
         tc[j] = tcj
-        hj = og * tcj
-        head[j] = hj
-        y += w_out[j] * hj
+        head[j] = og * tcj
+    # A sum in a loop without stores: its rounding must not depend on where the buffers lie
+    # (see model.kernels.advance).
+    y = b_out
+    for j in range(hid):
+        y += w_out[j] * head[j]
     return y
 
 
