@@ -217,7 +217,7 @@ def _check(url: str, name: str, trials: int, outputs: list[str], counts: Counts)
     for t in finished:
         n = t.user_attrs.get("epochs", 0)
         printed = [e for (line, e) in seen if line == line_of[t.number]]
-        curve = t.user_attrs.get("curve_val_mse", [])
+        curve = (t.user_attrs.get("curves") or {}).get("val_mse", [])
         if sorted(t.intermediate_values) != list(range(1, n + 1)) or len(curve) != n or (
             printed and max(printed) > n
         ):  # fmt: skip

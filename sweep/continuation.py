@@ -42,7 +42,7 @@ def start_or_continue(
     for problem in problems:
         log(f"warning: trial {trial.number}: skipping checkpoint {problem}")
     if state is None:
-        if problems or trial.user_attrs.get(rec.curve_key("val_mse")):
+        if problems or rec.curve(trial.user_attrs, "val_mse"):
             # It had finished epochs (inherited curve), so it had a checkpoint.
             log(f"warning: trial {trial.number}: no usable checkpoint of trial {parent}; "
                 "it starts again from scratch")  # fmt: skip

@@ -150,11 +150,11 @@ def curves_info(
     ``sweep_axis``), which orders and colours the curves."""
     curves = []
     for t in trials:
-        val = t.user_attrs.get(rec.curve_key("val_mse")) or []
+        val = rec.curve(t.user_attrs, "val_mse")
         if not val:
             continue
-        online = t.user_attrs.get(rec.curve_key("online_loss")) or []
-        prefix = t.user_attrs.get(rec.curve_key(rec.CLOCK_PREFIX)) or []
+        online = rec.curve(t.user_attrs, "online_loss")
+        prefix = rec.curve(t.user_attrs, rec.CLOCK_PREFIX)
         curves.append(
             Curve(
                 number=t.number,

@@ -111,7 +111,7 @@ class Objective:
         now, so the learning curve has no gap (values already inherited are skipped)."""
         for r in state.history:
             trial.report(r.val_mse, r.epoch)
-        if len(trial.user_attrs.get(rec.curve_key("val_mse"), [])) != state.epoch:
+        if len(rec.curve(trial.user_attrs, "val_mse")) != state.epoch:
             self._record_epoch(trial, state)
 
     def _prune(
@@ -126,9 +126,9 @@ class Objective:
                        stop, verdict, self.store, self.log)  # fmt: skip
 
     def _record_epoch(self, trial: optuna.Trial, state: State) -> None:
-        for name in (*rec.CURVES, *self.method.extra_curves):
-            values = [_curve_value(getattr(r, name)) for r in state.history]
-            trial.set_user_attr(rec.curve_key(name), values)
+        names = (*rec.CURVES, *self.method.extra_curves)
+        curves = {n: [_curve_value(getattr(r, n)) for r in state.history] for n in names}
+        trial.set_user_attr(rec.CURVES_KEY, curves)
         trial.report(state.history[-1].val_mse, state.history[-1].epoch)
 
     def _diagnose(self, trial: optuna.Trial, state: State) -> Diagnosis:

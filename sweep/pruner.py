@@ -67,10 +67,10 @@ class DivergencePruner(BasePruner):
 def grow_epochs(attrs: Mapping[str, Any], before_step: int) -> list[GrowEpoch]:
     """The epochs before ``before_step`` as the stall rule reads them, from the curves a trial
     records; none for a trial that records no prefix (a method without a growing prefix)."""
-    prefix = attrs.get(rec.curve_key("prefix")) or []
-    per_freq = attrs.get(rec.curve_key("val_per_freq")) or []
-    online = attrs.get(rec.curve_key("online_loss")) or []
-    norm = attrs.get(rec.curve_key("grad_norm_mean")) or []
+    prefix = rec.curve(attrs, "prefix")
+    per_freq = rec.curve(attrs, "val_per_freq")
+    online = rec.curve(attrs, "online_loss")
+    norm = rec.curve(attrs, "grad_norm_mean")
     n = min(len(prefix), len(per_freq), len(online), len(norm), max(0, before_step - 1))
 
     def finite(x: float | None) -> float:

@@ -9,7 +9,9 @@ study's settings).
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from model.method import STOP_EARLY, STOP_MAX_EPOCHS, STOP_NON_FINITE  # noqa: F401  (re-exported)
 from sweep.paths import study_folder
@@ -67,16 +69,19 @@ PEAK_RSS_MB = "peak_rss_mb"
 BEST_CHECKPOINT = "best_checkpoint"
 ENGINE = "engine"
 
-# --- Per-epoch curves: one list attribute each, named CURVE_PREFIX + report field ---
-CURVE_PREFIX = "curve_"
+# --- Per-epoch curves: one attribute holding {report field: one value per epoch} ---
+CURVES_KEY = "curves"
+"""Written once per epoch: one storage write (not one per curve), and one line among the
+dashboard's user attributes instead of a screenful burying the verdict."""
 CURVES = ("online_loss", "train_mse", "val_mse", "grad_norm_mean", "grad_norm_max", "lr",
           "seconds")  # fmt: skip
 CLOCK_PREFIX = "prefix"
 """The clock method's extra curve (its ``extra_curves``): prefix length T after each epoch."""
 
 
-def curve_key(name: str) -> str:
-    return CURVE_PREFIX + name
+def curve(attrs: Mapping[str, Any], name: str) -> list:
+    """One recorded curve of a trial's user attributes (empty when not recorded)."""
+    return list((attrs.get(CURVES_KEY) or {}).get(name) or [])
 
 
 # --- Stop reasons the sweep adds to the methods' own ---

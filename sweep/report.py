@@ -78,13 +78,13 @@ class Summary:
 
 def _row(t: optuna.trial.FrozenTrial) -> TrialRow:
     a = t.user_attrs
-    online = [v for v in a.get(rec.curve_key("online_loss"), []) if v is not None]
+    online = [v for v in rec.curve(a, "online_loss") if v is not None]
     return TrialRow(
         number=t.number,
         state=t.state.name,
         lr=t.params.get("lr"),
         verdict=a.get(rec.VERDICT),
-        epochs=a.get(rec.EPOCHS, len(a.get(rec.curve_key("val_mse"), [])) or None),
+        epochs=a.get(rec.EPOCHS, len(rec.curve(a, "val_mse")) or None),
         train_mse=a.get(rec.TRAIN_MSE),
         val_mse=a.get(rec.VAL_MSE),
         test_mse=a.get(rec.TEST_MSE),

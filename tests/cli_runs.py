@@ -170,6 +170,6 @@ def assert_curves_continuous(t: optuna.trial.FrozenTrial) -> None:
     curves as long as the trial's epochs and equal to the reported values."""
     n = t.user_attrs["epochs"]
     assert sorted(t.intermediate_values) == list(range(1, n + 1)), t.intermediate_values
-    curve = t.user_attrs["curve_val_mse"]
+    curve = t.user_attrs["curves"]["val_mse"]
     assert len(curve) == n, (t.number, curve)
     assert curve == [t.intermediate_values[e] for e in range(1, n + 1)]

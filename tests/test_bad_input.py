@@ -254,7 +254,7 @@ def test_a_damaged_checkpoint_means_a_warning_and_an_earlier_start_never_a_crash
             distributions={"lr": optuna.distributions.FloatDistribution(3e-5, 3e-4, log=True)},
             user_attrs={
                 "stop_reason": STOP_INTERRUPTED,
-                "curve_val_mse": [epoch1_val],
+                "curves": {"val_mse": [epoch1_val]},
                 **_damage(kind, good, tmp_path),
             },  # fmt: skip
             intermediate_values={1: epoch1_val},

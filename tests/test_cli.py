@@ -34,7 +34,7 @@ def test_three_trials_end_to_end_then_resume_runs_nothing_more(tmp_path: Path) -
         assert FINISHED_ATTRS <= set(a), sorted(FINISHED_ATTRS - set(a))
         assert 3e-5 <= t.params["lr"] <= 3e-4
         assert 1 <= a["epochs"] <= 2
-        assert all(len(a[f"curve_{c}"]) == a["epochs"] for c in CURVES)
+        assert all(len(a["curves"][c]) == a["epochs"] for c in CURVES)
         assert_curves_continuous(t)
         assert a["tier"] in ("excellent", "good", "minimum", "below")
         assert len(a["test_mse_per_freq"]) == 4

@@ -46,8 +46,8 @@ def test_each_method_has_its_own_study_and_trials_record_it(both) -> None:
         assert t.user_attrs["method"] == "clock"
         assert set(t.params) == {"lr_scale", "growth_threshold", "realisations", "balanced",
                                  "glide_cycles", "seed"}  # fmt: skip
-        assert len(t.user_attrs["curve_prefix"]) == t.user_attrs["epochs"]
-        assert t.user_attrs["curve_stage"][0] == "grow"
+        assert len(t.user_attrs["curves"]["prefix"]) == t.user_attrs["epochs"]
+        assert t.user_attrs["curves"]["stage"][0] == "grow"
         assert 0 < t.user_attrs["test_mse"] < 2
     l1 = optuna.load_study(study_name="lstm-l1-lr", storage=url)
     assert all(set(t.params) == {"lr"} for t in l1.trials)

@@ -42,8 +42,7 @@ def floor_study() -> optuna.Study:
             test_mse=0.5,
             test_train_ratio=1.002,
             epochs=3,
-            curve_val_mse=[0.51, 0.5, 0.498],
-            curve_online_loss=[0.2, 0.004, 0.003],
+            curves={"val_mse": [0.51, 0.5, 0.498], "online_loss": [0.2, 0.004, 0.003]},
         )
     )
     study.add_trial(
@@ -57,8 +56,7 @@ def floor_study() -> optuna.Study:
             test_mse=0.53,
             test_train_ratio=1.02,
             epochs=2,
-            curve_val_mse=[0.52, 0.6],
-            curve_online_loss=[0.3],
+            curves={"val_mse": [0.52, 0.6], "online_loss": [0.3]},
         )
     )
     study.add_trial(trial(TrialState.FAIL, 5e-5))
@@ -260,7 +258,7 @@ def test_a_clock_trials_curves_carry_its_prefix_and_its_lr_scale() -> None:
             state=TrialState.PRUNED,
             params={"lr_scale": 3e-3},
             distributions=dist,
-            user_attrs={"curve_val_mse": [0.5, 0.4, 0.3], "curve_prefix": [100, 200]},
+            user_attrs={"curves": {"val_mse": [0.5, 0.4, 0.3], "prefix": [100, 200]}},
         )
     )
     (curve,) = fg.curves_info(study.get_trials(), 0.5, "lr_scale").curves

@@ -47,8 +47,7 @@ def floor_study() -> optuna.Study:
             test_mse=value,
             test_train_ratio=1.0,
             best_checkpoint="gone/best.npz",
-            curve_val_mse=[0.6, value],
-            curve_online_loss=[0.01, 0.004],
+            curves={"val_mse": [0.6, value], "online_loss": [0.01, 0.004]},
         )
         study.add_trial(
             create_trial(
@@ -158,7 +157,7 @@ def learnt_study() -> optuna.Study:
     lr = FloatDistribution(1e-5, 1e-3, log=True)
     for value, tier in ((0.004, "good"), (0.3, "below"), (0.5, "below")):
         attrs = dict(verdict="healthy", tier=tier, train_mse=value, val_mse=value,
-                     test_mse=value, curve_val_mse=[0.6, value])  # fmt: skip
+                     test_mse=value, curves={"val_mse": [0.6, value]})  # fmt: skip
         study.add_trial(create_trial(state=TrialState.COMPLETE, value=value,
                                      params={"lr": 1e-4}, distributions={"lr": lr},
                                      user_attrs=attrs))  # fmt: skip
@@ -195,7 +194,7 @@ def floor_sweep(n: int) -> optuna.Study:
             distributions={"lr": lr},
             user_attrs=dict(verdict="plateau" if i % 3 else "healthy", tier="below",
                             train_mse=v, val_mse=v, test_mse=v, test_train_ratio=1.0,
-                            curve_val_mse=[0.51, v], curve_online_loss=[0.54, 0.37]),
+                            curves={"val_mse": [0.51, v], "online_loss": [0.54, 0.37]}),
         ))  # fmt: skip
     return study
 
@@ -240,8 +239,8 @@ def test_a_clock_studys_curves_get_a_prefix_panel() -> None:
         study.add_trial(create_trial(
             state=TrialState.COMPLETE, value=0.3, params={"lr_scale": 2e-3 * (i + 1)},
             distributions=dist,
-            user_attrs={"curve_val_mse": [0.5, 0.3], "curve_online_loss": [0.1, 0.01],
-                        "curve_prefix": [100, 400]},
+            user_attrs={"curves": {"val_mse": [0.5, 0.3], "online_loss": [0.1, 0.01],
+                                   "prefix": [100, 400]}},
         ))  # fmt: skip
     fig = plots.curves_figure(fg.curves_info(study.get_trials(), 0.5, "lr_scale"))
     prefix = [tr for tr in fig.data if tr.xaxis == "x3"]

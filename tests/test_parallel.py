@@ -39,7 +39,7 @@ def _assert_exactly_n(url: str, sweeps: list[Sweep]) -> list[optuna.trial.Frozen
     # extra ones; they never ran an epoch.
     for t in ts:
         if t not in done and t.user_attrs.get("stop_reason") in ("surplus", "duplicate"):
-            assert t.user_attrs.get("worker") and "curve_val_mse" not in t.user_attrs
+            assert t.user_attrs.get("worker") and "curves" not in t.user_attrs
     output = "\n".join(s.output for s in sweeps)
     assert "database is locked" not in output and "Traceback" not in output
     owners = {t.user_attrs["worker"] for t in done}

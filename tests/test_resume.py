@@ -206,7 +206,7 @@ def uninterrupted(tmp_path_factory: pytest.TempPathFactory) -> FrozenTrial:
 def _assert_same_run(continued: FrozenTrial, reference: FrozenTrial) -> None:
     for name in CURVES:
         if name != "seconds":
-            assert continued.user_attrs[f"curve_{name}"] == reference.user_attrs[f"curve_{name}"]
+            assert continued.user_attrs["curves"][name] == reference.user_attrs["curves"][name]
     assert continued.intermediate_values == reference.intermediate_values
     for key in ("train_mse", "val_mse", "test_mse", "epochs", "best_epoch", "stop_reason"):
         assert continued.user_attrs[key] == reference.user_attrs[key], key

@@ -102,8 +102,7 @@ def test_the_pruner_stops_a_stalled_grow_epoch_and_not_a_growing_one() -> None:
                       "val_per_freq": [x["val_per_freq"] for x in epochs[:i]],
                       "online_loss": [x["online_loss"] for x in epochs[:i]],
                       "grad_norm_mean": [x["grad_norm_mean"] for x in epochs[:i]]}  # fmt: skip
-            for name, values in curves.items():
-                trial.set_user_attr(rec.curve_key(name), values)
+            trial.set_user_attr(rec.CURVES_KEY, curves)
             trial.report(e["val_mse"], i)
             if trial.should_prune():
                 stopped_at = i
