@@ -16,7 +16,7 @@ from model.method import STOP_NON_FINITE, EpochReport, Run, State
 from sweep import liveness
 from sweep import records as rec
 from sweep.admission import refuse_surplus
-from sweep.continuation import start_or_continue
+from sweep.continuation import remove_stale_temporaries, start_or_continue
 from sweep.delivery import Sets, deliver
 from sweep.divergence import Diagnosis, diagnose, non_finite_step
 from sweep.pruner import diagnose_all
@@ -46,10 +46,10 @@ class Objective:
         # First of all: until a trial names its process, a restarted worker cannot tell that
         # the trial is dead and leaves it to the heartbeat's grace period.
         trial.set_user_attr(rec.WORKER, liveness.worker_id())
+        folder = rec.trial_folder(self.root, trial.study.study_name, trial.number)
         try:
             refuse_surplus(trial, self.config.trials)
             train_config = suggest(trial, self.method, self.config.settings)
-            folder = rec.trial_folder(self.root, trial.study.study_name, trial.number)
             trial.set_user_attr(rec.CHECKPOINT, str(folder / rec.LAST))
             with warnings.catch_warnings():
                 # A trial restarted from scratch reports epochs its dead predecessor reported
@@ -58,7 +58,9 @@ class Objective:
                 return self._train(trial, train_config, folder)
         except KeyboardInterrupt:
             # The epoch in progress is abandoned; the checkpoint of the last completed one
-            # stays, and the next run continues from it (sweep.recovery).
+            # stays, and the next run continues from it (sweep.recovery). A write cut off at
+            # any moment (even inside mkstemp, before it could clean up) leaves no temporary.
+            remove_stale_temporaries(folder)
             trial.set_user_attr(rec.STOP_REASON, rec.STOP_INTERRUPTED)
             raise
         except OSError as exc:
