@@ -2,7 +2,13 @@
 
     python -m bench.clock [--seed 3] [--grow-updates 2400] [--tune-updates 600] [...]
 
-Without flags it reproduces the best measured run (ClockConfig's defaults, seed 3).
+Without flags it reproduces the best measured run (ClockConfig's defaults, seed 3) only on a
+CPU whose oneDNN LSTM kernels run AVX2: the grow stage's outcome depends on the instruction set
+oneDNN dispatches (not on the thread count). On an AVX-512 machine seed 3 stalls at T = 338
+unless run with ``ONEDNN_MAX_CPU_ISA=AVX2``; see bench/clock_runs.md.
+
+``--threads N`` sets torch's intra-op threads (default 1). The last weights' sha256 prefix is
+printed so two runs can be compared bit for bit.
 
 Every ``ClockConfig`` field is a flag. ``--save-state PATH`` writes a checkpoint after each
 epoch; ``--resume PATH`` continues one (with the flags' config, so a later stage can be re-run
@@ -12,10 +18,12 @@ with other settings); ``--save-model PATH`` writes the best weights by validatio
 from __future__ import annotations
 
 import argparse
+import hashlib
 import time
 from dataclasses import fields, replace
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from model.checkpoint import atomic_save
@@ -27,7 +35,8 @@ from model.delivered import save_model
 from sweep.criteria import tier
 
 FRESH_SEEDS = (11, 12, 777)
-#: The seed of the best measured run (train 0.00138, test 0.00140 in about 10 CPU-minutes).
+#: The seed of the best measured run (train 0.00138, test 0.00140 in about 10 CPU-minutes, on an
+#: AVX2 machine; with oneDNN's AVX-512 kernels this seed's grow stage stalls at T = 338).
 BEST_SEED = 3
 
 
@@ -45,6 +54,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", type=Path)
     p.add_argument("--save-model", type=Path)
     p.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch intra-op threads (torch.set_num_threads); default 1, the measured setting",
+    )
+    p.add_argument(
         "--fresh",
         action=argparse.BooleanOptionalAction,
         default=True,
@@ -55,7 +70,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    torch.set_num_threads(1)
+    torch.set_num_threads(args.threads)
     cfg = ClockConfig(**{f.name: getattr(args, f.name) for f in fields(ClockConfig)})
     data = DataConfig()
     train, val, test = make_set(TRAIN_SEED), make_set(VALIDATION_SEED), make_set(TEST_SEED)
@@ -64,22 +79,28 @@ def main(argv: list[str] | None = None) -> int:
         state = state_from_dict(torch.load(args.resume, weights_only=True))
         run = ClockTraining(train, val, replace(state, config=cfg, stop_reason=None), data)
     print(cfg, flush=True)
-    start = time.perf_counter()
+    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}", flush=True)
+    start, cpu0 = time.perf_counter(), time.process_time()
     for r in run.epochs():
         print(f"epoch {r.epoch:3d} {r.stage} T={r.prefix:5d} lr {r.lr:.1e} | online "
               f"{r.online_loss:.5f} | train {r.train_mse:.5f} val {r.val_mse:.5f} ("
               + " ".join(f"{v:.4f}" for v in r.val_per_freq)
               + f") | grad {r.grad_norm_mean:.3f}/{r.grad_norm_max:.3f} | {r.seconds:.1f} s"
-              f" | {time.perf_counter() - start:.0f} s total", flush=True)  # fmt: skip
+              f" | {time.perf_counter() - start:.0f} s total"
+              f" | cpu {time.process_time() - cpu0:.1f} s total", flush=True)  # fmt: skip
         if args.save_state:
             atomic_save(state_to_dict(run.state), args.save_state)
-    wall = time.perf_counter() - start
+    wall, cpu = time.perf_counter() - start, time.process_time() - cpu0
     best = run.state.best_weights
     tr, te, va = (run.evaluate(s, best) for s in (train, test, val))
     ratio = te.mse / tr.mse
     print(f"best by validation: train {tr.mse:.5f} test {te.mse:.5f} val {va.mse:.5f} "
-          f"ratio {ratio:.3f} tier {tier(tr.mse, te.mse)} | wall {wall:.0f} s "
+          f"ratio {ratio:.3f} tier {tier(tr.mse, te.mse)} | wall {wall:.0f} s cpu {cpu:.0f} s "
           f"({run.state.updates} updates, stop {run.state.stop_reason})")  # fmt: skip
+    digest = hashlib.sha256()
+    for name in sorted(run.state.weights):
+        digest.update(np.ascontiguousarray(run.state.weights[name], dtype=np.float32).tobytes())
+    print(f"last weights sha256 {digest.hexdigest()[:16]} (bitwise identity across runs)")
     print("test per frequency " + " ".join(f"{v:.5f}" for v in te.per_freq))
     for stage in ("grow", "tune"):
         rs = [r for r in run.state.history if r.stage == stage]
