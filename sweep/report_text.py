@@ -8,7 +8,15 @@ from dataclasses import asdict
 
 from model import registry
 from sweep.criteria import FLOOR_FRACTION, RATIO_AT_FLOOR, TierGap, at_floor
-from sweep.report import FINISHED_NAMES, MethodRow, Summary, TrialRow, ties_text
+from sweep.report import (
+    FINISHED_NAMES,
+    MethodRow,
+    Summary,
+    TrialRow,
+    outcome_lines,
+    outcomes,
+    ties_text,
+)
 
 
 def to_json(summary: Summary) -> dict:
@@ -33,6 +41,7 @@ def to_json(summary: Summary) -> dict:
         "standing": standing,
         "floor": {"floor_mse": summary.floor, "at_floor_above": FLOOR_FRACTION * summary.floor},
         "notes": list(summary.notes),
+        "outcomes": outcomes(summary.rows)._asdict(),
         "method": summary.method,
         "ties": None if summary.ties is None else summary.ties._asdict(),
         "methods": [
@@ -88,7 +97,7 @@ def render_text(summary: Summary) -> str:
             f"{_f(r.test_mse):>9} {_f(r.test_train_ratio, '.2f'):>6} {r.tier or '-':<9} "
             f"{_f(r.best_online_loss):>8}"
         )
-    lines.append("")
+    lines += ["", *outcome_lines(outcomes(summary.rows)), ""]
     lines.append("MSE columns are honest (frozen weights, whole set); 'online' is the lowest "
                  "per-epoch mean training loss, which is not an MSE of the model.")  # fmt: skip
     b = summary.best
@@ -120,14 +129,11 @@ def conclusion(summary: Summary) -> list[str]:
     """The study's conclusion in a few markdown lines, for its optuna-dashboard note."""
     finished = [r for r in summary.rows if r.state in FINISHED_NAMES]
     verdicts: dict[str, int] = {}
-    tiers: dict[str, int] = {}
     for r in finished:
         verdicts[r.verdict or "-"] = verdicts.get(r.verdict or "-", 0) + 1
-        tiers[r.tier or "-"] = tiers.get(r.tier or "-", 0) + 1
     lines = [f"{len(finished)} finished trials (method {summary.method}).", ""]
     lines.append("Verdicts: " + ", ".join(f"{k} {v}" for k, v in sorted(verdicts.items())))
-    lines.append("")
-    lines.append("Tiers reached: " + ", ".join(f"{k} {v}" for k, v in sorted(tiers.items())))
+    lines += ["", *(f"- {line}" for line in outcome_lines(outcomes(summary.rows)))]
     b = summary.best
     if b is not None:
         lines += ["", f"**Best trial: #{b.number}** ({b.state.lower()}): honest train "

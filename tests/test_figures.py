@@ -265,3 +265,30 @@ def test_a_clock_trials_curves_carry_its_prefix_and_its_lr_scale() -> None:
     assert (curve.lr, curve.prefix) == (3e-3, (100, 200, None))
     (plain,) = fg.curves_info(floor_study().get_trials()[:1], 0.5).curves
     assert plain.prefix == ()
+
+
+def test_outcomes_count_tiers_stops_and_success_per_setting_over_seeds() -> None:
+    from sweep.report import TrialRow, outcome_lines, outcomes
+
+    def row(n, state, tier, seed, scale=3e-3, verdict=None, epoch=None):
+        return TrialRow(number=n, state=state, lr=None, verdict=verdict, epochs=10,
+                        train_mse=None, val_mse=0.1, test_mse=None, test_train_ratio=None,
+                        tier=tier, best_online_loss=None, stop_reason=None,
+                        continued_from=None, method="clock",
+                        params={"lr_scale": scale, "seed": seed}, verdict_epoch=epoch)  # fmt: skip
+
+    rows = (
+        row(0, "COMPLETE", "good", 14),
+        row(1, "PRUNED", "below", 3, verdict="stalled", epoch=9),
+        row(2, "PRUNED", "below", 5, verdict="stalled", epoch=24),
+        row(3, "COMPLETE", "minimum", 7, scale=1e-3),
+        row(4, "FAIL", None, 8),
+    )
+    o = outcomes(rows)
+    assert o.finished == 4
+    assert o.reached == {"minimum": 2, "good": 1, "excellent": 0}
+    assert o.stopped == {"stalled": (9, 24)}
+    assert o.by_config == {"lr_scale 0.003": (1, 3), "lr_scale 0.001": (1, 1)}
+    text = "\n".join(outcome_lines(o))
+    assert "Stopped as stalled: 2 (at epoch 9, 24)" in text
+    assert "1 of 3: lr_scale 0.003" in text
