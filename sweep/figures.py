@@ -65,6 +65,8 @@ class Curve(NamedTuple):
     online_loss: tuple[float | None, ...]
     prefix: tuple[float | None, ...] = ()
     """The clock method's prefix length T after each epoch (empty for other methods)."""
+    stage: tuple[str | None, ...] = ()
+    """The clock method's stage of each epoch, grow or tune (empty for other methods)."""
 
 
 class CurvesInfo(NamedTuple):
@@ -155,6 +157,7 @@ def curves_info(
             continue
         online = rec.curve(t.user_attrs, "online_loss")
         prefix = rec.curve(t.user_attrs, rec.CLOCK_PREFIX)
+        stage = rec.curve(t.user_attrs, rec.CLOCK_STAGE)
         curves.append(
             Curve(
                 number=t.number,
@@ -165,6 +168,7 @@ def curves_info(
                 val_mse=tuple(val),
                 online_loss=_padded(online, len(val)),
                 prefix=_padded(prefix, len(val)) if prefix else (),
+                stage=_padded(stage, len(val)) if stage else (),
             )
         )
     return CurvesInfo(tuple(curves), floor, FLOOR_FRACTION * floor, x_name=axis)

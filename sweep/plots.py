@@ -179,12 +179,19 @@ def _panel_axis(values: list[float | None], info: fg.CurvesInfo) -> ax.YAxis:
     return ax.logarithmic(values, margin=0.1)
 
 
+def _mark(c: fg.Curve, k: int, cut: bool) -> str:
+    """x where a pruned trial stopped; for a clock trial, squares in its tune stage."""
+    if cut:
+        return "x"
+    return "square" if k < len(c.stage) and c.stage[k] == "tune" else "circle"
+
+
 def curves_figure(info: fg.CurvesInfo) -> go.Figure:
     clock = any(c.prefix for c in info.curves)
     titles = (
         "honest validation MSE (frozen weights, whole set)",
         "online training loss (mean while the weights move)",
-    ) + (("clock: prefix length T (rises in the grow stage)",) if clock else ())
+    ) + (("clock: prefix length T (grow: circles, tune: squares)",) if clock else ())
     fig = make_subplots(1, len(titles), horizontal_spacing=0.07, subplot_titles=titles)
     colours = curve_colours(info.curves)
     rank = {n: i for i, n in enumerate(colours)}
@@ -208,9 +215,12 @@ def curves_figure(info: fg.CurvesInfo) -> go.Figure:
                 line={"color": colours[c.number]},
                 marker={
                     "size": [12 if pruned and k == last else 4 for k in range(last + 1)],
-                    "symbol": ["x" if pruned and k == last else "circle" for k in range(last + 1)],
+                    "symbol": [_mark(c, k, pruned and k == last) for k in range(last + 1)],
                 },
-                hovertemplate=f"{name}<br>epoch %{{x}}: %{{y:.5g}}<extra></extra>",
+                customdata=[s or "" for s in c.stage] or None,
+                hovertemplate=f"{name}<br>epoch %{{x}}"
+                + (" (%{customdata})" if c.stage else "")
+                + ": %{y:.5g}<extra></extra>",
                 row=1,
                 col=col,
             )

@@ -77,6 +77,8 @@ CURVES = ("online_loss", "train_mse", "val_mse", "grad_norm_mean", "grad_norm_ma
           "seconds")  # fmt: skip
 CLOCK_PREFIX = "prefix"
 """The clock method's extra curve (its ``extra_curves``): prefix length T after each epoch."""
+CLOCK_STAGE = "stage"
+"""The clock method's extra curve: the stage (grow or tune) of each epoch."""
 
 
 def curve(attrs: Mapping[str, Any], name: str) -> list:

@@ -258,11 +258,18 @@ def test_a_clock_trials_curves_carry_its_prefix_and_its_lr_scale() -> None:
             state=TrialState.PRUNED,
             params={"lr_scale": 3e-3},
             distributions=dist,
-            user_attrs={"curves": {"val_mse": [0.5, 0.4, 0.3], "prefix": [100, 200]}},
+            user_attrs={
+                "curves": {
+                    "val_mse": [0.5, 0.4, 0.3],
+                    "prefix": [100, 200],
+                    "stage": ["grow", "grow"],
+                }
+            },
         )
     )
     (curve,) = fg.curves_info(study.get_trials(), 0.5, "lr_scale").curves
     assert (curve.lr, curve.prefix) == (3e-3, (100, 200, None))
+    assert curve.stage == ("grow", "grow", None)
     (plain,) = fg.curves_info(floor_study().get_trials()[:1], 0.5).curves
     assert plain.prefix == ()
 
