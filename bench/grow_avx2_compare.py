@@ -31,8 +31,10 @@ def main(argv: list[str] | None = None) -> int:
     new = Path(args[0] if args else "bench/data/grow_trajectories_avx2.jsonl")
     old = Path(args[1] if len(args) > 1 else "bench/data/grow_trajectories.jsonl")
     ref = {r["seed"]: r for r in load(old)}
-    print("| seed | AVX-512 outcome | AVX-512 T end | AVX2 outcome | AVX2 T end | AVX2 T per epoch "
-          "| AVX2 best val | stall rule fires (epoch, CPU s) | AVX2 CPU s total | AVX-512 CPU s |")
+    print(
+        "| seed | AVX-512 outcome | AVX-512 T end | AVX2 outcome | AVX2 T end | AVX2 T per epoch "
+        "| AVX2 best val | stall rule fires (epoch, CPU s) | AVX2 CPU s total | AVX-512 CPU s |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|")
     counts = {"avx2": {}, "avx512": {}}
     for r in sorted(load(new), key=lambda r: r["seed"]):

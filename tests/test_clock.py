@@ -44,6 +44,7 @@ def start(sets, **kw) -> ClockTraining:
         {"tune_lr_min": 1.0},
         {"restart_patience": 0},
         {"glide_cycles": -1.0},
+        {"growth_gate": "median"},
     ],
 )
 def test_config_rejects_bad_values(kw) -> None:
@@ -96,12 +97,13 @@ def test_balanced_loss_weights_the_worst_block_but_reports_plain_mse() -> None:
     y = torch.zeros(4, 3)
     out = torch.tensor([[1.0] * 3, [0.0] * 3, [0.0] * 3, [0.0] * 3])
     mask = prefix_mask((3, 3, 3, 3), 3)
-    plain_loss, plain = prefix_loss(out, y, mask, balanced=False)
-    bal_loss, plain_b = prefix_loss(out, y, mask, balanced=True)
+    plain_loss, plain, worst = prefix_loss(out, y, mask, balanced=False)
+    bal_loss, plain_b, worst_b = prefix_loss(out, y, mask, balanced=True)
     assert plain == plain_b == pytest.approx(0.25) and float(plain_loss) == pytest.approx(0.25)
+    assert worst == worst_b == pytest.approx(1.0)
     assert float(bal_loss) == pytest.approx(1.0)  # w = (4, 0, 0, 0)
     # The mask drops steps beyond a block's prefix.
-    _, masked = prefix_loss(out, y, prefix_mask((1, 3, 3, 3), 3), balanced=False)
+    masked = prefix_loss(out, y, prefix_mask((1, 3, 3, 3), 3), balanced=False).plain
     assert masked == pytest.approx(0.25)
 
 
@@ -126,6 +128,20 @@ def test_prefix_grows_when_learnt(sets) -> None:
     first = t.run_epoch()
     assert first.prefix == 9 and t.state.prefix == 9  # 4 -> 6 -> 9
     assert first.lr == pytest.approx(ClockConfig(**TINY).grow_lr(6))
+
+
+@pytest.mark.parametrize("gate, grows", [("mean", True), ("worst", False)])
+def test_growth_gate_reads_the_mean_or_the_worst_block(sets, monkeypatch, gate, grows) -> None:
+    import model.clock.training as training
+
+    real = training.prefix_loss
+
+    def fixed(out, y, mask, balanced):  # mean 0.1 is learnt at 0.3, the worst block 0.5 is not
+        return real(out, y, mask, balanced)._replace(plain=0.1, worst=0.5)
+
+    monkeypatch.setattr(training, "prefix_loss", fixed)
+    report = start(sets, growth_threshold=0.3, ema=0.0, growth_gate=gate).run_epoch()
+    assert (report.prefix > TINY["prefix_start"]) is grows
 
 
 def test_same_seed_same_run_and_checkpoint_continues_exactly(sets, tmp_path) -> None:

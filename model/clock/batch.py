@@ -4,6 +4,7 @@ and the (optionally balanced) MSE over each block's own prefix."""
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -48,16 +49,26 @@ def prefix_mask(prefixes: tuple[int, ...], length: int) -> torch.Tensor:
     return (torch.arange(length)[None, :] < torch.tensor(prefixes)[:, None]).float()
 
 
+class PrefixLoss(NamedTuple):
+    loss: torch.Tensor
+    """What is minimised (balanced or plain)."""
+    plain: float
+    """The plain MSE: mean over blocks of each block's MSE over its own prefix."""
+    worst: float
+    """The largest block MSE."""
+
+
 def prefix_loss(out: torch.Tensor, y: torch.Tensor, mask: torch.Tensor, balanced: bool
-                ) -> tuple[torch.Tensor, float]:  # fmt: skip
-    """(loss to minimise, plain MSE), each block's MSE over its own prefix (``mask``).
-    Balanced: mean_b w_b MSE_b, w_b = MSE_b / mean(MSE), the weights detached so they only
-    steer, pushing on the worst frequency."""
+                ) -> PrefixLoss:  # fmt: skip
+    """Each block's MSE over its own prefix (``mask``). Balanced: minimise
+    mean_b w_b MSE_b, w_b = MSE_b / mean(MSE), the weights detached so they only steer,
+    pushing on the worst frequency."""
     n_freq, length = mask.shape
     err = ((out - y) ** 2).view(-1, n_freq, length) * mask
     per_freq = err.sum(dim=(0, 2)) / (mask.sum(dim=1) * err.shape[0])
     plain = per_freq.mean()
+    worst = float(per_freq.detach().max())
     if not balanced:
-        return plain, float(plain.detach())
+        return PrefixLoss(plain, float(plain.detach()), worst)
     w = per_freq.detach() / plain.detach().clamp_min(1e-12)
-    return (w * per_freq).mean(), float(plain.detach())
+    return PrefixLoss((w * per_freq).mean(), float(plain.detach()), worst)

@@ -12,6 +12,7 @@ from model.params import HIDDEN_SIZE
 
 STAGE_GROW = "grow"
 STAGE_TUNE = "tune"
+GROWTH_GATES = ("mean", "worst")
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,9 @@ class ClockConfig:
     """T is multiplied by this (capped at the block length) when the prefix is learnt."""
     growth_threshold: float = 0.01
     """T grows when the EMA of the prefix MSE falls below this."""
+    growth_gate: str = "mean"
+    """Which prefix MSE must be under growth_threshold: "mean" over the blocks, or the
+    "worst" block's (a lagging slow block then holds T until it has learnt its prefix)."""
     ema: float = 0.9
     """Smoothing factor of that EMA (weight on the old value)."""
     ema_reset: bool = True
@@ -99,6 +103,10 @@ class ClockConfig:
         if self.min_cycles < 0 or self.glide_cycles < 0:
             raise ValueError(f"min_cycles and glide_cycles must be >= 0, got "
                              f"{self.min_cycles}, {self.glide_cycles}")  # fmt: skip
+        if self.growth_gate not in GROWTH_GATES:
+            raise ValueError(
+                f"growth_gate must be one of {GROWTH_GATES}, got {self.growth_gate!r}"
+            )
         if self.growth <= 1.0:
             raise ValueError(f"growth must be > 1, got {self.growth}")
         if not (0.0 <= self.ema < 1.0):

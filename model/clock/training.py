@@ -35,6 +35,7 @@ import torch
 
 from model.clock.batch import draw_batch, noise_rng, prefix_loss, prefix_mask
 from model.clock.config import STAGE_GROW, STAGE_TUNE, ClockConfig
+from model.clock.memory import keep_freed_memory
 from model.clock.state import ClockReport, ClockState, adam_for, initial_model, initial_state
 from model.data import DataConfig, SignalSet
 from model.evaluate import evaluate
@@ -70,6 +71,7 @@ class ClockTraining:
     rng: np.random.Generator = field(init=False)
 
     def __post_init__(self) -> None:
+        keep_freed_memory()
         s = self.state
         self.model = module_from_weights(s.weights, self.data.input_size, s.config.hidden_size)
         self.optimizer = adam_for(self.model)
@@ -94,20 +96,20 @@ class ClockTraining:
             yield self.run_epoch()
 
     def _update(self, x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor, lr: float
-                ) -> tuple[float, float]:  # fmt: skip
+                ) -> tuple[float, float, float]:  # fmt: skip
         cfg = self.state.config
         self.model.train()
         out, _ = self.model(x, self.model.init_state(x.shape[0]))  # zero state at t = 0
-        loss, plain = prefix_loss(out, y, mask, cfg.balanced)
+        loss, plain, worst = prefix_loss(out, y, mask, cfg.balanced)
         self.optimizer.zero_grad(set_to_none=False)
         loss.backward()
         norm = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.clip))
         if not (math.isfinite(plain) and math.isfinite(norm)):
-            return math.nan, norm  # not applied: the weights stay the last finite ones
+            return math.nan, math.nan, norm  # not applied: the weights stay the last finite ones
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         self.optimizer.step()
-        return plain, norm
+        return plain, worst, norm
 
     def _run_updates(self) -> _Progress:
         """The epoch's updates; in the grow stage T grows whenever its prefix is learnt."""
@@ -125,14 +127,15 @@ class ClockTraining:
                 lr, reals = cfg.tune_lr(k), cfg.tune_realisations
             freqs = cfg.target_frequencies(prefix, self.data, stage)
             x, y = draw_batch(self.data, max(blocks), reals, self.rng, freqs)
-            loss, norm = self._update(x, y, prefix_mask(blocks, max(blocks)), lr)
+            loss, worst, norm = self._update(x, y, prefix_mask(blocks, max(blocks)), lr)
             if not math.isfinite(loss):
                 return _Progress(prefix, ema, updates, lr, tuple(losses), tuple(norms), True)
             updates += 1
             losses.append(loss)
             norms.append(norm)
             if stage == STAGE_GROW:
-                ema = loss if not math.isfinite(ema) else cfg.ema * ema + (1 - cfg.ema) * loss
+                gate = worst if cfg.growth_gate == "worst" else loss
+                ema = gate if not math.isfinite(ema) else cfg.ema * ema + (1 - cfg.ema) * gate
                 if ema < cfg.growth_threshold and prefix < self.data.samples:
                     prefix = cfg.next_prefix(prefix, self.data.samples)
                     ema = math.inf if cfg.ema_reset else ema

@@ -1,0 +1,132 @@
+"""Screen grow-stage variants of the clock method by how many seeds grow (issue 11).
+
+    python -m bench.grow_screen --label lr1e-3 --set lr_scale=1e-3 --seeds 0-11
+
+Each seed runs the grow stage of ``ClockConfig(seed=s, tune_updates=0, **overrides)`` on the
+full-size data, validated honestly after each epoch, and ends at the first of:
+- **grown**: the prefix T reached the block length (the tune stage finishes such a clock);
+- **stalled**: the sweep's stall rule (``sweep.divergence.check_stalled``) fired, i.e. where a
+  clock sweep would stop the trial;
+- the end of the grow stage: **partial** when T >= 3,000 and every block is under the rule's
+  started threshold (clock-reliability.md: such a clock can be finished), else stalled.
+One JSON line per (label, seed) is appended to ``--out``, with the command, the config, the
+outcome, the per-epoch trajectory and the CPU seconds; done (label, seed) pairs are skipped.
+One thread: run one screen per core.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import asdict, fields
+from pathlib import Path
+
+import torch
+
+from bench.grow_trajectories import parse_seeds
+from model.clock.config import ClockConfig
+from model.clock.training import ClockTraining
+from model.data import VALIDATION_SEED, DataConfig, make_set
+from sweep.divergence import STARTED_BLOCK_MSE, GrowEpoch, check_stalled
+
+DEFAULT_OUT = Path("bench/data/grow_screen.jsonl")
+#: T at or above which a grow stage that started every block counts as partly grown.
+PARTIAL_PREFIX = 3000
+
+
+def parse_overrides(pairs: list[str]) -> dict[str, object]:
+    """['lr_scale=1e-3', 'balanced=false'] -> typed ClockConfig overrides."""
+    types = {f.name: f.type for f in fields(ClockConfig)}
+    out: dict[str, object] = {}
+    for pair in pairs:
+        name, _, text = pair.partition("=")
+        if name not in types:
+            raise SystemExit(f"grow_screen: unknown ClockConfig field {name!r}")
+        kind = types[name]
+        if kind == "bool":
+            out[name] = text.lower() in ("1", "true", "yes")
+        elif kind == "int":
+            out[name] = int(text)
+        elif kind == "float":
+            out[name] = float(text)
+        else:
+            out[name] = text
+    return out
+
+
+def outcome(trajectory: list[GrowEpoch], full: int, last_epoch: int) -> tuple[str, str | None]:
+    """(grown / stalled / partial / running, the stall rule's sentence)."""
+    if trajectory and trajectory[-1].prefix >= full:
+        return "grown", None
+    reason = check_stalled(trajectory, full, last_epoch)
+    if reason is not None:
+        return "stalled", reason
+    if len(trajectory) >= last_epoch:
+        last = trajectory[-1]
+        ok = last.prefix >= PARTIAL_PREFIX and last.worst_block < STARTED_BLOCK_MSE
+        return ("partial" if ok else "stalled"), None
+    return "running", None
+
+
+def run_seed(seed: int, overrides: dict, data: DataConfig, val_set) -> dict:
+    config = ClockConfig(**{**overrides, "seed": seed, "tune_updates": 0})
+    last_epoch = config.grow_updates // config.updates_per_epoch
+    cpu0 = time.process_time()
+    run = ClockTraining.start(config, None, val_set, data)
+    trajectory: list[GrowEpoch] = []
+    rows = []
+    verdict, reason = "running", None
+    while verdict == "running" and not run.finished:
+        r = run.run_epoch()
+        trajectory.append(GrowEpoch(r.prefix, max(r.val_per_freq), r.online_loss,
+                                    r.grad_norm_mean))  # fmt: skip
+        per_freq = [round(v, 4) for v in r.val_per_freq]
+        cpu = round(time.process_time() - cpu0, 1)
+        rows.append([r.prefix, round(r.online_loss, 5), per_freq, round(r.grad_norm_mean, 5), cpu])
+        verdict, reason = outcome(trajectory, data.samples, last_epoch)
+    if verdict == "running":  # the run stopped by itself (non-finite)
+        verdict = "stalled"
+    return {"seed": seed, "config": asdict(config), "outcome": verdict, "reason": reason,
+            "epochs": len(rows), "prefix": rows[-1][0], "best_val": run.state.best_val,
+            "cpu_seconds": round(time.process_time() - cpu0, 1),
+            "trajectory": rows}  # fmt: skip
+
+
+def done_pairs(path: Path) -> set[tuple[str, int]]:
+    if not path.exists():
+        return set()
+    rows = (json.loads(line) for line in path.read_text().splitlines() if line.strip())
+    return {(r["label"], r["seed"]) for r in rows}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--label", required=True)
+    p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE")
+    p.add_argument("--seeds", default="0-11")
+    p.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    args = p.parse_args(argv)
+    overrides = parse_overrides(args.set)
+    torch.set_num_threads(1)
+    command = "python -m bench.grow_screen " + " ".join(sys.argv[1:] if argv is None else argv)
+    data = DataConfig()
+    val_set = make_set(VALIDATION_SEED, data)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    skip = done_pairs(args.out)
+    for seed in parse_seeds(args.seeds):
+        if (args.label, seed) in skip:
+            continue
+        record = {"label": args.label, "command": command, "overrides": overrides,
+                  **run_seed(seed, overrides, data, val_set)}  # fmt: skip
+        with args.out.open("a") as f:
+            f.write(json.dumps(record) + "\n")
+        print(f"{args.label} seed {seed}: {record['outcome']} T={record['prefix']} "
+              f"epochs {record['epochs']} best val {record['best_val']:.4f} "
+              f"cpu {record['cpu_seconds']} s", flush=True)  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
