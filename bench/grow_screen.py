@@ -26,6 +26,7 @@ from pathlib import Path
 import torch
 
 from bench.grow_trajectories import parse_seeds
+from model.clock import state as clock_state
 from model.clock.config import ClockConfig
 from model.clock.training import ClockTraining
 from model.data import VALIDATION_SEED, DataConfig, make_set
@@ -70,7 +71,8 @@ def outcome(trajectory: list[GrowEpoch], full: int, last_epoch: int) -> tuple[st
     return "running", None
 
 
-def run_seed(seed: int, overrides: dict, data: DataConfig, val_set) -> dict:
+def run_seed(seed: int, overrides: dict, data: DataConfig, val_set, keep: Path | None = None
+             ) -> dict:  # fmt: skip
     config = ClockConfig(**{**overrides, "seed": seed, "tune_updates": 0})
     last_epoch = config.grow_updates // config.updates_per_epoch
     cpu0 = time.process_time()
@@ -88,6 +90,9 @@ def run_seed(seed: int, overrides: dict, data: DataConfig, val_set) -> dict:
         verdict, reason = outcome(trajectory, data.samples, last_epoch)
     if verdict == "running":  # the run stopped by itself (non-finite)
         verdict = "stalled"
+    if keep is not None and verdict in ("grown", "partial"):
+        keep.mkdir(parents=True, exist_ok=True)
+        clock_state.save(run.state, keep / f"seed{seed}.pt")  # for tune-stage experiments
     return {"seed": seed, "config": asdict(config), "outcome": verdict, "reason": reason,
             "epochs": len(rows), "prefix": rows[-1][0], "best_val": run.state.best_val,
             "cpu_seconds": round(time.process_time() - cpu0, 1),
@@ -107,6 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE")
     p.add_argument("--seeds", default="0-11")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    p.add_argument("--keep", type=Path, help="save grown and partial clocks' states here")
     args = p.parse_args(argv)
     overrides = parse_overrides(args.set)
     torch.set_num_threads(1)
@@ -119,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
         if (args.label, seed) in skip:
             continue
         record = {"label": args.label, "command": command, "overrides": overrides,
-                  **run_seed(seed, overrides, data, val_set)}  # fmt: skip
+                  **run_seed(seed, overrides, data, val_set, args.keep)}  # fmt: skip
         with args.out.open("a") as f:
             f.write(json.dumps(record) + "\n")
         print(f"{args.label} seed {seed}: {record['outcome']} T={record['prefix']} "

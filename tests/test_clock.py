@@ -130,6 +130,18 @@ def test_prefix_grows_when_learnt(sets) -> None:
     assert first.lr == pytest.approx(ClockConfig(**TINY).grow_lr(6))
 
 
+def test_tune_starts_when_grown_and_the_run_ends_early(sets) -> None:
+    # Every update counts as learnt: T goes 4 -> 6 -> 9, -> 14 -> 21, -> 32 -> 40 (2 a epoch).
+    grow = dict(growth_threshold=10.0, grow_updates=10)
+    t = start(sets, tune_when_grown=True, **grow)
+    stages = [(r.stage, r.prefix) for r in t.epochs()]
+    assert stages[:3] == [(STAGE_GROW, 9), (STAGE_GROW, 21), (STAGE_GROW, DATA.samples)]
+    assert [s for s, _ in stages[3:]] == [STAGE_TUNE] * 2  # tune_updates 4, 2 per epoch
+    assert t.state.tune_start == 6 and t.state.updates == 10 and t.state.stop_reason
+    # Without it the whole grow budget is spent first: 5 grow epochs, then 2 tune.
+    assert len(list(start(sets, **grow).epochs())) == 7
+
+
 @pytest.mark.parametrize("gate, grows", [("mean", True), ("worst", False)])
 def test_growth_gate_reads_the_mean_or_the_worst_block(sets, monkeypatch, gate, grows) -> None:
     import model.clock.training as training

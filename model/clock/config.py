@@ -13,6 +13,10 @@ from model.params import HIDDEN_SIZE
 STAGE_GROW = "grow"
 STAGE_TUNE = "tune"
 GROWTH_GATES = ("mean", "worst")
+INIT_DEFAULT, INIT_BANK = "default", "bank"
+#: Most a scaled glide speeds the targets up: 7 Hz x 10 still has 14 samples a period.
+GLIDE_MAX_SCALE = 10.0
+INITS = (INIT_DEFAULT, INIT_BANK)
 
 
 @dataclass(frozen=True)
@@ -34,6 +38,11 @@ class ClockConfig:
     sample_rate / T), so every block's prefix holds at least this many cycles and a slow
     block's target glides down to its own frequency as T grows (an oscillator is tuned
     down instead of a ramp being learnt; 0 = off, targets are always the true sines)."""
+    glide_scale: bool = False
+    """Glide by scaling every block's frequency by one factor k = glide_cycles * sample_rate /
+    (T * slowest frequency), at least 1 and at most GLIDE_MAX_SCALE, instead of lifting the
+    slow blocks to a common floor: the blocks keep the ratios of their frequencies while the
+    whole task is learnt fast and slowed down as T grows."""
     growth: float = 1.5
     """T is multiplied by this (capped at the block length) when the prefix is learnt."""
     growth_threshold: float = 0.01
@@ -59,6 +68,9 @@ class ClockConfig:
     """Updates in the grow stage (a multiple of updates_per_epoch)."""
     tune_updates: int = 600
     """Updates in the tune stage at full length (a multiple of updates_per_epoch)."""
+    tune_when_grown: bool = False
+    """Start the tune stage as soon as T reaches the block length (the grow budget is then a
+    most, and a run that grows early ends early)."""
     tune_realisations: int = 4
     """Realisations per frequency per tune update."""
     tune_lr_max: float = 5e-5
@@ -81,6 +93,13 @@ class ClockConfig:
     forget_bias: float = 0.0
     """Added to the forget gate's input bias after the default initialisation (a standard
     init for long memories; 0 keeps PyTorch's default; 1.0 was no better on 3 seeds)."""
+    ignore_s: bool = False
+    """Hold the input weights of S at zero (from the start, and their gradient dropped): the
+    model then ignores S exactly, so under this noise, which says nothing about t, its honest
+    MSE is the same on every noise seed, and one realisation per block is as good as many."""
+    init: str = INIT_DEFAULT
+    """Initial weights: PyTorch's "default", or a "bank" of oscillations at log-spaced
+    frequencies of a fixed band (``model.clock.bank``)."""
     seed: int = 0
     """Seed of the weight initialisation and of the training noise."""
 
@@ -107,6 +126,8 @@ class ClockConfig:
             raise ValueError(
                 f"growth_gate must be one of {GROWTH_GATES}, got {self.growth_gate!r}"
             )
+        if self.init not in INITS:
+            raise ValueError(f"init must be one of {INITS}, got {self.init!r}")
         if self.growth <= 1.0:
             raise ValueError(f"growth must be > 1, got {self.growth}")
         if not (0.0 <= self.ema < 1.0):
@@ -123,6 +144,7 @@ class ClockConfig:
 
     @property
     def epochs(self) -> int:
+        """Most epochs of a run."""
         return self.total_updates // self.updates_per_epoch
 
     def grow_lr(self, length: int) -> float:
@@ -134,6 +156,9 @@ class ClockConfig:
         if stage != STAGE_GROW or self.glide_cycles == 0:
             return data.frequencies
         low = self.glide_cycles * data.sample_rate / prefix
+        if self.glide_scale:
+            k = min(GLIDE_MAX_SCALE, max(1.0, low / min(data.frequencies)))
+            return tuple(f * k for f in data.frequencies)
         return tuple(max(f, low) for f in data.frequencies)
 
     def block_prefixes(self, prefix: int, data: DataConfig) -> tuple[int, ...]:

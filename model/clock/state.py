@@ -12,14 +12,17 @@ import numpy as np
 import torch
 
 from model.checkpoint import CheckpointError, atomic_save
+from model.clock.bank import oscillator_bank
 from model.clock.batch import noise_rng
-from model.clock.config import STAGE_GROW, STAGE_TUNE, ClockConfig
+from model.clock.config import INIT_BANK, STAGE_GROW, STAGE_TUNE, ClockConfig
 from model.data import DataConfig
 from model.lstm import SineLSTM, build_model, weights_of
 from model.method import EpochReport
 from model.params import Weights
 
 FORMAT = 1
+#: The input column of the mixed signal S (the rest is the one-hot C).
+S_COLUMN = 0
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,8 @@ class ClockState:
     """Update count at which the current attempt began."""
     stalled: int = 0
     """Grow epochs in a row that looked stalled."""
+    tune_start: int | None = None
+    """Update count at which the tune stage began (None: still growing)."""
     history: tuple[ClockReport, ...] = ()
     stop_reason: str | None = None
 
@@ -76,9 +81,14 @@ def attempt_seed(seed: int, attempt: int) -> int:
 def initial_model(config: ClockConfig, data: DataConfig, attempt: int = 0) -> SineLSTM:
     seed = attempt_seed(config.seed, attempt)
     model = build_model(data.input_size, config.hidden_size, seed)
+    if config.init == INIT_BANK:
+        bank = oscillator_bank(weights_of(model), data.sample_rate, seed)
+        model.load_state_dict({k: torch.from_numpy(np.asarray(v)) for k, v in bank.items()})
     h = config.hidden_size
     with torch.no_grad():  # gate order in nn.LSTM: input, forget, cell, output
         model.lstm.bias_ih_l0[h : 2 * h] += config.forget_bias
+        if config.ignore_s:
+            model.lstm.weight_ih_l0[:, S_COLUMN] = 0.0
     return model
 
 
@@ -87,6 +97,7 @@ def initial_state(config: ClockConfig, data: DataConfig) -> ClockState:
     stage = STAGE_GROW if config.grow_updates else STAGE_TUNE
     prefix = config.prefix_start if config.grow_updates else data.samples
     return ClockState(config=config, epoch=0, updates=0, stage=stage,
+                      tune_start=None if config.grow_updates else 0,
                       prefix=min(prefix, data.samples), ema=math.inf, weights=weights_of(model),
                       adam=adam_for(model).state_dict(),
                       rng=noise_rng(config.seed).bit_generator.state)  # fmt: skip
@@ -115,7 +126,8 @@ def state_from_dict(d: dict) -> ClockState:
 
     history = tuple(ClockReport(**{**r, "val_per_freq": tuple(r["val_per_freq"])})
                     for r in d["history"])  # fmt: skip
-    plain = {f.name: d[f.name] for f in fields(ClockState)}
+    # A field added since the file was written takes its default.
+    plain = {f.name: d[f.name] for f in fields(ClockState) if f.name in d}
     plain.update(config=ClockConfig(**d["config"]), weights=arrays(d["weights"]),
                  best_weights=arrays(d["best_weights"]), history=history)  # fmt: skip
     return ClockState(**plain)

@@ -36,7 +36,14 @@ import torch
 from model.clock.batch import draw_batch, noise_rng, prefix_loss, prefix_mask
 from model.clock.config import STAGE_GROW, STAGE_TUNE, ClockConfig
 from model.clock.memory import keep_freed_memory
-from model.clock.state import ClockReport, ClockState, adam_for, initial_model, initial_state
+from model.clock.state import (
+    S_COLUMN,
+    ClockReport,
+    ClockState,
+    adam_for,
+    initial_model,
+    initial_state,
+)
 from model.data import DataConfig, SignalSet
 from model.evaluate import evaluate
 from model.lstm import SineLSTM, module_from_weights, weights_of
@@ -103,6 +110,8 @@ class ClockTraining:
         loss, plain, worst = prefix_loss(out, y, mask, cfg.balanced)
         self.optimizer.zero_grad(set_to_none=False)
         loss.backward()
+        if cfg.ignore_s:  # S's weights stay zero: Adam never sees a gradient for them
+            self.model.lstm.weight_ih_l0.grad[:, S_COLUMN] = 0.0
         norm = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.clip))
         if not (math.isfinite(plain) and math.isfinite(norm)):
             return math.nan, math.nan, norm  # not applied: the weights stay the last finite ones
@@ -123,7 +132,7 @@ class ClockTraining:
             if stage == STAGE_GROW:
                 lr, reals = cfg.grow_lr(max(blocks)), cfg.realisations
             else:
-                k = updates - s.attempt_start - cfg.grow_updates
+                k = updates - s.tune_start
                 lr, reals = cfg.tune_lr(k), cfg.tune_realisations
             freqs = cfg.target_frequencies(prefix, self.data, stage)
             x, y = draw_batch(self.data, max(blocks), reals, self.rng, freqs)
@@ -165,12 +174,14 @@ class ClockTraining:
             self._load(weights_of(initial_model(cfg, self.data, attempt)))
             self.optimizer = adam_for(self.model)
         done = p.updates - attempt_start
-        if stop is None and stage == STAGE_GROW and done >= cfg.grow_updates:
+        grown = cfg.tune_when_grown and p.prefix >= self.data.samples
+        tune_start = s.tune_start
+        if stop is None and stage == STAGE_GROW and (done >= cfg.grow_updates or grown):
             # Tune from the best weights so far, at full length, with a fresh Adam.
-            stage, prefix = STAGE_TUNE, self.data.samples
+            stage, prefix, tune_start = STAGE_TUNE, self.data.samples, p.updates
             self._load(best if best is not None else weights)
             self.optimizer = adam_for(self.model)
-        if stop is None and done >= cfg.total_updates:
+        if stop is None and stage == STAGE_TUNE and p.updates - tune_start >= cfg.tune_updates:
             stop = STOP_MAX_EPOCHS
         report = ClockReport(
             epoch=s.epoch + 1, online_loss=online,
@@ -185,7 +196,8 @@ class ClockTraining:
             weights=weights_of(self.model), adam=copy.deepcopy(self.optimizer.state_dict()),
             rng=self.rng.bit_generator.state, best_weights=best, best_val=best_val,
             best_epoch=best_epoch, attempt=attempt, attempt_start=attempt_start,
-            stalled=stalled, history=(*s.history, report), stop_reason=stop,
+            stalled=stalled, tune_start=tune_start, history=(*s.history, report),
+            stop_reason=stop,
         )  # fmt: skip
         return report
 
