@@ -106,7 +106,9 @@ class Objective:
         """The method's own per-epoch facts (the clock's stage and prefix), for the progress
         line."""
         shown = [(n, getattr(report, n)) for n in self.method.extra_curves]
-        return "".join(f" {n} {v}" for n, v in shown if isinstance(v, str | int))
+        return "".join(
+            f" {n} {v}" for n, v in shown if isinstance(v, str | int) and not isinstance(v, bool)
+        )
 
     def _continued(self, trial: optuna.Trial, state: State) -> None:
         """The dead trial may have checkpointed epochs it did not live to report: report them

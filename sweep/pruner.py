@@ -65,13 +65,25 @@ class DivergencePruner(BasePruner):
 
 
 def grow_epochs(attrs: Mapping[str, Any], before_step: int) -> list[GrowEpoch]:
-    """The epochs before ``before_step`` as the stall rule reads them, from the curves a trial
-    records; none for a trial that records no prefix (a method without a growing prefix)."""
-    prefix = rec.curve(attrs, "prefix")
+    """The grow epochs of the current attempt as the stall rule reads them, from the curves a
+    trial records; none for a trial that records no prefix (a method without a growing
+    prefix), or whose last epoch ended an attempt (the method starts over by itself).
+    A trial that records which epochs are judged has its grow epochs named by that curve;
+    otherwise they are the epochs before ``before_step``."""
+    prefix = rec.curve(attrs, rec.CLOCK_PREFIX)
     per_freq = rec.curve(attrs, "val_per_freq")
     online = rec.curve(attrs, "online_loss")
     norm = rec.curve(attrs, "grad_norm_mean")
-    n = min(len(prefix), len(per_freq), len(online), len(norm), max(0, before_step - 1))
+    n = min(len(prefix), len(per_freq), len(online), len(norm))
+    judged = rec.curve(attrs, rec.CLOCK_JUDGED)
+    restarted = rec.curve(attrs, rec.CLOCK_RESTARTED)
+    if len(judged) < n:  # recorded before attempts existed: one attempt, a fixed grow stage
+        judged = [i >= before_step - 1 for i in range(n)]
+    if len(restarted) < n:
+        restarted = [False] * n
+    if n and restarted[n - 1]:
+        return []
+    first = max((i + 1 for i in range(n) if restarted[i]), default=0)
 
     def finite(x: float | None) -> float:
         return math.inf if x is None else x  # stored NaN (JSON null): treat as not learnt
@@ -80,8 +92,18 @@ def grow_epochs(attrs: Mapping[str, Any], before_step: int) -> list[GrowEpoch]:
         GrowEpoch(
             prefix[i], max(finite(v) for v in per_freq[i]), finite(online[i]), finite(norm[i])
         )  # fmt: skip
-        for i in range(n)
+        for i in range(first, n)
+        if not judged[i]
     ]
+
+
+def judged_steps(values: dict[int, float], attrs: Mapping[str, Any], from_step: int) -> set[int]:
+    """The steps the plan's rules judge: those the trial's ``judged`` curve names (step =
+    epoch = index + 1), else every step from ``from_step`` on."""
+    judged = rec.curve(attrs, rec.CLOCK_JUDGED)
+    if judged:
+        return {s for s in values if 1 <= s <= len(judged) and judged[s - 1]}
+    return {s for s in values if s >= from_step}
 
 
 def diagnose_all(
@@ -91,13 +113,19 @@ def diagnose_all(
     then the plan's rules over the epochs they judge."""
     grow = grow_epochs(attrs, judge_from_step)
     stalled = diagnose_grow(grow, full_length, judge_from_step - 1) if grow else None
-    return stalled or diagnose_from(values, judge_from_step)
+    steps = judged_steps(values, attrs, judge_from_step)
+    return stalled or diagnose_steps({s: values[s] for s in steps})
 
 
 def diagnose_from(values: dict[int, float], from_step: int = 0) -> Diagnosis:
     """`diagnose` over the values at steps >= ``from_step``, in step order; the verdict's epoch
     is given as the step it fired at."""
-    steps = sorted(s for s in values if s >= from_step)
+    return diagnose_steps({s: v for s, v in values.items() if s >= from_step})
+
+
+def diagnose_steps(values: dict[int, float]) -> Diagnosis:
+    """`diagnose` over ``values`` in step order; the verdict's epoch is the step it fired at."""
+    steps = sorted(values)
     d = diagnose([values[s] for s in steps])
     return d if d.epoch is None else replace(d, epoch=steps[d.epoch - 1])
 

@@ -79,6 +79,12 @@ CLOCK_PREFIX = "prefix"
 """The clock method's extra curve (its ``extra_curves``): prefix length T after each epoch."""
 CLOCK_STAGE = "stage"
 """The clock method's extra curve: the stage (grow or tune) of each epoch."""
+CLOCK_ATTEMPT = "attempt"
+"""The clock method's extra curve: the attempt (initial weights) each epoch trained."""
+CLOCK_RESTARTED = "restarted"
+"""The clock method's extra curve: whether the attempt ended with the epoch (a restart)."""
+CLOCK_JUDGED = "judged"
+"""The clock method's extra curve: whether the plan's rules judge the epoch (tune epochs)."""
 
 
 def curve(attrs: Mapping[str, Any], name: str) -> list:

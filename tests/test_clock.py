@@ -181,21 +181,47 @@ def test_forget_bias_shifts_only_the_forget_gate() -> None:
     assert torch.equal(shifted.lstm.weight_hh_l0, plain.lstm.weight_hh_l0)
 
 
-def test_stalled_grow_restarts_from_new_weights_within_its_limit(sets) -> None:
-    # Every grow epoch looks stalled: unlearnt prefix (threshold ~0) and "small" gradients.
-    t = start(sets, growth_threshold=1e-12, restart_grad_norm=1e9, restart_patience=2,
-              max_restarts=1, grow_updates=6)  # fmt: skip
+def _learnt_once(monkeypatch) -> None:
+    """The first update's prefix counts as learnt (T grows once), no later one does."""
+    import model.clock.training as training
+
+    real, calls = training.prefix_loss, []
+
+    def fixed(out, y, mask, balanced):
+        calls.append(1)
+        plain = 0.0 if len(calls) == 1 else 0.5
+        return real(out, y, mask, balanced)._replace(plain=plain, worst=plain)
+
+    monkeypatch.setattr(training, "prefix_loss", fixed)
+
+
+def test_saturated_grow_restarts_from_new_weights_within_its_limit(sets, monkeypatch) -> None:
+    # T grows 4 -> 6 in epoch 1, then stays unlearnt with "small" gradients (any norm < 1e9).
+    _learnt_once(monkeypatch)
+    t = start(sets, ema=0.0, restart_grad_norm=1e9, restart_patience=2, max_restarts=1,
+              grow_updates=8)  # fmt: skip
     first = initial_model(t.state.config, DATA, attempt=1)
-    t.run_epoch()
-    assert t.state.stalled == 1 and t.state.attempt == 0
-    t.run_epoch()
-    assert t.state.attempt == 1 and t.state.attempt_start == 4 and t.state.stalled == 0
-    assert t.state.prefix == TINY["prefix_start"]
+    reports = [t.run_epoch() for _ in range(3)]
+    assert [r.prefix for r in reports] == [6, 6, 6]
+    assert [t.state.stalled, t.state.attempt] == [0, 1]  # flat at 6 twice: restarted
+    assert [r.restarted for r in reports] == [False, False, True]
+    assert t.state.attempt_start == 6 and t.state.prefix == TINY["prefix_start"]
     for name, p in first.state_dict().items():
         np.testing.assert_array_equal(t.state.weights[name], p.numpy())
-    reports = list(t.epochs())  # no second restart; the budgets count from the restart
-    assert t.state.attempt == 1 and t.state.updates == 4 + 6 + 4
-    assert reports[-1].stop_reason == STOP_MAX_EPOCHS
+    rest = list(t.epochs())  # no second restart; the budgets count from the restart
+    assert t.state.attempt == 1 and t.state.updates == 6 + 8 + 4
+    assert {r.attempt for r in rest} == {1} and not any(r.restarted for r in rest)
+    assert [r.judged for r in rest] == [False] * 4 + [True] * 2
+    assert rest[-1].stop_reason == STOP_MAX_EPOCHS
+
+
+def test_a_grow_budget_spent_with_a_block_unstarted_restarts(sets) -> None:
+    t = start(sets, growth_threshold=1e-12, restart_unstarted=0.0, max_restarts=1)
+    reports = list(t.epochs())
+    # Attempt 0: 3 grow epochs, restarted; attempt 1: 3 grow epochs, then 2 tune epochs.
+    assert [r.restarted for r in reports] == [False, False, True] + [False] * 5
+    assert [r.attempt for r in reports] == [0] * 3 + [1] * 5
+    assert [r.stage for r in reports] == [STAGE_GROW] * 6 + [STAGE_TUNE] * 2
 
 
 def test_other_seed_other_run(sets) -> None:

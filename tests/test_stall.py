@@ -19,7 +19,7 @@ from sweep.divergence import (
     check_stalled,
     diagnose_grow,
 )
-from sweep.pruner import DivergencePruner
+from sweep.pruner import DivergencePruner, diagnose_all
 
 DATA = Path(__file__).resolve().parent.parent / "bench" / "data" / "grow_trajectories.jsonl"
 FULL, LAST_GROW = 10_000, 24
@@ -109,6 +109,41 @@ def test_the_pruner_stops_a_stalled_grow_epoch_and_not_a_growing_one() -> None:
                 break
         assert stopped_at == expected, seed
         study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+
+
+def _curves(epochs: list[dict], restarted: list[bool]) -> dict:
+    return {rec.CURVES_KEY: {
+        "prefix": [x["prefix"] for x in epochs],
+        "val_per_freq": [x["val_per_freq"] for x in epochs],
+        "online_loss": [x["online_loss"] for x in epochs],
+        "grad_norm_mean": [x["grad_norm_mean"] for x in epochs],
+        rec.CLOCK_RESTARTED: restarted, rec.CLOCK_JUDGED: [False] * len(epochs)}}  # fmt: skip
+
+
+def test_an_attempt_that_ended_in_a_restart_is_not_judged_and_the_next_starts_afresh() -> None:
+    stall = RECORDED[32][:9]  # the rule fires at its epoch 9
+    values = {i: 0.5 for i in range(1, 40)}
+    alone = diagnose_all(values, _curves(stall, [False] * 9), LAST_GROW + 1, FULL)
+    assert alone.verdict == "stalled" and alone.epoch == 9
+    # The method restarted at epoch 9: nothing to judge then, and the success that follows
+    # is judged on its own epochs (its flat start at T = 100 is not a stall of the first).
+    restarted = [False] * 8 + [True]
+    assert not diagnose_all(values, _curves(stall, restarted), LAST_GROW + 1, FULL).stop
+    both = stall + RECORDED[14]
+    for n in range(10, len(both) + 1):
+        flags = restarted + [False] * (n - 9)
+        verdict = diagnose_all(values, _curves(both[:n], flags), LAST_GROW + 1, FULL)
+        assert not verdict.stop, n
+
+
+def test_the_plan_rules_judge_only_the_epochs_the_method_marks() -> None:
+    attrs = {rec.CURVES_KEY: {rec.CLOCK_JUDGED: [False] * 5 + [True] * 4}}
+    # Grow epochs swing wildly (not judged); the tune epochs jump by more than 20%.
+    values = {1: 0.5, 2: 0.01, 3: 0.9, 4: 0.02, 5: 0.5, 6: 0.02, 7: 0.019, 8: 0.03, 9: 0.02}
+    d = diagnose_all(values, attrs, 3, FULL)
+    assert d.stop and d.epoch == 8
+    calm = {**values, 8: 0.018, 9: 0.017}
+    assert not diagnose_all(calm, attrs, 3, FULL).stop
 
 
 AVX2_DATA = DATA.parent / "grow_trajectories_avx2.jsonl"

@@ -82,10 +82,15 @@ class ClockConfig:
     max_restarts: int = 0
     """Grow stage: restart from new initial weights at most this many times when stalled."""
     restart_patience: int = 5
-    """Stalled = this many epochs in a row with online loss above growth_threshold and mean
-    gradient norm under restart_grad_norm (saturated units: the measured dead end)."""
+    """Saturated = this many epochs in a row with T unchanged above prefix_start, online loss
+    above growth_threshold and mean gradient norm under restart_grad_norm (the measured dead
+    end; with 3 and 0.05 it is the sweep's stall rule, ``sweep.divergence.check_stalled``)."""
     restart_grad_norm: float = 0.02
     """Mean gradient norm under which a grow epoch that has not learnt its prefix is stalled."""
+    restart_unstarted: float = math.inf
+    """A grow budget that ends short of full length with a block's honest validation MSE at
+    or above this also restarts (the sweep's rule uses 0.2: that oscillator never started,
+    and full-length training does not create one); inf: never."""
     updates_per_epoch: int = 100
     """Updates per reported epoch: the unit of reports, validation and pruning."""
     hidden_size: int = HIDDEN_SIZE

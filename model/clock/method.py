@@ -71,7 +71,7 @@ class ClockMethod:
                     "oscillator")  # fmt: skip
     at_floor_advice = ("No trial of this study learnt the clock. Seeds matter; more trials or "
                        "epochs help.")  # fmt: skip
-    extra_curves = ("stage", "prefix", "val_per_freq")
+    extra_curves = ("stage", "prefix", "val_per_freq", "attempt", "restarted", "judged")
     config_class = ClockConfig
 
     def search_space(self, settings: Settings) -> tuple[Param, ...]:

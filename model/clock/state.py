@@ -34,6 +34,14 @@ class ClockReport(EpochReport):
     stage: str = STAGE_GROW
     prefix: int = 0
     """Prefix length T at the end of the epoch."""
+    attempt: int = 0
+    """The attempt (0, then one more per restart) whose updates the epoch ran."""
+    restarted: bool = False
+    """The attempt ended with this epoch: the next one starts over from other initial
+    weights."""
+    judged: bool = False
+    """A tune epoch: its honest MSE is the plan's rules' to judge (a grow epoch's is meant to
+    swing)."""
 
 
 @dataclass(frozen=True)

@@ -164,18 +164,25 @@ class ClockTraining:
         stalled = 0
         if s.stage == STAGE_GROW and stop is None:
             quiet = p.norms and float(np.mean(p.norms)) < cfg.restart_grad_norm
-            stalled = s.stalled + 1 if quiet and online > cfg.growth_threshold else 0
+            flat = p.prefix == s.prefix > cfg.prefix_start
+            stalled = s.stalled + 1 if quiet and flat and online > cfg.growth_threshold else 0
         stage, prefix, ema = s.stage, p.prefix, p.ema
-        attempt, attempt_start = s.attempt, s.attempt_start
-        if stalled >= cfg.restart_patience and attempt < cfg.max_restarts:
-            # Saturated units barely move: start over from other initial weights.
+        attempt, attempt_start, tune_start = s.attempt, s.attempt_start, s.tune_start
+        done = p.updates - attempt_start
+        unstarted = (done >= cfg.grow_updates and p.prefix < self.data.samples
+                     and max(val.per_freq) >= cfg.restart_unstarted)  # fmt: skip
+        saturated = stalled >= cfg.restart_patience
+        restarted = (stop is None and s.stage == STAGE_GROW and attempt < cfg.max_restarts
+                     and (saturated or unstarted))  # fmt: skip
+        if restarted:
+            # Saturated units barely move, or a block never started: start over from other
+            # initial weights (the sweep's stall rule would stop the trial here otherwise).
             attempt, attempt_start, stalled = attempt + 1, p.updates, 0
             prefix, ema = cfg.prefix_start, math.inf
             self._load(weights_of(initial_model(cfg, self.data, attempt)))
             self.optimizer = adam_for(self.model)
         done = p.updates - attempt_start
         grown = cfg.tune_when_grown and p.prefix >= self.data.samples
-        tune_start = s.tune_start
         if stop is None and stage == STAGE_GROW and (done >= cfg.grow_updates or grown):
             # Tune from the best weights so far, at full length, with a fresh Adam.
             stage, prefix, tune_start = STAGE_TUNE, self.data.samples, p.updates
@@ -189,7 +196,8 @@ class ClockTraining:
             grad_norm_mean=float(np.mean(p.norms)) if p.norms else math.nan,
             grad_norm_max=float(np.max(p.norms)) if p.norms else math.nan, lr=p.lr,
             seconds=time.perf_counter() - start, steps=len(p.losses), stage=s.stage,
-            prefix=p.prefix, stop_reason=stop,
+            prefix=p.prefix, attempt=s.attempt, restarted=restarted,
+            judged=s.stage == STAGE_TUNE, stop_reason=stop,
         )  # fmt: skip
         self.state = replace(
             s, epoch=s.epoch + 1, updates=p.updates, stage=stage, prefix=prefix, ema=ema,
