@@ -27,11 +27,12 @@ import numpy as np
 import torch
 
 from model.checkpoint import atomic_save
-from model.clock.config import ClockConfig
-from model.clock.state import state_from_dict, state_to_dict
+from model.clock.config import STAGE_TUNE, ClockConfig
+from model.clock.state import adam_for, state_from_dict, state_to_dict
 from model.clock.training import ClockTraining
 from model.data import TEST_SEED, TRAIN_SEED, VALIDATION_SEED, DataConfig, make_set
 from model.delivered import save_model
+from model.lstm import module_from_weights
 from sweep.criteria import tier
 
 FRESH_SEEDS = (11, 12, 777)
@@ -47,12 +48,17 @@ def _parser() -> argparse.ArgumentParser:
         if f.type == "bool":
             p.add_argument(flag, action=argparse.BooleanOptionalAction, default=f.default)
         else:
-            kind = {"int": int, "float": float}[f.type]
+            kind = {"int": int, "float": float, "str": str}[f.type]
             default = BEST_SEED if f.name == "seed" else f.default
             p.add_argument(flag, type=kind, default=default)
     p.add_argument("--save-state", type=Path)
     p.add_argument("--resume", type=Path)
     p.add_argument("--save-model", type=Path)
+    p.add_argument(
+        "--tune-now",
+        action="store_true",
+        help="with --resume: start the tune stage at once, from the state's best weights",
+    )
     p.add_argument(
         "--threads",
         type=int,
@@ -77,7 +83,13 @@ def main(argv: list[str] | None = None) -> int:
     run = ClockTraining.start(cfg, train, val, data)
     if args.resume:
         state = state_from_dict(torch.load(args.resume, weights_only=True))
-        run = ClockTraining(train, val, replace(state, config=cfg, stop_reason=None), data)
+        state = replace(state, config=cfg, stop_reason=None)
+        if args.tune_now:
+            weights = state.best_weights or state.weights
+            fresh = adam_for(module_from_weights(weights, data.input_size, cfg.hidden_size), cfg)
+            state = replace(state, stage=STAGE_TUNE, prefix=data.samples, weights=weights,
+                            adam=fresh.state_dict(), tune_start=state.updates)  # fmt: skip
+        run = ClockTraining(train, val, state, data)
     print(cfg, flush=True)
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}", flush=True)
     start, cpu0 = time.perf_counter(), time.process_time()

@@ -70,6 +70,22 @@ class Settings:
     """Trainer implementation, where a method has several that compute the same run."""
     updates_per_epoch: int
     """Optimizer updates per reported epoch, where an epoch is not a pass over the data."""
+    stall: StallRule
+    """The sweep's stall rule, for a method that starts a stalled run over by itself rather
+    than have the sweep stop it."""
+
+
+@dataclass(frozen=True)
+class StallRule:
+    """The values of the sweep's stall rule (``sweep.divergence`` holds them)."""
+
+    patience: int
+    """Grow epochs with T unchanged."""
+    grad_norm: float
+    """Mean gradient norm under which such an epoch is saturated."""
+    started_block_mse: float
+    """A grow stage that ends short of full length with a block's honest MSE at or above this
+    never started that block's oscillator."""
 
 
 @dataclass(frozen=True)

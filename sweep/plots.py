@@ -139,7 +139,10 @@ def sweep_figure(info: fg.SweepInfo) -> go.Figure:
         _floor(fig, info.floor, log)
     if not log:
         _zoom_notes(fig, info)
-    fig.update_xaxes(type="log", title=info.x_title, tickformat=".1e")
+    if info.x_title.endswith("(log)"):
+        fig.update_xaxes(type="log", title=info.x_title, tickformat=".1e")
+    else:
+        fig.update_xaxes(type="linear", title=info.x_title)
     _apply(fig, axis, "final honest validation MSE")
     title = "verdict" if shapes == {"circle"} else "verdict, tier"
     fig.update_layout(legend_title=title, showlegend=True, height=460, margin={"t": 30})

@@ -57,12 +57,13 @@ def _f(x: float | None, spec: str = ".4f") -> str:
 
 
 def _lr(r: TrialRow) -> str:
-    """The learning rate; for a method whose sweep axis is another lr setting (the clock's lr
-    scale), that value marked with 's'."""
+    """The learning rate; for a method whose sweep axis is another setting (the clock's
+    seed), that setting and its value."""
     if r.lr is not None:
         return format(r.lr, ".2e")
-    value = (r.params or {}).get(registry.get(r.method).sweep_axis[0])
-    return "-" if value is None else f"s{value:.1e}"
+    name = registry.get(r.method).sweep_axis[0]
+    value = (r.params or {}).get(name)
+    return "-" if value is None else f"{name} {value:g}"
 
 
 def _ratio(b: TrialRow, g: TierGap, floor: float) -> str:

@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 
 from model import registry
 from model.data import FREQUENCIES, TEST_SEED, TRAIN_SEED, VALIDATION_SEED, DataConfig
-from model.method import Method, Settings
+from model.method import Method, Settings, StallRule
+from sweep.divergence import STALL_GRAD_NORM, STALL_PATIENCE, STARTED_BLOCK_MSE
 from sweep.paths import MAX_STUDY_NAME
 from sweep.space import lowest
 
@@ -42,7 +43,10 @@ class SweepConfig:
     )
     epochs: int = field(
         default=30,
-        **_help("most epochs per trial (clock: epochs of --updates-per-epoch updates, 80%% grow)"),
+        **_help(
+            "most epochs per trial (clock: epochs of --updates-per-epoch updates per attempt, "
+            "80%% grow; a stalled attempt starts over from other initial weights)"
+        ),
     )
     updates_per_epoch: int = field(
         default=100, **_help("clock method: optimizer updates per reported epoch")
@@ -153,7 +157,9 @@ class SweepConfig:
     @property
     def settings(self) -> Settings:
         """The flags every trial's config is made from."""
-        return Settings(**{f.name: getattr(self, f.name) for f in dataclasses.fields(Settings)})
+        stall = StallRule(STALL_PATIENCE, STALL_GRAD_NORM, STARTED_BLOCK_MSE)
+        names = [f.name for f in dataclasses.fields(Settings) if f.name != "stall"]
+        return Settings(**{n: getattr(self, n) for n in names}, stall=stall)
 
     def identity(self) -> dict[str, object]:
         """What the study's numbers depend on: a resumed study must match it exactly.

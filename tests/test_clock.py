@@ -139,7 +139,7 @@ def test_tune_starts_when_grown_and_the_run_ends_early(sets) -> None:
     assert [s for s, _ in stages[3:]] == [STAGE_TUNE] * 2  # tune_updates 4, 2 per epoch
     assert t.state.tune_start == 6 and t.state.updates == 10 and t.state.stop_reason
     # Without it the whole grow budget is spent first: 5 grow epochs, then 2 tune.
-    assert len(list(start(sets, **grow).epochs())) == 7
+    assert len(list(start(sets, tune_when_grown=False, **grow).epochs())) == 7
 
 
 @pytest.mark.parametrize("gate, grows", [("mean", True), ("worst", False)])

@@ -10,10 +10,12 @@ import optuna
 import pytest
 from conftest import study_py
 
+from model.clock.method import MAX_RESTARTS
 from model.data import make_set
 from model.delivered import load_model
 from model.evaluate import evaluate
 from model.lstm import module_from_weights
+from sweep.divergence import STALL_GRAD_NORM, STALL_PATIENCE, STARTED_BLOCK_MSE
 from sweep.evaluation import data_config_of
 from sweep.pruner import DivergencePruner
 from sweep.settings import SweepConfig
@@ -36,16 +38,20 @@ def test_each_method_has_its_own_study_and_trials_record_it(both) -> None:
     assert clock.user_attrs["config"]["method"] == "clock"
     assert len(clock.trials) == 2
     for t in clock.trials:
-        # Two epochs: one grows the prefix, one tunes at full length. A grow stage that ends
-        # far from full length with a block unlearnt is stopped as stalled (no tune epoch).
+        # Two epochs an attempt: one grows the prefix, one tunes at full length. An attempt
+        # whose grow stage ends far from full length with a block unlearnt starts over, up to
+        # MAX_RESTARTS times; the last one is stopped as stalled (no tune epoch).
+        attempts = t.user_attrs["curves"]["attempt"]
         if t.state == optuna.trial.TrialState.PRUNED:
-            assert t.user_attrs["verdict"] == "stalled" and t.user_attrs["epochs"] == 1
+            assert t.user_attrs["verdict"] == "stalled"
+            assert attempts == list(range(MAX_RESTARTS + 1))
+            assert t.user_attrs["curves"]["restarted"] == [True] * MAX_RESTARTS + [False]
             assert "another seed" in t.user_attrs["action"]
         else:
-            assert t.state == optuna.trial.TrialState.COMPLETE and t.user_attrs["epochs"] == 2
+            assert t.state == optuna.trial.TrialState.COMPLETE
+            assert t.user_attrs["curves"]["stage"][-2:] == ["grow", "tune"]
         assert t.user_attrs["method"] == "clock"
-        assert set(t.params) == {"lr_scale", "growth_threshold", "realisations", "balanced",
-                                 "glide_cycles", "seed"}  # fmt: skip
+        assert set(t.params) == {"seed"}
         assert len(t.user_attrs["curves"]["prefix"]) == t.user_attrs["epochs"]
         assert t.user_attrs["curves"]["stage"][0] == "grow"
         assert 0 < t.user_attrs["test_mse"] < 2
@@ -79,15 +85,15 @@ def test_a_clock_trial_evaluates_on_a_fresh_seed(both) -> None:
 def test_the_grow_stage_is_not_judged() -> None:
     cfg = SweepConfig(method="clock", epochs=30)
     judged_from = cfg.training_method.judged_from(cfg.settings)
-    assert judged_from == 25 and cfg.study_name == "lstm-clock"
+    assert judged_from == 28 and cfg.study_name == "lstm-clock"
     study = optuna.create_study(pruner=DivergencePruner(judge_from_step=judged_from))
     trial = study.ask()
     # The grow stage swings by far more than 20%; the tune stage is smooth.
-    grow = [0.5, 0.9, 0.3, 0.8, 0.2] + [0.5] * 19
+    grow = [0.5, 0.9, 0.3, 0.8, 0.2] + [0.5] * 22
     for epoch, v in enumerate([*grow, 0.004, 0.003, 0.0029], start=1):
         trial.report(v, epoch)
         assert not trial.should_prune(), epoch
-    trial.report(0.006, 28)  # a real jump in the tune stage is still caught
+    trial.report(0.006, 31)  # a real jump in the tune stage is still caught
     assert trial.should_prune()
 
 
@@ -99,17 +105,26 @@ def test_clock_defaults_follow_the_measured_recipe() -> None:
     sweep = SweepConfig(method="clock")
     cfg = suggest(trial, sweep.training_method, sweep.settings)
     assert isinstance(cfg, ClockConfig)
-    assert cfg.grow_updates == 2400 and cfg.tune_updates == 600 and cfg.updates_per_epoch == 100
+    assert cfg.grow_updates == 2700 and cfg.tune_updates == 300 and cfg.updates_per_epoch == 100
+    # The recipe: S ignored (so one realisation a block), tune once grown, and an attempt
+    # starts over where the sweep's stall rule would stop it.
+    assert cfg.ignore_s and cfg.realisations == cfg.tune_realisations == 1
+    assert cfg.tune_when_grown and cfg.max_restarts > 0
+    assert (cfg.restart_patience, cfg.restart_grad_norm, cfg.restart_unstarted) == (
+        STALL_PATIENCE,
+        STALL_GRAD_NORM,
+        STARTED_BLOCK_MSE,
+    )
 
 
-def test_the_sweep_figure_of_a_clock_study_plots_the_lr_scale(both) -> None:
+def test_the_sweep_figure_of_a_clock_study_plots_the_seed(both) -> None:
     from sweep.figures import sweep_info
     from sweep.report import collect
 
     study = optuna.load_study(study_name="lstm-clock", storage=f"sqlite:///{both / 's.db'}")
     info = sweep_info(collect(study))
-    assert info.x_title.startswith("clock lr scale")
-    assert sorted(p.lr for p in info.points) == sorted(t.params["lr_scale"] for t in study.trials)
+    assert info.x_title.startswith("seed")
+    assert sorted(p.lr for p in info.points) == sorted(t.params["seed"] for t in study.trials)
 
 
 def test_a_clock_study_starts_with_the_best_measured_point_once(tmp_path) -> None:

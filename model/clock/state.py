@@ -75,8 +75,9 @@ class ClockState:
     stop_reason: str | None = None
 
 
-def adam_for(model: SineLSTM) -> torch.optim.Adam:
-    return torch.optim.Adam(model.parameters(), lr=0.0, foreach=False)
+def adam_for(model: SineLSTM, config: ClockConfig) -> torch.optim.Adam:
+    betas = (0.9, config.adam_beta2)
+    return torch.optim.Adam(model.parameters(), lr=0.0, betas=betas, foreach=False)
 
 
 def attempt_seed(seed: int, attempt: int) -> int:
@@ -107,7 +108,7 @@ def initial_state(config: ClockConfig, data: DataConfig) -> ClockState:
     return ClockState(config=config, epoch=0, updates=0, stage=stage,
                       tune_start=None if config.grow_updates else 0,
                       prefix=min(prefix, data.samples), ema=math.inf, weights=weights_of(model),
-                      adam=adam_for(model).state_dict(),
+                      adam=adam_for(model, config).state_dict(),
                       rng=noise_rng(config.seed).bit_generator.state)  # fmt: skip
 
 
