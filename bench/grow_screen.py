@@ -106,14 +106,42 @@ def done_pairs(path: Path) -> set[tuple[str, int]]:
     return {(r["label"], r["seed"]) for r in rows}
 
 
+def summary(path: Path) -> list[str]:
+    """One markdown row per label: seeds, outcomes, CPU seconds, overrides."""
+    rows: dict[str, list[dict]] = {}
+    for line in path.read_text().splitlines():
+        if line.strip():
+            r = json.loads(line)
+            rows.setdefault(r["label"], []).append(r)
+    out = ["| label | overrides | seeds | grown | partial | stalled | grown seeds | "
+           "CPU s median / total |", "|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    for label, rs in rows.items():
+        n = {k: sum(r["outcome"] == k for r in rs) for k in ("grown", "partial", "stalled")}
+        cpu = sorted(r["cpu_seconds"] for r in rs)
+        seeds = sorted(r["seed"] for r in rs)
+        span = f"{len(seeds)} ({seeds[0]}-{seeds[-1]})"
+        won = ", ".join(str(r["seed"]) for r in rs if r["outcome"] != "stalled") or "-"
+        sets = " ".join(f"{k}={v}" for k, v in rs[0]["overrides"].items()) or "(defaults)"
+        cost = f"{cpu[len(cpu) // 2]:.0f} / {sum(cpu):.0f}"
+        out.append(f"| {label} | {sets} | {span} | {n['grown']} | {n['partial']} | "
+                   f"{n['stalled']} | {won} | {cost} |")  # fmt: skip
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--label", required=True)
+    p.add_argument("--label")
+    p.add_argument("--summary", action="store_true", help="print the table of --out and stop")
     p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE")
     p.add_argument("--seeds", default="0-11")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT)
     p.add_argument("--keep", type=Path, help="save grown and partial clocks' states here")
     args = p.parse_args(argv)
+    if args.summary:
+        print("\n".join(summary(args.out)))
+        return 0
+    if not args.label:
+        p.error("--label is required")
     overrides = parse_overrides(args.set)
     torch.set_num_threads(1)
     command = "python -m bench.grow_screen " + " ".join(sys.argv[1:] if argv is None else argv)

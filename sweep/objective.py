@@ -85,6 +85,7 @@ class Objective:
             if verdict.stop:
                 self.log(f"trial {trial.number} [{verdict.verdict}] {verdict.reason}")
                 self._prune(trial, run, folder, started, verdict)
+        most = getattr(train_config, "epochs", self.config.epochs)
         while not run.finished:
             report = run.run_epoch()
             self.method.save(run.state, folder / rec.LAST)
@@ -92,7 +93,7 @@ class Objective:
             verdict = self._judge(trial, run.state)
             if not self.config.quiet:
                 self.log(
-                    f"trial {trial.number} epoch {report.epoch}/{self.config.epochs} "
+                    f"trial {trial.number} epoch {report.epoch}/{most} "
                     f"lr {report.lr:.2e} online loss {report.online_loss:.4f} "
                     f"train MSE {report.train_mse:.4f} val MSE {report.val_mse:.4f} "
                     f"[{verdict.verdict}] {report.seconds:.1f}s" + self._extra(report)

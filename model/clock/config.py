@@ -13,10 +13,6 @@ from model.params import HIDDEN_SIZE
 STAGE_GROW = "grow"
 STAGE_TUNE = "tune"
 GROWTH_GATES = ("mean", "worst")
-INIT_DEFAULT, INIT_BANK = "default", "bank"
-#: Most a scaled glide speeds the targets up: 7 Hz x 10 still has 14 samples a period.
-GLIDE_MAX_SCALE = 10.0
-INITS = (INIT_DEFAULT, INIT_BANK)
 
 
 @dataclass(frozen=True)
@@ -39,11 +35,6 @@ class ClockConfig:
     sample_rate / T), so every block's prefix holds at least this many cycles and a slow
     block's target glides down to its own frequency as T grows (an oscillator is tuned
     down instead of a ramp being learnt; 0 = off, targets are always the true sines)."""
-    glide_scale: bool = False
-    """Glide by scaling every block's frequency by one factor k = glide_cycles * sample_rate /
-    (T * slowest frequency), at least 1 and at most GLIDE_MAX_SCALE, instead of lifting the
-    slow blocks to a common floor: the blocks keep the ratios of their frequencies while the
-    whole task is learnt fast and slowed down as T grows."""
     growth: float = 1.5
     """T is multiplied by this (capped at the block length) when the prefix is learnt."""
     growth_threshold: float = 0.01
@@ -61,9 +52,6 @@ class ClockConfig:
     """Prefix length up to which the grow lr is lr_scale."""
     lr_power: float = 0.75
     """How fast the grow lr falls with T beyond lr_ref_length."""
-    adam_beta2: float = 0.999
-    """Adam's second-moment decay: lower forgets the gradient scale sooner (it jumps when T
-    grows)."""
     clip: float = 1.0
     """Gradient-norm clip (global L2 norm over all parameters)."""
     balanced: bool = True
@@ -106,9 +94,6 @@ class ClockConfig:
     """Hold the input weights of S at zero (from the start, and their gradient dropped): the
     model then ignores S exactly, so under this noise, which says nothing about t, its honest
     MSE is the same on every noise seed, and one realisation per block is as good as many."""
-    init: str = INIT_DEFAULT
-    """Initial weights: PyTorch's "default", or a "bank" of oscillations at log-spaced
-    frequencies of a fixed band (``model.clock.bank``)."""
     seed: int = 0
     """Seed of the weight initialisation and of the training noise."""
 
@@ -135,12 +120,8 @@ class ClockConfig:
             raise ValueError(
                 f"growth_gate must be one of {GROWTH_GATES}, got {self.growth_gate!r}"
             )
-        if self.init not in INITS:
-            raise ValueError(f"init must be one of {INITS}, got {self.init!r}")
         if self.growth <= 1.0:
             raise ValueError(f"growth must be > 1, got {self.growth}")
-        if not (0.0 < self.adam_beta2 < 1.0):
-            raise ValueError(f"adam_beta2 must be in (0, 1), got {self.adam_beta2}")
         if not (0.0 <= self.ema < 1.0):
             raise ValueError(f"ema must be in [0, 1), got {self.ema}")
         for name in ("growth_threshold", "lr_scale", "clip", "tune_lr_max", "lr_power"):
@@ -155,8 +136,9 @@ class ClockConfig:
 
     @property
     def epochs(self) -> int:
-        """Most epochs of a run."""
-        return self.total_updates // self.updates_per_epoch
+        """Most epochs of a run: every attempt's whole grow budget, then the tune stage."""
+        grow = self.grow_updates * (1 + self.max_restarts)
+        return (grow + self.tune_updates) // self.updates_per_epoch
 
     def grow_lr(self, length: int) -> float:
         """Grow-stage lr for a batch of ``length`` steps."""
@@ -167,9 +149,6 @@ class ClockConfig:
         if stage != STAGE_GROW or self.glide_cycles == 0:
             return data.frequencies
         low = self.glide_cycles * data.sample_rate / prefix
-        if self.glide_scale:
-            k = min(GLIDE_MAX_SCALE, max(1.0, low / min(data.frequencies)))
-            return tuple(f * k for f in data.frequencies)
         return tuple(max(f, low) for f in data.frequencies)
 
     def block_prefixes(self, prefix: int, data: DataConfig) -> tuple[int, ...]:

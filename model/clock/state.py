@@ -12,9 +12,8 @@ import numpy as np
 import torch
 
 from model.checkpoint import CheckpointError, atomic_save
-from model.clock.bank import oscillator_bank
 from model.clock.batch import noise_rng
-from model.clock.config import INIT_BANK, STAGE_GROW, STAGE_TUNE, ClockConfig
+from model.clock.config import STAGE_GROW, STAGE_TUNE, ClockConfig
 from model.data import DataConfig
 from model.lstm import SineLSTM, build_model, weights_of
 from model.method import EpochReport
@@ -75,9 +74,8 @@ class ClockState:
     stop_reason: str | None = None
 
 
-def adam_for(model: SineLSTM, config: ClockConfig) -> torch.optim.Adam:
-    betas = (0.9, config.adam_beta2)
-    return torch.optim.Adam(model.parameters(), lr=0.0, betas=betas, foreach=False)
+def adam_for(model: SineLSTM) -> torch.optim.Adam:
+    return torch.optim.Adam(model.parameters(), lr=0.0, foreach=False)
 
 
 def attempt_seed(seed: int, attempt: int) -> int:
@@ -90,9 +88,6 @@ def attempt_seed(seed: int, attempt: int) -> int:
 def initial_model(config: ClockConfig, data: DataConfig, attempt: int = 0) -> SineLSTM:
     seed = attempt_seed(config.seed, attempt)
     model = build_model(data.input_size, config.hidden_size, seed)
-    if config.init == INIT_BANK:
-        bank = oscillator_bank(weights_of(model), data.sample_rate, seed)
-        model.load_state_dict({k: torch.from_numpy(np.asarray(v)) for k, v in bank.items()})
     h = config.hidden_size
     with torch.no_grad():  # gate order in nn.LSTM: input, forget, cell, output
         model.lstm.bias_ih_l0[h : 2 * h] += config.forget_bias
@@ -108,7 +103,7 @@ def initial_state(config: ClockConfig, data: DataConfig) -> ClockState:
     return ClockState(config=config, epoch=0, updates=0, stage=stage,
                       tune_start=None if config.grow_updates else 0,
                       prefix=min(prefix, data.samples), ema=math.inf, weights=weights_of(model),
-                      adam=adam_for(model, config).state_dict(),
+                      adam=adam_for(model).state_dict(),
                       rng=noise_rng(config.seed).bit_generator.state)  # fmt: skip
 
 

@@ -81,7 +81,7 @@ class ClockTraining:
         keep_freed_memory()
         s = self.state
         self.model = module_from_weights(s.weights, self.data.input_size, s.config.hidden_size)
-        self.optimizer = adam_for(self.model, s.config)
+        self.optimizer = adam_for(self.model)
         self.optimizer.load_state_dict(s.adam)
         self.rng = noise_rng(s.config.seed)
         self.rng.bit_generator.state = s.rng
@@ -180,14 +180,14 @@ class ClockTraining:
             attempt, attempt_start, stalled = attempt + 1, p.updates, 0
             prefix, ema = cfg.prefix_start, math.inf
             self._load(weights_of(initial_model(cfg, self.data, attempt)))
-            self.optimizer = adam_for(self.model, cfg)
+            self.optimizer = adam_for(self.model)
         done = p.updates - attempt_start
         grown = cfg.tune_when_grown and p.prefix >= self.data.samples
         if stop is None and stage == STAGE_GROW and (done >= cfg.grow_updates or grown):
             # Tune from the best weights so far, at full length, with a fresh Adam.
             stage, prefix, tune_start = STAGE_TUNE, self.data.samples, p.updates
             self._load(best if best is not None else weights)
-            self.optimizer = adam_for(self.model, cfg)
+            self.optimizer = adam_for(self.model)
         if stop is None and stage == STAGE_TUNE and p.updates - tune_start >= cfg.tune_updates:
             stop = STOP_MAX_EPOCHS
         report = ClockReport(
