@@ -38,6 +38,13 @@ class TrialRow:
     method: str = registry.DEFAULT
     params: dict | None = None
     verdict_epoch: int | None = None
+    attempts: int | None = None
+    """Initial weights tried, for a method that starts a stalled run over (None: not
+    recorded)."""
+    restart_epochs: tuple[int, ...] = ()
+    """The epochs at which those attempts were given up as stalled."""
+    tuned: bool = False
+    """Whether it reached its full-length stage (the epochs the plan's rules judge)."""
 
 
 @dataclass(frozen=True)
@@ -80,6 +87,8 @@ class Summary:
 def _row(t: optuna.trial.FrozenTrial) -> TrialRow:
     a = t.user_attrs
     online = [v for v in rec.curve(a, "online_loss") if v is not None]
+    attempt = rec.curve(a, rec.CLOCK_ATTEMPT)
+    restarted = rec.curve(a, rec.CLOCK_RESTARTED)
     return TrialRow(
         number=t.number,
         state=t.state.name,
@@ -97,6 +106,9 @@ def _row(t: optuna.trial.FrozenTrial) -> TrialRow:
         method=a.get(rec.METHOD, registry.DEFAULT),
         params=dict(t.params),
         verdict_epoch=a.get(rec.VERDICT_EPOCH),
+        attempts=max(attempt) + 1 if attempt else None,
+        restart_epochs=tuple(i + 1 for i, r in enumerate(restarted) if r),
+        tuned=any(rec.curve(a, rec.CLOCK_JUDGED)),
     )
 
 
@@ -219,60 +231,3 @@ def collect(study: optuna.Study, others: list[optuna.Study] | None = None) -> Su
     methods = method_rows([study, *others]) if others else ()
     notes = notes_for(rows, best, floor)
     return Summary(study.study_name, rows, best, standing, notes, floor, method, methods, ties)
-
-
-#: The tiers from loosest to strictest: a trial that reached one reached those before it.
-_TIER_ORDER = tuple(t.name for t in reversed(TIERS))
-
-
-class Outcomes(NamedTuple):
-    """How a study's finished trials ended: what a sweep that spends compute on many tries
-    must show (issue 11)."""
-
-    finished: int
-    reached: dict[str, int]
-    """Per tier, loosest first: how many trials reached at least that tier."""
-    stopped: dict[str, tuple[int, ...]]
-    """Per verdict that stopped trials early: the epochs at which it did."""
-    by_config: dict[str, tuple[int, int]]
-    """For a method that searches a seed: per setting of everything else, (trials that
-    reached the minimum tier, trials), over the seeds tried."""
-
-
-def outcomes(rows: Sequence[TrialRow]) -> Outcomes:
-    finished = [r for r in rows if r.state in FINISHED_NAMES]
-    reached = {
-        name: sum(r.tier in _TIER_ORDER[i:] for r in finished)
-        for i, name in enumerate(_TIER_ORDER)
-    }
-    stopped: dict[str, list[int]] = {}
-    for r in finished:
-        if r.state == "PRUNED" and r.verdict and r.verdict_epoch is not None:
-            stopped.setdefault(r.verdict, []).append(r.verdict_epoch)
-    by_config: dict[str, list[int]] = {}
-    for r in finished:
-        params = dict(r.params or {})
-        if params.pop("seed", None) is None:
-            continue
-        key = ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}"
-                        for k, v in sorted(params.items()))  # fmt: skip
-        ok, n = by_config.get(key, [0, 0])
-        by_config[key] = [ok + (r.tier in _TIER_ORDER), n + 1]
-    return Outcomes(
-        len(finished), reached, {k: tuple(sorted(v)) for k, v in stopped.items()},
-        {k: (v[0], v[1]) for k, v in by_config.items()},
-    )  # fmt: skip
-
-
-def outcome_lines(o: Outcomes) -> list[str]:
-    """The outcomes in a few plain lines (the text report and the study's note)."""
-    lines = ["Tiers reached (at least): " + ", ".join(f"{k} {v} of {o.finished}"
-                                                  for k, v in o.reached.items())]  # fmt: skip
-    for verdict, epochs in sorted(o.stopped.items()):
-        at = ", ".join(map(str, epochs))
-        lines.append(f"Stopped as {verdict}: {len(epochs)} (at epoch {at})")
-    if o.by_config:
-        lines.append("Minimum tier reached per setting, over the seeds tried:")
-        for key, (ok, n) in sorted(o.by_config.items(), key=lambda kv: -kv[1][0] / kv[1][1]):
-            lines.append(f"  {ok} of {n}: {key}")
-    return lines

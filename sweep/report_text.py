@@ -8,15 +8,8 @@ from dataclasses import asdict
 
 from model import registry
 from sweep.criteria import FLOOR_FRACTION, RATIO_AT_FLOOR, TierGap, at_floor
-from sweep.report import (
-    FINISHED_NAMES,
-    MethodRow,
-    Summary,
-    TrialRow,
-    outcome_lines,
-    outcomes,
-    ties_text,
-)
+from sweep.outcomes import outcome_lines, outcomes
+from sweep.report import FINISHED_NAMES, MethodRow, Summary, TrialRow, ties_text
 
 
 def to_json(summary: Summary) -> dict:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import optuna
@@ -275,7 +276,8 @@ def test_a_clock_trials_curves_carry_its_prefix_and_its_lr_scale() -> None:
 
 
 def test_outcomes_count_tiers_stops_and_success_per_setting_over_seeds() -> None:
-    from sweep.report import TrialRow, outcome_lines, outcomes
+    from sweep.outcomes import outcome_lines, outcomes
+    from sweep.report import TrialRow
 
     def row(n, state, tier, seed, scale=3e-3, verdict=None, epoch=None):
         return TrialRow(number=n, state=state, lr=None, verdict=verdict, epochs=10,
@@ -299,3 +301,30 @@ def test_outcomes_count_tiers_stops_and_success_per_setting_over_seeds() -> None
     text = "\n".join(outcome_lines(o))
     assert "Stopped as stalled: 2 (at epoch 9, 24)" in text
     assert "1 of 3: lr_scale 0.003" in text
+
+
+def test_outcomes_count_the_initial_weights_each_trial_tried() -> None:
+    from sweep.outcomes import outcome_lines, outcomes
+    from sweep.report import TrialRow
+
+    def row(n, state, tier, attempts, restarts, tuned):
+        return TrialRow(number=n, state=state, lr=None, verdict=None, epochs=10,
+                        train_mse=None, val_mse=0.1, test_mse=None, test_train_ratio=None,
+                        tier=tier, best_online_loss=None, stop_reason=None,
+                        continued_from=None, method="clock", params={"seed": n},
+                        attempts=attempts, restart_epochs=restarts, tuned=tuned)  # fmt: skip
+
+    rows = (row(0, "COMPLETE", "good", 1, (), True),
+            row(1, "PRUNED", "below", 3, (12, 30), False),
+            row(2, "COMPLETE", "minimum", 2, (27,), True))  # fmt: skip
+    o = outcomes(rows)
+    assert o.attempts == (6, 3, 2)
+    assert o.by_config == {"": (2, 3)}
+    text = "\n".join(outcome_lines(o))
+    assert "2 of 3: the recipe (only the seed is searched)" in text
+    assert "Initial weights tried: 6 in 3 trials; 3 given up as stalled" in text
+    assert "2 trials reached full length" in text
+    # A method that never starts over records no attempts, and says nothing about them.
+    plain = outcomes(tuple(replace(r, attempts=None) for r in rows))
+    assert plain.attempts is None
+    assert "Initial weights" not in "\n".join(outcome_lines(plain))
