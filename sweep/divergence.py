@@ -258,9 +258,11 @@ class GrowEpoch:
     """Mean gradient norm of its updates."""
 
 
-def check_stalled(epochs: Sequence[GrowEpoch], full_length: int, last_grow_epoch: int
-                  ) -> str | None:  # fmt: skip
-    """Whether a grow stage seen up to its latest epoch has stalled: a sentence, or None."""
+def check_stalled(epochs: Sequence[GrowEpoch], full_length: int, last_grow_epoch: int,
+                  before: int = 0) -> str | None:  # fmt: skip
+    """Whether a grow stage seen up to its latest epoch has stalled: a sentence, or None.
+    ``before``: epochs of the run before this grow stage's first (earlier attempts), so the
+    sentence names the run's epoch."""
     if not epochs or epochs[-1].prefix >= full_length:
         return None
     n, t = len(epochs), epochs[-1].prefix
@@ -277,24 +279,26 @@ def check_stalled(epochs: Sequence[GrowEpoch], full_length: int, last_grow_epoch
             f"saturated: T = {t} unchanged for {STALL_PATIENCE} epochs with gradient norm "
             f"under {STALL_GRAD_NORM} (at most {max(e.grad_norm for e in window):.4f}) while "
             f"its prefix is not learnt (online loss at least "
-            f"{min(e.online_loss for e in window):.4f}), at epoch {n}"
+            f"{min(e.online_loss for e in window):.4f}), at epoch {before + n}"
         )
     if n >= last_grow_epoch and epochs[-1].worst_block >= STARTED_BLOCK_MSE:
         return (
-            f"grow stage over at epoch {n} with T = {t} < {full_length} and a block at honest "
+            f"grow stage over at epoch {before + n} with T = {t} < {full_length} and a block at "
+            "honest "
             f"MSE {_f(epochs[-1].worst_block)}: that oscillator never started, and full-length "
             "training does not create one"
         )
     return None
 
 
-def diagnose_grow(epochs: Sequence[GrowEpoch], full_length: int, last_grow_epoch: int
-                  ) -> Diagnosis | None:  # fmt: skip
-    """The first grow epoch at which ``check_stalled`` fires, replayed epoch by epoch."""
+def diagnose_grow(epochs: Sequence[GrowEpoch], full_length: int, last_grow_epoch: int,
+                  before: int = 0) -> Diagnosis | None:  # fmt: skip
+    """The first grow epoch at which ``check_stalled`` fires, replayed epoch by epoch; its
+    epoch counted in the run (``before`` epochs precede this grow stage)."""
     for n in range(1, len(epochs) + 1):
-        reason = check_stalled(epochs[:n], full_length, last_grow_epoch)
+        reason = check_stalled(epochs[:n], full_length, last_grow_epoch, before)
         if reason is not None:
-            return Diagnosis("stalled", n, ACTIONS["stalled"], reason)
+            return Diagnosis("stalled", before + n, ACTIONS["stalled"], reason)
     return None
 
 

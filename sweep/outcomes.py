@@ -77,6 +77,7 @@ def outcome_lines(o: Outcomes) -> list[str]:
         tried, restarts, grown = o.attempts
         lines.append(
             f"Initial weights tried: {tried} in {o.finished} trials; {restarts} given up as "
-            f"stalled inside their trial (started over); {grown} trials reached full length"
+            f"stalled inside their trial (started over); {grown} trials went on to the "
+            "full-length stage"
         )
     return lines

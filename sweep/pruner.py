@@ -64,10 +64,11 @@ class DivergencePruner(BasePruner):
         ).stop
 
 
-def grow_epochs(attrs: Mapping[str, Any], before_step: int) -> list[GrowEpoch]:
-    """The grow epochs of the current attempt as the stall rule reads them, from the curves a
-    trial records; none for a trial that records no prefix (a method without a growing
-    prefix), or whose last epoch ended an attempt (the method starts over by itself).
+def grow_epochs(attrs: Mapping[str, Any], before_step: int) -> tuple[int, list[GrowEpoch]]:
+    """(epochs before the current attempt, its grow epochs as the stall rule reads them), from
+    the curves a trial records; no epochs for a trial that records no prefix (a method
+    without a growing prefix), or whose last epoch ended an attempt (the method starts over
+    by itself).
     A trial that records which epochs are judged has its grow epochs named by that curve;
     otherwise they are the epochs before ``before_step``."""
     prefix = rec.curve(attrs, rec.CLOCK_PREFIX)
@@ -81,14 +82,14 @@ def grow_epochs(attrs: Mapping[str, Any], before_step: int) -> list[GrowEpoch]:
         judged = [i >= before_step - 1 for i in range(n)]
     if len(restarted) < n:
         restarted = [False] * n
-    if n and restarted[n - 1]:
-        return []
     first = max((i + 1 for i in range(n) if restarted[i]), default=0)
+    if n and restarted[n - 1]:
+        return first, []
 
     def finite(x: float | None) -> float:
         return math.inf if x is None else x  # stored NaN (JSON null): treat as not learnt
 
-    return [
+    return first, [
         GrowEpoch(
             prefix[i], max(finite(v) for v in per_freq[i]), finite(online[i]), finite(norm[i])
         )  # fmt: skip
@@ -111,8 +112,8 @@ def diagnose_all(
 ) -> Diagnosis:
     """The verdict on a trial so far: a stalled growing prefix first (its epochs come first),
     then the plan's rules over the epochs they judge."""
-    grow = grow_epochs(attrs, judge_from_step)
-    stalled = diagnose_grow(grow, full_length, judge_from_step - 1) if grow else None
+    before, grow = grow_epochs(attrs, judge_from_step)
+    stalled = diagnose_grow(grow, full_length, judge_from_step - 1, before) if grow else None
     steps = judged_steps(values, attrs, judge_from_step)
     return stalled or diagnose_steps({s: values[s] for s in steps})
 

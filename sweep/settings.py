@@ -45,7 +45,7 @@ class SweepConfig:
         default=30,
         **_help(
             "most epochs per trial (clock: epochs of --updates-per-epoch updates per attempt, "
-            "80%% grow; a stalled attempt starts over from other initial weights)"
+            "90%% grow; a stalled attempt starts over from other initial weights)"
         ),
     )
     updates_per_epoch: int = field(

@@ -323,7 +323,7 @@ def test_outcomes_count_the_initial_weights_each_trial_tried() -> None:
     text = "\n".join(outcome_lines(o))
     assert "2 of 3: the recipe (only the seed is searched)" in text
     assert "Initial weights tried: 6 in 3 trials; 3 given up as stalled" in text
-    assert "2 trials reached full length" in text
+    assert "2 trials went on to the full-length stage" in text
     # A method that never starts over records no attempts, and says nothing about them.
     plain = outcomes(tuple(replace(r, attempts=None) for r in rows))
     assert plain.attempts is None

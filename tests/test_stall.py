@@ -134,6 +134,10 @@ def test_an_attempt_that_ended_in_a_restart_is_not_judged_and_the_next_starts_af
         flags = restarted + [False] * (n - 9)
         verdict = diagnose_all(values, _curves(both[:n], flags), LAST_GROW + 1, FULL)
         assert not verdict.stop, n
+    # A second attempt that stalls the same way is stopped at the run's epoch 18, not 9.
+    twice = diagnose_all(values, _curves(stall + stall, restarted + [False] * 9),
+                         LAST_GROW + 1, FULL)  # fmt: skip
+    assert twice.verdict == "stalled" and twice.epoch == 18 and "at epoch 18" in twice.reason
 
 
 def test_the_plan_rules_judge_only_the_epochs_the_method_marks() -> None:

@@ -99,7 +99,8 @@ class ClockMethod:
             clip=settings.clip,
             hidden_size=settings.hidden_size,
             max_restarts=MAX_RESTARTS,
-            # The sweep's stall rule: an attempt starts over where the sweep would stop it.
+            # The sweep's stall rule: an attempt starts over where the sweep would stop it (and
+            # a little more often: the trainer's loss bar is growth_threshold, 0.01 < 0.012).
             restart_patience=settings.stall.patience,
             restart_grad_norm=settings.stall.grad_norm,
             restart_unstarted=settings.stall.started_block_mse,
@@ -110,7 +111,9 @@ class ClockMethod:
         # The fixed settings, so a study refuses to mix runs of two recipes.
         recipe = {k: v for k, v in asdict(ClockConfig()).items()
                   if k not in searched and k not in _SET_BY_SWEEP}  # fmt: skip
-        return {"updates_per_epoch": settings.updates_per_epoch, "clock_recipe": recipe}
+        restarts = {"max_restarts": MAX_RESTARTS, "stall": asdict(settings.stall)}
+        return {"updates_per_epoch": settings.updates_per_epoch, "clock_recipe": recipe,
+                "restarts": restarts}  # fmt: skip
 
     def judged_from(self, settings: Settings) -> int:
         # The grow stage's honest MSE is meant to swing while the prefix grows.
@@ -140,4 +143,14 @@ class ClockMethod:
         return state if state.config == config else None
 
     def describe(self, config: ClockConfig) -> str:
-        return f"clock seed {config.seed}, up to {config.max_restarts} restarts"
+        c = config
+        noise = "S ignored (its input weights held at zero)" if c.ignore_s else "fresh noise"
+        return (
+            f"seed {c.seed} (a restart k draws its weights from seed {c.seed} and k; up to "
+            f"{c.max_restarts} restarts), {noise}; grow: prefix {c.prefix_start} x "
+            f"{c.growth:g} whenever its MSE is under {c.growth_threshold:g}, lr "
+            f"{c.lr_scale:g} x min(1, ({c.lr_ref_length}/T)^{c.lr_power:g}), at most "
+            f"{c.grow_updates} updates an attempt, {c.realisations} realisation(s) a block; tune: "
+            f"{c.tune_updates} full-length updates, {c.tune_realisations} a block, lr "
+            f"{c.tune_lr_max:g} after {c.tune_warmup} warm-up, cosine to {c.tune_lr_min:g}"
+        )

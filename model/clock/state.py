@@ -130,8 +130,11 @@ def state_from_dict(d: dict) -> ClockState:
 
     history = tuple(ClockReport(**{**r, "val_per_freq": tuple(r["val_per_freq"])})
                     for r in d["history"])  # fmt: skip
-    # A field added since the file was written takes its default.
+    # A field added since the file was written takes its default (a tune stage then began
+    # where the grow budget ended, as it always did before tune_start existed).
     plain = {f.name: d[f.name] for f in fields(ClockState) if f.name in d}
+    if "tune_start" not in d and d["stage"] == STAGE_TUNE:
+        plain["tune_start"] = d["attempt_start"] + d["config"]["grow_updates"]
     plain.update(config=ClockConfig(**d["config"]), weights=arrays(d["weights"]),
                  best_weights=arrays(d["best_weights"]), history=history)  # fmt: skip
     return ClockState(**plain)

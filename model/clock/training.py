@@ -164,7 +164,7 @@ class ClockTraining:
         stalled = 0
         if s.stage == STAGE_GROW and stop is None:
             quiet = p.norms and float(np.mean(p.norms)) < cfg.restart_grad_norm
-            flat = p.prefix == s.prefix > cfg.prefix_start
+            flat = p.prefix == s.prefix > cfg.prefix_start and p.prefix < self.data.samples
             stalled = s.stalled + 1 if quiet and flat and online > cfg.growth_threshold else 0
         stage, prefix, ema = s.stage, p.prefix, p.ema
         attempt, attempt_start, tune_start = s.attempt, s.attempt_start, s.tune_start
@@ -176,13 +176,15 @@ class ClockTraining:
                      and (saturated or unstarted))  # fmt: skip
         if restarted:
             # Saturated units barely move, or a block never started: start over from other
-            # initial weights (the sweep's stall rule would stop the trial here otherwise).
+            # initial weights. At least as permissive as the sweep's stall rule (its loss bar
+            # is 0.012, this one growth_threshold), so the sweep never stops an attempt that
+            # has restarts left.
             attempt, attempt_start, stalled = attempt + 1, p.updates, 0
             prefix, ema = cfg.prefix_start, math.inf
             self._load(weights_of(initial_model(cfg, self.data, attempt)))
             self.optimizer = adam_for(self.model)
         done = p.updates - attempt_start
-        grown = cfg.tune_when_grown and p.prefix >= self.data.samples
+        grown = cfg.tune_when_grown and prefix >= self.data.samples
         if stop is None and stage == STAGE_GROW and (done >= cfg.grow_updates or grown):
             # Tune from the best weights so far, at full length, with a fresh Adam.
             stage, prefix, tune_start = STAGE_TUNE, self.data.samples, p.updates
