@@ -22,7 +22,12 @@ from sweep import figures as fg
 from sweep.artifacts import ArtifactError
 from sweep.criteria_plots import criteria_figure, criteria_table
 from sweep.identity import stored_data, stored_identity
-from sweep.model_plots import focus_figure, panels_figure, per_freq_figure
+from sweep.model_plots import (
+    error_spectrum_figure,
+    focus_figure,
+    panels_figure,
+    per_freq_figure,
+)
 from sweep.plots import (
     PLOT_CONFIG,
     curves_figure,
@@ -30,6 +35,7 @@ from sweep.plots import (
     sweep_intro,
 )
 from sweep.report import FINISHED_NAMES, Summary, collect, ties_text
+from sweep.spectrum import error_spectrum
 
 
 class Section(NamedTuple):
@@ -121,6 +127,7 @@ def model_sections(
         ]
     pred = fg.prediction_info(number, outputs, data, config, freq)
     per = fg.per_freq_info(number, outputs, data, config)
+    spectrum = error_spectrum(number, outputs, data, config)
     return [
         Section(
             four,
@@ -132,8 +139,12 @@ def model_sections(
         Section(
             five,
             "Each frequency's test MSE beside what predicting 0 scores on the same "
-            "samples (0.5 over whole periods).",
-            _div(per_freq_figure(per), "per-freq"),
+            "samples (0.5 over whole periods). Below: where each block's error lies in "
+            "frequency. Error at the block's own frequency is a wrong phase or amplitude; "
+            "error at other frequencies is a distorted wave (a clock's slow oscillator that "
+            "is not a clean sine).",
+            _div(per_freq_figure(per), "per-freq")
+            + _div(error_spectrum_figure(spectrum), "error-spectrum"),
         ),
     ]
 

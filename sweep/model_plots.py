@@ -10,6 +10,7 @@ from plotly.subplots import make_subplots
 
 from sweep import figures as fg
 from sweep.plots import FLOOR_COLOUR
+from sweep.spectrum import ErrorSpectrumInfo
 
 
 def focus_figure(info: fg.PredictionInfo) -> go.Figure:
@@ -106,4 +107,21 @@ def per_freq_figure(info: fg.PerFreqInfo) -> go.Figure:
     fig.update_layout(
         height=400, barmode="group", margin={"t": 50}, title=f"overall test MSE {info.overall:.4f}"
     )
+    return fig
+
+
+def error_spectrum_figure(info: ErrorSpectrumInfo) -> go.Figure:
+    """One bar group per 1 Hz band: what share of each block's error power lies there."""
+    fig = go.Figure()
+    for f, share, mse in zip(info.freqs, info.share, info.mse, strict=True):
+        fig.add_bar(
+            x=list(info.bands),
+            y=[100 * v for v in share],
+            name=f"{f:g} Hz block (MSE {mse:.4f})",
+            hovertemplate="%{y:.1f}% of the error power in the %{x} Hz band",
+        )
+    fig.update_xaxes(title="frequency band of the error (Hz)", dtick=1)
+    fig.update_yaxes(title="share of the block's error power (%)")
+    title = f"trial #{info.number}: where each block's error lies in frequency"
+    fig.update_layout(height=400, barmode="group", margin={"t": 50}, title=title)
     return fig
