@@ -110,9 +110,15 @@ def deliver(
     )  # fmt: skip
     save_note(trial, trial_note(facts))
     log(
-        f"trial {trial.number} done ({stop}): {method.describe(state.config)} epochs "
+        f"trial {trial.number} done ({stop}): {_params(trial.params)} epochs "
         f"{state.epoch} train MSE {train.mse:.4f} val MSE {val.mse:.4f} test MSE "
         f"{test.mse:.4f} tier {attrs[rec.TIER]}"
         + ("  [at the predict-zero floor]" if attrs[rec.AT_FLOOR] else "")
     )
     return val.mse
+
+
+def _params(params: dict) -> str:
+    """The trial's searched values, for its one-line summary (the note has the recipe)."""
+    return ", ".join(f"{k} {v:.2e}" if isinstance(v, float) else f"{k} {v}"
+                     for k, v in sorted(params.items()))  # fmt: skip
