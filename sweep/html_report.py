@@ -7,7 +7,6 @@ page.
 from __future__ import annotations
 
 import html
-import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple
@@ -34,7 +33,7 @@ from sweep.plots import (
     sweep_figure,
     sweep_intro,
 )
-from sweep.report import FINISHED_NAMES, Summary, collect, ties_text
+from sweep.report import FINISHED_NAMES, Summary, axis_text, collect, ties_text
 from sweep.spectrum import error_spectrum
 
 
@@ -80,7 +79,7 @@ def page(summary: Summary, sections: Sequence[Section]) -> str:
             "; no trial has finished yet."
             if b is None
             else f"; best by honest validation MSE: trial #{b.number} "
-            f"(lr {b.lr or math.nan:.2e}, {b.state.lower()}, val MSE {b.val_mse:.4f}, "
+            f"({axis_text(b)}, {b.state.lower()}, val MSE {b.val_mse:.4f}, "
             f"tier {b.tier})."
         )
     )

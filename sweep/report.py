@@ -231,3 +231,12 @@ def collect(study: optuna.Study, others: list[optuna.Study] | None = None) -> Su
     methods = method_rows([study, *others]) if others else ()
     notes = notes_for(rows, best, floor)
     return Summary(study.study_name, rows, best, standing, notes, floor, method, methods, ties)
+
+
+def axis_text(r: TrialRow) -> str:
+    """The trial's value on its method's sweep axis, named: "lr 1.50e-04", "seed 8607"."""
+    name = registry.get(r.method).sweep_axis[0]
+    value = r.lr if name == "lr" else (r.params or {}).get(name)
+    if value is None:
+        return f"{name} -"
+    return f"{name} {value:.2e}" if isinstance(value, float) else f"{name} {value}"

@@ -9,7 +9,7 @@ from dataclasses import asdict
 from model import registry
 from sweep.criteria import FLOOR_FRACTION, RATIO_AT_FLOOR, TierGap, at_floor
 from sweep.outcomes import outcome_lines, outcomes
-from sweep.report import FINISHED_NAMES, MethodRow, Summary, TrialRow, ties_text
+from sweep.report import FINISHED_NAMES, MethodRow, Summary, TrialRow, axis_text, ties_text
 
 
 def to_json(summary: Summary) -> dict:
@@ -51,12 +51,11 @@ def _f(x: float | None, spec: str = ".4f") -> str:
 
 def _lr(r: TrialRow) -> str:
     """The learning rate; for a method whose sweep axis is another setting (the clock's
-    seed), that setting and its value."""
+    seed), that setting's value (the column is named after it)."""
     if r.lr is not None:
         return format(r.lr, ".2e")
-    name = registry.get(r.method).sweep_axis[0]
-    value = (r.params or {}).get(name)
-    return "-" if value is None else f"{name} {value:g}"
+    value = (r.params or {}).get(registry.get(r.method).sweep_axis[0])
+    return "-" if value is None else f"{value:g}"
 
 
 def _ratio(b: TrialRow, g: TierGap, floor: float) -> str:
@@ -80,7 +79,8 @@ def render_methods(methods: tuple[MethodRow, ...]) -> list[str]:
 
 
 def render_text(summary: Summary) -> str:
-    head = (f"{'#':>4} {'state':<9} {'lr':>9} {'verdict':<12} {'ep':>3} {'train MSE':>10} "
+    axis = registry.get(summary.method).sweep_axis[0]
+    head = (f"{'#':>4} {'state':<9} {axis:>9} {'verdict':<12} {'ep':>3} {'train MSE':>10} "
             f"{'val MSE':>9} {'test MSE':>9} {'ratio':>6} {'tier':<9} {'online':>8}")  # fmt: skip
     lines = [f"study {summary.study_name!r} (method {summary.method}): "
              f"{len(summary.rows)} trials", "", head]  # fmt: skip
@@ -98,7 +98,7 @@ def render_text(summary: Summary) -> str:
     if b is None:
         lines.append("No finished trial yet.")
     else:
-        lines.append(f"Best trial by validation MSE: #{b.number} (lr {_f(b.lr, '.2e')}, "
+        lines.append(f"Best trial by validation MSE: #{b.number} ({axis_text(b)}, "
                      f"{b.state.lower()}, val MSE {_f(b.val_mse)}, tier {b.tier})")  # fmt: skip
         if summary.ties is not None:
             scored = sum(r.val_mse is not None and r.state in FINISHED_NAMES for r in summary.rows)
