@@ -4,7 +4,7 @@ whichever method trained it. Torch-free; ``model.kernels.evaluate`` scores it on
 from __future__ import annotations
 
 import math
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
 
@@ -33,11 +33,18 @@ def save_model(weights: Weights, config: Any, meta: dict, path: Path) -> None:
 
 def load_model(path: Path) -> tuple[Weights, Any, dict]:
     """Weights, the config that trained them (its method's config class; every one has
-    ``hidden_size``), and what they scored."""
+    ``hidden_size``), and what they scored. A config option the method no longer has (the file
+    is older than its removal) is left out of the config and listed in the meta under
+    ``"options_no_longer_known"``: the weights are what they were, and score the same."""
     arrays, d = unpack(path)
     try:
         # Files written before methods were recorded are L=1 models.
         config_class = registry.get(d.get("method", registry.DEFAULT)).config_class
-        return group(arrays, "weights"), config_class(**d["config"]), dict(d["meta"])
+        known = {f.name for f in fields(config_class)}
+        config, meta = dict(d["config"]), dict(d["meta"])
+        gone = {k: config.pop(k) for k in sorted(set(config) - known)}
+        if gone:
+            meta["options_no_longer_known"] = gone
+        return group(arrays, "weights"), config_class(**config), meta
     except (KeyError, TypeError, ValueError) as exc:
         raise CheckpointError(f"{path}: incomplete model file ({exc})") from exc

@@ -103,3 +103,16 @@ def test_model_file_round_trips(sets, tmp_path) -> None:
     for k, w in t.state.weights.items():
         np.testing.assert_array_equal(weights[k], w)
     assert not list(tmp_path.glob("*.tmp"))  # the atomic write left no temporary file
+
+
+def test_a_model_file_with_an_option_since_removed_still_loads(sets, tmp_path) -> None:
+    from model.checkpoint import atomic_write, group, pack, prefixed, unpack
+
+    t = Training.start(TrainConfig(lr=1e-3, epochs=1), *sets)
+    save_model(t.state.weights, t.state.config, {"val_mse": 0.4}, tmp_path / "best.npz")
+    arrays, info = unpack(tmp_path / "best.npz")
+    info["config"]["glide_scale"] = True  # an option a later version no longer has
+    atomic_write(pack(prefixed("weights", group(arrays, "weights")), info), tmp_path / "old.npz")
+    _, cfg, meta = load_model(tmp_path / "old.npz")
+    assert cfg == t.state.config
+    assert meta == {"val_mse": 0.4, "options_no_longer_known": {"glide_scale": True}}
