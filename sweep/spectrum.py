@@ -11,8 +11,9 @@ import numpy as np
 
 from model.data import DataConfig, SignalSet
 
-#: Bands shown: 0 Hz (a constant offset) up to this, in 1 Hz steps.
-MAX_HZ = 20
+#: Bands shown: 0 Hz (a constant offset) up to this, in 1 Hz steps: the 7 Hz block's third
+#: and fourth harmonics (21, 28 Hz) included.
+MAX_HZ = 30
 
 
 class ErrorSpectrumInfo(NamedTuple):
