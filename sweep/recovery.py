@@ -103,6 +103,22 @@ def _retried(trials: Sequence[FrozenTrial]) -> set[int]:
     return {n for t in trials for n in t.system_attrs.get("retry_history", [])}
 
 
+def fail_dead(study: optuna.Study) -> list[int]:
+    """Mark FAIL (``owner_died``) every RUNNING trial whose process is gone; their numbers."""
+    storage = study._storage  # Optuna's own stale-trial handling works at this level too.
+    failed = []
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        if liveness.alive(t):
+            continue
+        try:
+            storage.set_trial_user_attr(t._trial_id, rec.STOP_REASON, rec.STOP_OWNER_DIED)
+            storage.set_trial_state_values(t._trial_id, state=TrialState.FAIL)
+            failed.append(t.number)
+        except UpdateFinishedTrialError:
+            pass  # another worker got there first
+    return failed
+
+
 def recover(study: optuna.Study) -> list[int]:
     """Fail RUNNING trials whose process on this host is gone (and, through Optuna's heartbeat,
     those of other hosts silent for the grace period), and queue every cut-off trial that has
@@ -110,15 +126,7 @@ def recover(study: optuna.Study) -> list[int]:
 
     Two workers recovering at once may both queue a copy; the objective runs only the first
     (``STOP_DUPLICATE``)."""
-    storage = study._storage  # Optuna's own stale-trial handling works at this level too.
-    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        if liveness.alive(t):
-            continue
-        try:
-            storage.set_trial_user_attr(t._trial_id, rec.STOP_REASON, rec.STOP_OWNER_DIED)
-            storage.set_trial_state_values(t._trial_id, state=TrialState.FAIL)
-        except UpdateFinishedTrialError:
-            pass  # another worker got there first
+    fail_dead(study)
     before = _retried(study.get_trials(deepcopy=False))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ExperimentalWarning)

@@ -25,7 +25,14 @@ from sweep.delivery import Sets
 from sweep.identity import open_study
 from sweep.notes import study_note
 from sweep.objective import Objective
-from sweep.recovery import FINISHED, CheckpointWriteError, mark_crashed, occupancy, recover
+from sweep.recovery import (
+    FINISHED,
+    CheckpointWriteError,
+    fail_dead,
+    mark_crashed,
+    occupancy,
+    recover,
+)
 from sweep.report import collect
 from sweep.report_text import conclusion
 from sweep.settings import SweepConfig
@@ -189,14 +196,21 @@ def run_sweep(config: SweepConfig, log: Callable[[str], None] = print) -> optuna
             run_worker(config, 0, log, n_trials)
         else:
             _run_processes(config, study, n_trials)
-        if finished_count(study) >= config.trials or not _wait_for_unowned(study, log):
+        if finished_count(study) >= config.trials:
+            # Full; but a trial asked by a process that died at once may still have looked
+            # young when this run began: judge it before leaving, so none stays RUNNING.
+            if _wait_for_unowned(study, log, "judging them"):
+                fail_dead(study)
+            break
+        if not _wait_for_unowned(study, log):
             break
     # The best model, where optuna-dashboard lists it (beside the database, for SQLite).
     attach_after_sweep(study, config.storage, log)
     return study
 
 
-def _wait_for_unowned(study: optuna.Study, log: Callable[[str], None]) -> bool:
+def _wait_for_unowned(study: optuna.Study, log: Callable[[str], None],
+                      what: str = "taking them over") -> bool:  # fmt: skip
     """Sleep until every RUNNING trial that names no process is old enough to be judged;
     False when there is none (the study is short because of live workers elsewhere)."""
     trials = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
@@ -206,7 +220,7 @@ def _wait_for_unowned(study: optuna.Study, log: Callable[[str], None]) -> bool:
         return False
     wait = max(0.0, liveness.unowned_grace() - min(ages.values())) + 0.1
     log(f"trial(s) {', '.join(map(str, sorted(ages)))} running in no known process; "
-        f"taking them over in {wait:.0f} s unless their process shows itself")  # fmt: skip
+        f"{what} in {wait:.0f} s unless their process shows itself")  # fmt: skip
     time.sleep(wait)
     return True
 
