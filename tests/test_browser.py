@@ -35,7 +35,15 @@ FLAGS = (
     "--v=0",
     "--virtual-time-budget=10000",
 )
-FIGURES = ("fig-sweep", "fig-curves", "fig-criteria", "fig-focus", "fig-panels", "fig-per-freq")
+FIGURES = (
+    "fig-sweep",
+    "fig-curves",
+    "fig-criteria",
+    "fig-focus",
+    "fig-panels",
+    "fig-per-freq",
+    "fig-error-spectrum",
+)
 
 
 class Rendered(NamedTuple):

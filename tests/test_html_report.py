@@ -21,7 +21,15 @@ from sweep import html_report as hr
 from sweep.criteria import TIERS
 from sweep.report import collect
 
-FIGURES = ("fig-sweep", "fig-curves", "fig-criteria", "fig-focus", "fig-panels", "fig-per-freq")
+FIGURES = (
+    "fig-sweep",
+    "fig-curves",
+    "fig-criteria",
+    "fig-focus",
+    "fig-panels",
+    "fig-per-freq",
+    "fig-error-spectrum",
+)
 SECTIONS = (
     "1. The sweep",
     "2. Learning curves",
