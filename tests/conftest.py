@@ -69,3 +69,8 @@ def tiny_study(tmp_path_factory: pytest.TempPathFactory) -> TinyStudy:
         cwd=folder,
     )
     return TinyStudy(folder, "tiny")
+
+
+#: The figures of ``study.py report --html``, in page order (their div ids).
+REPORT_FIGURES = ("fig-sweep", "fig-curves", "fig-criteria", "fig-focus", "fig-panels",
+                  "fig-per-freq", "fig-error-spectrum")  # fmt: skip

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 import pytest
+from conftest import REPORT_FIGURES
 
 import study
 
@@ -35,15 +36,7 @@ FLAGS = (
     "--v=0",
     "--virtual-time-budget=10000",
 )
-FIGURES = (
-    "fig-sweep",
-    "fig-curves",
-    "fig-criteria",
-    "fig-focus",
-    "fig-panels",
-    "fig-per-freq",
-    "fig-error-spectrum",
-)
+FIGURES = REPORT_FIGURES
 
 
 class Rendered(NamedTuple):

@@ -9,7 +9,7 @@ import re
 
 import optuna
 import pytest
-from conftest import study_py
+from conftest import REPORT_FIGURES, study_py
 from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState, create_trial
 from plotly.offline import get_plotlyjs
@@ -21,15 +21,7 @@ from sweep import html_report as hr
 from sweep.criteria import TIERS
 from sweep.report import collect
 
-FIGURES = (
-    "fig-sweep",
-    "fig-curves",
-    "fig-criteria",
-    "fig-focus",
-    "fig-panels",
-    "fig-per-freq",
-    "fig-error-spectrum",
-)
+FIGURES = REPORT_FIGURES
 SECTIONS = (
     "1. The sweep",
     "2. Learning curves",
