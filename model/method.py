@@ -70,6 +70,8 @@ class Settings:
     """Trainer implementation, where a method has several that compute the same run."""
     updates_per_epoch: int
     """Optimizer updates per reported epoch, where an epoch is not a pass over the data."""
+    tune_epochs: int
+    """Epochs of a final full-length stage, where a method has one (0: its own share)."""
     stall: StallRule
     """The sweep's stall rule, for a method that starts a stalled run over by itself rather
     than have the sweep stop it."""

@@ -51,6 +51,13 @@ class SweepConfig:
     updates_per_epoch: int = field(
         default=100, **_help("clock method: optimizer updates per reported epoch")
     )
+    tune_epochs: int = field(
+        default=0,
+        **_help(
+            "clock method: epochs of the full-length stage, out of --epochs (0: 10%%; "
+            "bench/excellent.md reached the excellent tier with 40)"
+        ),
+    )
     lr_min: float = field(default=LR_MIN, **_help("lower bound of the log-uniform lr range"))
     lr_max: float = field(default=LR_MAX, **_help("upper bound of the log-uniform lr range"))
     storage: str = field(default=DEFAULT_STORAGE, **_help("Optuna storage URL (SQLAlchemy)"))
@@ -122,6 +129,9 @@ class SweepConfig:
             raise ValueError(
                 f"--lr-min ({self.lr_min}) must be smaller than --lr-max ({self.lr_max})"
             )
+        if not (0 <= self.tune_epochs < max(self.epochs, 1)):
+            raise ValueError(f"--tune-epochs must be in [0, --epochs), got {self.tune_epochs} "
+                             f"with --epochs {self.epochs}")  # fmt: skip
         if self.updates_per_epoch < 1:
             raise ValueError(
                 f"--updates-per-epoch must be a positive number, got {self.updates_per_epoch}"

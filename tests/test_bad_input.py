@@ -70,6 +70,8 @@ def _refused(capfd: pytest.CaptureFixture[str], argv: list[str], *words: str) ->
         (["--test-seed", "-2"], "--test-seed"),
         (["--method", "clocks"], "--method"),
         (["--updates-per-epoch", "0"], "--updates-per-epoch"),
+        (["--epochs", "5", "--tune-epochs", "5"], "--tune-epochs"),
+        (["--tune-epochs", "-1"], "--tune-epochs"),
         (["--checkpoint-dir", "/dev/null/x"], "cannot write checkpoints"),
         (["--clip", "nan"], "--clip"),
         (["--clip", "inf"], "--clip"),

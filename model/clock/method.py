@@ -54,9 +54,11 @@ DISCLOSURE = (
 )
 
 
-def grow_epochs(epochs: int) -> int:
-    """Epochs of the growing-prefix stage: GROW_SHARE of them, and at least one of each stage
-    where there are two epochs."""
+def grow_epochs(epochs: int, tune_epochs: int = 0) -> int:
+    """Epochs of the growing-prefix stage: all but ``tune_epochs`` of them when that is set,
+    else GROW_SHARE of them, and at least one of each stage where there are two epochs."""
+    if tune_epochs:
+        return epochs - tune_epochs
     if epochs < 2:
         return epochs
     return min(epochs - 1, max(1, round(GROW_SHARE * epochs)))
@@ -88,7 +90,7 @@ class ClockMethod:
 
     def make_config(self, params: Mapping[str, Any], settings: Settings) -> ClockConfig:
         per_epoch = settings.updates_per_epoch
-        grow = grow_epochs(settings.epochs)
+        grow = grow_epochs(settings.epochs, settings.tune_epochs)
         tune = settings.epochs - grow
         return ClockConfig(
             **params,
@@ -113,11 +115,11 @@ class ClockMethod:
                   if k not in searched and k not in _SET_BY_SWEEP}  # fmt: skip
         restarts = {"max_restarts": MAX_RESTARTS, "stall": asdict(settings.stall)}
         return {"updates_per_epoch": settings.updates_per_epoch, "clock_recipe": recipe,
-                "restarts": restarts}  # fmt: skip
+                "restarts": restarts, "tune_epochs": settings.tune_epochs}  # fmt: skip
 
     def judged_from(self, settings: Settings) -> int:
         # The grow stage's honest MSE is meant to swing while the prefix grows.
-        return grow_epochs(settings.epochs) + 1
+        return grow_epochs(settings.epochs, settings.tune_epochs) + 1
 
     def uses_torch(self, settings: Settings) -> bool:
         return True
