@@ -227,3 +227,19 @@ def test_a_grow_budget_spent_with_a_block_unstarted_restarts(sets) -> None:
 def test_other_seed_other_run(sets) -> None:
     a, b = start(sets, seed=0), start(sets, seed=1)
     assert a.run_epoch().val_mse != b.run_epoch().val_mse
+
+
+@pytest.mark.parametrize("ignore_s", [True, False])
+def test_the_train_mse_is_the_train_sets_own(sets, ignore_s) -> None:
+    # Ignoring S, the train set is not evaluated again: its MSE is the validation set's, which
+    # must then be what evaluating it gives, bit for bit, at every epoch and after restarts.
+    t = start(sets, ignore_s=ignore_s, growth_threshold=1e-12, restart_unstarted=0.0,
+              max_restarts=1)  # fmt: skip
+    reports = []
+    for report in t.epochs():
+        reports.append(report)
+        train, val = (t.evaluate(s, t.state.weights).mse for s in sets)
+        assert (train == val) is ignore_s  # restarted and reloaded weights included
+        if not report.restarted and report.stage == t.state.stage:  # the same weights
+            assert report.train_mse == train and report.val_mse == val
+    assert any(r.restarted for r in reports) and reports[-1].stage == STAGE_TUNE
