@@ -103,11 +103,11 @@ def test_a_step_gives_the_same_bits_wherever_its_buffers_lie() -> None:
         c = buf[4 * 71 + gap : 4 * 71 + gap + 4 * 64].reshape(4, 64)
         gates = buf[4 * 71 + 4 * 64 + 2 * gap :].reshape(4, 256)
         z[:, 69:] = 1.0
-        y = np.empty(4, np.float32)
+        y, h = np.empty(4, np.float32), np.empty((4, 64), np.float32)
         ys = []
         for t in range(data.inputs.shape[1]):
             z[:, :5] = data.inputs[:, t]
-            advance(w, w_out, b_out, z, c, gates, y)
+            advance(w, w_out, b_out, z, c, gates, y, h)
             ys.append(y.copy())
         seen.add(np.array(ys).tobytes())
     assert len(seen) == 1
