@@ -17,6 +17,7 @@ from optuna_dashboard import save_note
 from model.data import DataConfig, SignalSet, make_set
 from model.delivered import save_model
 from model.method import Method, Run
+from model.params import Weights
 from sweep import records as rec
 from sweep.criteria import at_floor, mse_ratio, tier
 from sweep.divergence import Diagnosis
@@ -68,21 +69,20 @@ def deliver(
     objective (its honest validation MSE)."""
     state, floor = run.state, data_floor(data)
     weights = state.best_weights if state.best_weights is not None else state.weights
-    train = run.evaluate(sets.train, weights)
-    val = run.evaluate(sets.val, weights)
+    train, val = best_scores(run, sets, weights)
     test = run.evaluate(sets.test, weights)
     best_path = folder / rec.BEST
-    meta = {"train_mse": train.mse, "val_mse": val.mse, "test_mse": test.mse,
+    meta = {"train_mse": train, "val_mse": val, "test_mse": test.mse,
             "epoch": state.best_epoch or state.epoch}  # fmt: skip
     save_model(weights, state.config, meta, best_path)
     attrs = {
-        rec.TRAIN_MSE: rec.num(train.mse),
-        rec.VAL_MSE: rec.num(val.mse),
+        rec.TRAIN_MSE: rec.num(train),
+        rec.VAL_MSE: rec.num(val),
         rec.TEST_MSE: rec.num(test.mse),
-        rec.TEST_TRAIN_RATIO: rec.num(mse_ratio(train.mse, test.mse)),
+        rec.TEST_TRAIN_RATIO: rec.num(mse_ratio(train, test.mse)),
         rec.TEST_MSE_PER_FREQ: per_freq_attr(data.frequencies, test.per_freq),
-        rec.TIER: tier(train.mse, test.mse),
-        rec.AT_FLOOR: at_floor(val.mse, floor),
+        rec.TIER: tier(train, test.mse),
+        rec.AT_FLOOR: at_floor(val, floor),
         rec.EPOCHS: state.epoch,
         rec.BEST_EPOCH: meta["epoch"],
         rec.STOP_REASON: stop,
@@ -104,18 +104,31 @@ def deliver(
     facts = TrialFacts(
         number=trial.number, method=method.name, trained=method.describe(state.config),
         disclosure=method.disclosure, diagnosis=diagnosis, action=action, epochs=state.epoch,
-        best_epoch=meta["epoch"], train_mse=train.mse, val_mse=val.mse, test_mse=test.mse,
+        best_epoch=meta["epoch"], train_mse=train, val_mse=val, test_mse=test.mse,
         best_online_loss=min(online) if online else None, floor=floor,
         at_floor=attrs[rec.AT_FLOOR],
     )  # fmt: skip
     save_note(trial, trial_note(facts))
     log(
         f"trial {trial.number} done ({stop}): {_params(trial.params)} epochs "
-        f"{state.epoch} train MSE {train.mse:.4f} val MSE {val.mse:.4f} test MSE "
+        f"{state.epoch} train MSE {train:.4f} val MSE {val:.4f} test MSE "
         f"{test.mse:.4f} tier {attrs[rec.TIER]}"
         + ("  [at the predict-zero floor]" if attrs[rec.AT_FLOOR] else "")
     )
-    return val.mse
+    return val
+
+
+def best_scores(run: Run, sets: Sets, weights: Weights) -> tuple[float, float]:
+    """The honest train and validation MSE of the delivered ``weights``. The best epoch
+    evaluated exactly these weights on exactly these sets, so its report's numbers are taken
+    (evaluating again gives the same bits and cost two full passes a trial); the sets are
+    evaluated only when no epoch did (no best yet, or a score not recorded)."""
+    state = run.state
+    if state.best_weights is weights and 0 < state.best_epoch <= len(state.history):
+        report = state.history[state.best_epoch - 1]
+        if math.isfinite(report.train_mse) and math.isfinite(report.val_mse):
+            return report.train_mse, report.val_mse
+    return run.evaluate(sets.train, weights).mse, run.evaluate(sets.val, weights).mse
 
 
 def _params(params: dict) -> str:
