@@ -45,6 +45,9 @@ from sweep.settings import SweepConfig
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 SLOW = {SLOW_SAVE_ENV: "0.4"}  # every checkpoint write pauses before its rename
+# Ctrl-C must land after epoch 2's line and before epoch 3's rename: a window of one pause,
+# which a loaded machine once let pass (the run ended with 0); this test pays for a wider one.
+SLOWER = {SLOW_SAVE_ENV: "1.5"}
 EPOCH_LINE = re.compile(r"trial (\d+) epoch (\d+)/")
 
 
@@ -239,7 +242,7 @@ def test_ctrl_c_exits_130_prints_the_resume_command_and_the_rerun_continues(
     tmp_path: Path, uninterrupted: FrozenTrial
 ) -> None:
     url, args = _prepared(tmp_path, "same")
-    sweep = Sweep(args, cwd=tmp_path, env=SLOW)
+    sweep = Sweep(args, cwd=tmp_path, env=SLOWER)
     sweep.wait_until(lambda: sweep.saw(r"trial 0 epoch 2/4"))
 
     assert sweep.signal(signal.SIGINT) == 130
