@@ -46,6 +46,17 @@ from model.vecmath import sigmoid, tanh
 TINY = np.float32(1e-30)
 
 
+@numba.njit(inline="always", **JIT)
+def _adam_weight(p, m, v, g, b1c, b2, b2c, step_size, inv_bc2, eps):
+    """Adam on one weight with gradient g (bias-corrected through step_size and inv_bc2):
+    returns its new value and moments. Inlined into both loops below, which vectorise it."""
+    mi = m + (g - m) * b1c
+    vi = v * b2 + b2c * g * g
+    mi = mi if abs(mi) >= TINY else np.float32(0.0)
+    vi = vi if vi >= TINY else np.float32(0.0)
+    return p - step_size * (mi / (np.sqrt(vi) * inv_bc2 + eps)), mi, vi
+
+
 @numba.njit(**JIT)
 def _adam_segment(p, m, v, grad_a, grad_b, scale, b1c, b2, b2c, step_size, inv_bc2, eps):
     """Adam on a weight whose gradient is the outer product grad_a[k] * grad_b[j] (times the
@@ -56,23 +67,16 @@ def _adam_segment(p, m, v, grad_a, grad_b, scale, b1c, b2, b2c, step_size, inv_b
         ga = grad_a[k] * scale
         base = k * n_b
         for j in range(n_b):
-            g = ga * grad_b[j]
             i = base + j
-            mi = m[i] + (g - m[i]) * b1c
-            vi = v[i] * b2 + b2c * g * g
-            mi = mi if abs(mi) >= TINY else np.float32(0.0)
-            vi = vi if vi >= TINY else np.float32(0.0)
-            m[i] = mi
-            v[i] = vi
-            p[i] = p[i] - step_size * (mi / (np.sqrt(vi) * inv_bc2 + eps))
+            p[i], m[i], v[i] = _adam_weight(p[i], m[i], v[i], ga * grad_b[j], b1c, b2, b2c,
+                                            step_size, inv_bc2, eps)  # fmt: skip
 
 
 @numba.njit(**JIT)
 def _adam_rows(p, m, v, z, dgate, a, z_next, gates_next):
     """Adam on the gate weights (row j's gradient is z[j] * dgate, times the clip scale), and
     in the same pass the next step's gates ``z_next @ W`` from the updated rows: the weights
-    are streamed through the cache once per step instead of twice. Same arithmetic per weight
-    as ``_adam_segment``."""
+    are streamed through the cache once per step instead of twice."""
     scale, b1c, b2, b2c, step_size, inv_bc2, eps = a
     g4 = dgate.size
     for j in range(z.size):
@@ -81,15 +85,9 @@ def _adam_rows(p, m, v, z, dgate, a, z_next, gates_next):
         base = j * g4
         first = j == 0
         for k in range(g4):
-            g = ga * dgate[k]
             i = base + k
-            mi = m[i] + (g - m[i]) * b1c
-            vi = v[i] * b2 + b2c * g * g
-            mi = mi if abs(mi) >= TINY else np.float32(0.0)
-            vi = vi if vi >= TINY else np.float32(0.0)
-            m[i] = mi
-            v[i] = vi
-            pi = p[i] - step_size * (mi / (np.sqrt(vi) * inv_bc2 + eps))
+            pi, m[i], v[i] = _adam_weight(p[i], m[i], v[i], ga * dgate[k], b1c, b2, b2c,
+                                          step_size, inv_bc2, eps)  # fmt: skip
             p[i] = pi
             gates_next[k] = zn * pi if first else gates_next[k] + zn * pi
 
