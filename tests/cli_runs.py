@@ -15,8 +15,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import optuna
 
+from model.delivered import load_model
 from sweep.storage import resolve_url
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -173,3 +175,21 @@ def assert_curves_continuous(t: optuna.trial.FrozenTrial) -> None:
     curve = t.user_attrs["curves"]["val_mse"]
     assert len(curve) == n, (t.number, curve)
     assert curve == [t.intermediate_values[e] for e in range(1, n + 1)]
+
+
+def assert_same_run(continued: optuna.trial.FrozenTrial,
+                    reference: optuna.trial.FrozenTrial) -> None:  # fmt: skip
+    """A trial continued from a checkpoint ended exactly as the uninterrupted one did: every
+    per-epoch curve (but the seconds), its numbers, its verdict and its delivered weights."""
+    curves, ref_curves = continued.user_attrs["curves"], reference.user_attrs["curves"]
+    assert curves.keys() == ref_curves.keys()
+    for name in curves.keys() - {"seconds"}:
+        assert curves[name] == ref_curves[name], name
+    assert continued.intermediate_values == reference.intermediate_values
+    for key in ("train_mse", "val_mse", "test_mse", "epochs", "best_epoch", "stop_reason",
+                "verdict", "verdict_epoch"):  # fmt: skip
+        assert continued.user_attrs.get(key) == reference.user_attrs.get(key), key
+    assert continued.state == reference.state and continued.value == reference.value
+    a, _, _ = load_model(Path(continued.user_attrs["best_checkpoint"]))
+    b, _, _ = load_model(Path(reference.user_attrs["best_checkpoint"]))
+    assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)

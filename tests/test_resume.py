@@ -11,7 +11,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import optuna
 import pytest
 from cli_runs import (
@@ -19,6 +18,7 @@ from cli_runs import (
     Sweep,
     Trigger,
     assert_curves_continuous,
+    assert_same_run,
     close,
     finished,
     integrity,
@@ -39,7 +39,7 @@ from sweep.admission import SurplusTrial
 from sweep.delivery import Sets
 from sweep.identity import open_study
 from sweep.objective import Objective
-from sweep.records import CURVES, STOP_CRASHED, STOP_DUPLICATE, STOP_INTERRUPTED, STOP_OWNER_DIED
+from sweep.records import STOP_CRASHED, STOP_DUPLICATE, STOP_INTERRUPTED, STOP_OWNER_DIED
 from sweep.recovery import MAX_STALLED_RETRIES, recover, requeue
 from sweep.settings import SweepConfig
 
@@ -206,19 +206,6 @@ def uninterrupted(tmp_path_factory: pytest.TempPathFactory) -> FrozenTrial:
     return t
 
 
-def _assert_same_run(continued: FrozenTrial, reference: FrozenTrial) -> None:
-    for name in CURVES:
-        if name != "seconds":
-            assert continued.user_attrs["curves"][name] == reference.user_attrs["curves"][name]
-    assert continued.intermediate_values == reference.intermediate_values
-    for key in ("train_mse", "val_mse", "test_mse", "epochs", "best_epoch", "stop_reason"):
-        assert continued.user_attrs[key] == reference.user_attrs[key], key
-    assert continued.value == reference.value
-    a, _, _ = load_model(Path(continued.user_attrs["best_checkpoint"]))
-    b, _, _ = load_model(Path(reference.user_attrs["best_checkpoint"]))
-    assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
-
-
 def test_run_killed_after_epoch_2_ends_as_if_never_killed(
     tmp_path: Path, uninterrupted: FrozenTrial
 ) -> None:
@@ -235,7 +222,7 @@ def test_run_killed_after_epoch_2_ends_as_if_never_killed(
     dead, heir = trials(url, "same")
     assert dead.state == TrialState.FAIL and dead.user_attrs["stop_reason"] == STOP_OWNER_DIED
     assert heir.state == TrialState.COMPLETE and heir.user_attrs["continued_from"] == 0
-    _assert_same_run(heir, uninterrupted)
+    assert_same_run(heir, uninterrupted)
 
 
 def test_ctrl_c_exits_130_prints_the_resume_command_and_the_rerun_continues(
@@ -259,7 +246,7 @@ def test_ctrl_c_exits_130_prints_the_resume_command_and_the_rerun_continues(
     assert "continuing trial 0 from epoch 2" in again.stdout
     _, heir = trials(url, "same")
     assert heir.user_attrs["continued_from"] == 0
-    _assert_same_run(heir, uninterrupted)
+    assert_same_run(heir, uninterrupted)
 
 
 # --- recovery rules, through a real (in-memory) study ---------------------------------------
