@@ -219,7 +219,7 @@ class ClockTraining:
         if self.state.config.ignore_s:
             # S's weights are exactly zero, so the predictions do not depend on the noise and
             # the sets differ only in it: the train set scores the validation set's MSE, bit
-            # for bit. Evaluating it again cost a third of a short grow epoch.
+            # for bit. Evaluating it again cost a pass over a whole set every epoch.
             return val.mse
         return evaluate(weights, self.train_set).mse
 
