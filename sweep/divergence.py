@@ -284,9 +284,8 @@ def check_stalled(epochs: Sequence[GrowEpoch], full_length: int, last_grow_epoch
     if n >= last_grow_epoch and epochs[-1].worst_block >= STARTED_BLOCK_MSE:
         return (
             f"grow stage over at epoch {before + n} with T = {t} < {full_length} and a block at "
-            "honest "
-            f"MSE {_f(epochs[-1].worst_block)}: that oscillator never started, and full-length "
-            "training does not create one"
+            f"honest MSE {_f(epochs[-1].worst_block)}: that oscillator never started, and "
+            "full-length training does not create one"
         )
     return None
 

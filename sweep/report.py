@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import optuna
 from optuna.storages import BaseStorage
@@ -233,10 +233,15 @@ def collect(study: optuna.Study, others: list[optuna.Study] | None = None) -> Su
     return Summary(study.study_name, rows, best, standing, notes, floor, method, methods, ties)
 
 
+def axis_value(r: TrialRow) -> tuple[str, Any]:
+    """The name of the trial's method's sweep axis and the trial's value on it (None: none)."""
+    name = registry.get(r.method).sweep_axis[0]
+    return name, r.lr if name == "lr" else (r.params or {}).get(name)
+
+
 def axis_text(r: TrialRow) -> str:
     """The trial's value on its method's sweep axis, named: "lr 1.50e-04", "seed 8607"."""
-    name = registry.get(r.method).sweep_axis[0]
-    value = r.lr if name == "lr" else (r.params or {}).get(name)
+    name, value = axis_value(r)
     if value is None:
         return f"{name} -"
     return f"{name} {value:.2e}" if isinstance(value, float) else f"{name} {value}"

@@ -9,7 +9,15 @@ from dataclasses import asdict
 from model import registry
 from sweep.criteria import FLOOR_FRACTION, RATIO_AT_FLOOR, TierGap, at_floor
 from sweep.outcomes import outcome_lines, outcomes
-from sweep.report import FINISHED_NAMES, MethodRow, Summary, TrialRow, axis_text, ties_text
+from sweep.report import (
+    FINISHED_NAMES,
+    MethodRow,
+    Summary,
+    TrialRow,
+    axis_text,
+    axis_value,
+    ties_text,
+)
 
 
 def to_json(summary: Summary) -> dict:
@@ -54,7 +62,7 @@ def _lr(r: TrialRow) -> str:
     seed), that setting's value (the column is named after it)."""
     if r.lr is not None:
         return format(r.lr, ".2e")
-    value = (r.params or {}).get(registry.get(r.method).sweep_axis[0])
+    value = axis_value(r)[1]
     return "-" if value is None else f"{value:g}"
 
 
