@@ -158,13 +158,13 @@ class Method(Protocol):
     """Whether its online loss is a training MSE on the real targets (so comparing it with the
     honest MSE is worth a warning): the clock's is a prefix MSE on grow-stage targets."""
     disclosure: str | None
+    """Said wherever a model trained this way is reported (None: nothing to disclose)."""
     at_floor_advice: str
+    """What a study of this method whose best trial sits at the predict-zero floor means, and
+    what to do about it."""
     floor_action: str
     """The advice a trial of this method carries when its model is at the floor, whichever
     of the plan's rows fired (the plan's own advice is kept beside it)."""
-    """What a study of this method whose best trial sits at the predict-zero floor means, and
-    what to do about it."""
-    """Said wherever a model trained this way is reported (None: nothing to disclose)."""
     extra_curves: tuple[str, ...]
     """Per-epoch report fields recorded beside the common curves."""
     config_class: type
@@ -212,4 +212,8 @@ class Method(Protocol):
 
     def describe(self, config: Any) -> str:
         """A few words naming the config's searched values, for progress lines."""
+        ...
+
+    def progress(self, config: Any, report: EpochReport) -> str:
+        """The method's own facts about an epoch for its progress line ("" for none)."""
         ...

@@ -12,7 +12,7 @@ from typing import NoReturn
 import optuna
 from optuna.artifacts import FileSystemArtifactStore
 
-from model.method import STOP_NON_FINITE, EpochReport, Run, State
+from model.method import STOP_NON_FINITE, Run, State
 from sweep import liveness
 from sweep import records as rec
 from sweep.admission import refuse_surplus
@@ -92,24 +92,17 @@ class Objective:
             self._record_epoch(trial, run.state)
             verdict = self._judge(trial, run.state)
             if not self.config.quiet:
+                extra = self.method.progress(train_config, report)
                 self.log(
                     f"trial {trial.number} epoch {report.epoch}/{most} "
                     f"lr {report.lr:.2e} online loss {report.online_loss:.4f} "
                     f"train MSE {report.train_mse:.4f} val MSE {report.val_mse:.4f} "
-                    f"[{verdict.verdict}] {report.seconds:.1f}s" + self._extra(report)
+                    f"[{verdict.verdict}] {report.seconds:.1f}s" + (f" {extra}" if extra else "")
                 )
             if verdict.stop:
                 self._prune(trial, run, folder, started, verdict)
         verdict = self._diagnose(trial, run.state)
         return self._deliver(trial, run, folder, started, run.state.stop_reason or "", verdict)
-
-    def _extra(self, report: EpochReport) -> str:
-        """The method's own per-epoch facts (the clock's stage and prefix), for the progress
-        line."""
-        shown = [(n, getattr(report, n)) for n in self.method.extra_curves]
-        return "".join(
-            f" {n} {v}" for n, v in shown if isinstance(v, str | int) and not isinstance(v, bool)
-        )
 
     def _continued(self, trial: optuna.Trial, state: State) -> None:
         """The dead trial may have checkpointed epochs it did not live to report: report them

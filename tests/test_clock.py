@@ -12,6 +12,7 @@ import torch
 from model.checkpoint import atomic_save
 from model.clock.batch import draw_batch, noise_rng, prefix_loss, prefix_mask
 from model.clock.config import STAGE_GROW, STAGE_TUNE, ClockConfig
+from model.clock.method import ClockMethod
 from model.clock.state import initial_model, state_from_dict, state_to_dict
 from model.clock.training import ClockTraining
 from model.data import DataConfig, make_set, mixed_signal
@@ -222,6 +223,12 @@ def test_a_grow_budget_spent_with_a_block_unstarted_restarts(sets) -> None:
     assert [r.restarted for r in reports] == [False, False, True] + [False] * 5
     assert [r.attempt for r in reports] == [0] * 3 + [1] * 5
     assert [r.stage for r in reports] == [STAGE_GROW] * 6 + [STAGE_TUNE] * 2
+    # The progress line counts attempts from 1, out of all a trial may make, and says when one
+    # is given up.
+    lines = [ClockMethod().progress(t.state.config, r) for r in reports]
+    assert lines[0] == "stage grow prefix 4 attempt 1/2"
+    assert lines[2].endswith("attempt 1/2, stalled: starting over")
+    assert lines[3].endswith("attempt 2/2") and lines[-1] == "stage tune prefix 40 attempt 2/2"
 
 
 def test_other_seed_other_run(sets) -> None:

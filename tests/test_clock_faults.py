@@ -29,7 +29,7 @@ def uninterrupted(tmp_path_factory: pytest.TempPathFactory) -> FrozenTrial:
     done = run_study(_args(url), cwd=folder)
     assert done.returncode == 0, done.stdout + done.stderr
     (t,) = trials(url, NAME)
-    assert t.user_attrs["epochs"] > 12 and "attempt 8" in done.stdout  # it did restart
+    assert t.user_attrs["epochs"] > 12 and "attempt 9/9" in done.stdout  # it did restart
     return t
 
 
@@ -40,14 +40,14 @@ def test_a_clock_trial_cut_off_after_restarts_ends_as_if_never_cut_off(
 ) -> None:
     url = f"sqlite:///{tmp_path / 's.db'}"
     sweep = Sweep(_args(url), cwd=tmp_path)
-    sweep.wait_until(lambda: sweep.saw(r"trial 0 epoch \d+/\d+ .* attempt 3$"))
+    sweep.wait_until(lambda: sweep.saw(r"trial 0 epoch \d+/\d+ .* attempt 4/9"))
     assert sweep.signal(sig) == code
 
     again = run_study(_args(url), cwd=tmp_path)
 
     assert again.returncode == 0, again.stdout + again.stderr
     found = re.search(r"continuing trial 0 from epoch (\d+)", again.stdout)
-    assert found and int(found.group(1)) >= 9, again.stdout  # attempt 3 starts at epoch 10
+    assert found and int(found.group(1)) >= 9, again.stdout  # attempt 4 starts at epoch 10
     cut, heir = trials(url, NAME)
     assert cut.state == TrialState.FAIL and heir.user_attrs["continued_from"] == 0
     assert_same_run(heir, uninterrupted)

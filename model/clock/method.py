@@ -9,7 +9,7 @@ from typing import Any
 
 from model.clock import state as clock_state
 from model.clock.config import ClockConfig
-from model.clock.state import ClockState
+from model.clock.state import ClockReport, ClockState
 from model.clock.training import ClockTraining
 from model.data import DataConfig, SignalSet
 from model.method import IntParam, Param, Settings
@@ -143,6 +143,12 @@ class ClockMethod:
 
     def adopt(self, state: ClockState, config: ClockConfig) -> ClockState | None:
         return state if state.config == config else None
+
+    def progress(self, config: ClockConfig, report: ClockReport) -> str:
+        # Attempts counted from 1, out of the most a trial makes ("attempt 0" read as none).
+        restart = ", stalled: starting over" if report.restarted else ""
+        return (f"stage {report.stage} prefix {report.prefix} "
+                f"attempt {report.attempt + 1}/{config.max_restarts + 1}{restart}")  # fmt: skip
 
     def describe(self, config: ClockConfig) -> str:
         c = config

@@ -11,7 +11,7 @@ from model.data import DataConfig, SignalSet
 from model.l1 import checkpoint
 from model.l1.config import BATCH_SIZE, SEQUENCE_LENGTH, TrainConfig
 from model.l1.training import Training, TrainState
-from model.method import FloatParam, Param, Settings
+from model.method import EpochReport, FloatParam, Param, Settings
 
 #: Settings that mean something for this method only: part of its studies' identity.
 _OWN_SETTINGS = ("lr_min", "lr_max", "plateau_factor", "plateau_patience",
@@ -88,3 +88,6 @@ class L1Method:
 
     def describe(self, config: TrainConfig) -> str:
         return f"lr {config.lr:.2e}"
+
+    def progress(self, config: TrainConfig, report: EpochReport) -> str:
+        return ""
