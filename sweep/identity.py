@@ -9,6 +9,7 @@ import warnings
 import numpy as np
 import optuna
 from optuna.exceptions import ExperimentalWarning
+from optuna.storages import RDBStorage
 
 from model import registry
 from model.data import DataConfig, targets
@@ -35,7 +36,15 @@ def conflicts(stored: dict, current: dict) -> list[str]:
 
 
 def open_study(config: SweepConfig, heartbeat: bool = True) -> optuna.Study:
-    """Create the study, or load it after checking it was made with the same settings.
+    """Create the study, or load it after checking it was made with the same settings."""
+    return open_study_and_storage(config, heartbeat)[0]
+
+
+def open_study_and_storage(
+    config: SweepConfig, heartbeat: bool = True
+) -> tuple[optuna.Study, RDBStorage]:
+    """Create the study, or load it after checking it was made with the same settings; with
+    the storage it was opened on (to mark other processes' trials, ``sweep.recovery``).
 
     Nothing is written to an existing study whose settings conflict. Workers started at once
     may find the study created but its settings not yet recorded: the first to record them
@@ -64,7 +73,7 @@ def open_study(config: SweepConfig, heartbeat: bool = True) -> optuna.Study:
         stored = optuna.load_study(study_name=config.study_name, storage=storage).user_attrs
         _check_identity(config, stored.get(rec.STUDY_CONFIG), current)
         enqueue_first(study, config.training_method, config.settings)
-    return study
+    return study, storage
 
 
 def _refuse_conflict_read_only(config: SweepConfig, current: dict) -> None:

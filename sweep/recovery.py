@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 import optuna
 from optuna.exceptions import ExperimentalWarning, UpdateFinishedTrialError
+from optuna.storages import BaseStorage
 from optuna.trial import FrozenTrial, TrialState
 
 from sweep import liveness
@@ -82,20 +83,30 @@ class CheckpointWriteError(Exception):
     """A checkpoint could not be written; the message is one line for the user."""
 
 
-def mark_crashed(study: optuna.Study, pid: int) -> list[int]:
+def _fail(storage: BaseStorage, study: optuna.Study, t: FrozenTrial, reason: str) -> bool:
+    """Mark trial ``t`` FAIL with its stop reason, through the study's storage (another
+    process's trial: Optuna's study-level calls act only on a trial asked in this one). False
+    when another worker finished it first."""
+    study_id = storage.get_study_id_from_name(study.study_name)
+    trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, t.number)
+    try:
+        storage.set_trial_user_attr(trial_id, rec.STOP_REASON, reason)
+        storage.set_trial_state_values(trial_id, state=TrialState.FAIL)
+    except UpdateFinishedTrialError:
+        return False
+    return True
+
+
+def mark_crashed(study: optuna.Study, storage: BaseStorage, pid: int) -> list[int]:
     """Fail, as crashed by themselves, the RUNNING trials of worker process ``pid`` (on this
     host), which the runner saw die of a fatal signal. Returns their numbers."""
     marked = []
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        worker = t.user_attrs.get(liveness.WORKER_KEY)
+        worker = t.user_attrs.get(rec.WORKER)
         if not isinstance(worker, str) or not worker.startswith(f"{liveness.host_id()}:{pid}:"):
             continue
-        try:
-            study._storage.set_trial_user_attr(t._trial_id, rec.STOP_REASON, rec.STOP_CRASHED)
-            study._storage.set_trial_state_values(t._trial_id, state=TrialState.FAIL)
+        if _fail(storage, study, t, rec.STOP_CRASHED):
             marked.append(t.number)
-        except UpdateFinishedTrialError:
-            pass
     return marked
 
 
@@ -103,30 +114,23 @@ def _retried(trials: Sequence[FrozenTrial]) -> set[int]:
     return {n for t in trials for n in t.system_attrs.get("retry_history", [])}
 
 
-def fail_dead(study: optuna.Study) -> list[int]:
+def fail_dead(study: optuna.Study, storage: BaseStorage) -> list[int]:
     """Mark FAIL (``owner_died``) every RUNNING trial whose process is gone; their numbers."""
-    storage = study._storage  # Optuna's own stale-trial handling works at this level too.
-    failed = []
-    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        if liveness.alive(t):
-            continue
-        try:
-            storage.set_trial_user_attr(t._trial_id, rec.STOP_REASON, rec.STOP_OWNER_DIED)
-            storage.set_trial_state_values(t._trial_id, state=TrialState.FAIL)
-            failed.append(t.number)
-        except UpdateFinishedTrialError:
-            pass  # another worker got there first
-    return failed
+    return [
+        t.number
+        for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        if not liveness.alive(t) and _fail(storage, study, t, rec.STOP_OWNER_DIED)
+    ]
 
 
-def recover(study: optuna.Study) -> list[int]:
+def recover(study: optuna.Study, storage: BaseStorage) -> list[int]:
     """Fail RUNNING trials whose process on this host is gone (and, through Optuna's heartbeat,
     those of other hosts silent for the grace period), and queue every cut-off trial that has
     not been queued yet. Returns the numbers of the trials queued again.
 
     Two workers recovering at once may both queue a copy; the objective runs only the first
-    (``STOP_DUPLICATE``)."""
-    fail_dead(study)
+    (``STOP_DUPLICATE``). ``storage``: the one the study was opened with."""
+    fail_dead(study, storage)
     before = _retried(study.get_trials(deepcopy=False))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ExperimentalWarning)

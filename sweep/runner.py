@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import optuna
+from optuna.storages import RDBStorage
 from optuna.trial import FrozenTrial, TrialState
 from optuna_dashboard import save_note
 
@@ -22,7 +23,7 @@ from sweep import liveness, orphans
 from sweep.admission import SurplusTrial
 from sweep.artifacts import attach_after_sweep, default_artifact_dir, open_store
 from sweep.delivery import Sets
-from sweep.identity import open_study
+from sweep.identity import open_study, open_study_and_storage
 from sweep.notes import study_note
 from sweep.objective import Objective
 from sweep.recovery import (
@@ -179,28 +180,31 @@ def run_sweep(config: SweepConfig, log: Callable[[str], None] = print) -> optuna
     cannot be judged until it is ``liveness.unowned_grace()`` old: if the study ends short
     of ``--trials`` because of one, the sweep waits for it, then takes it over."""
     check_writable_folder(checkpoint_root(config))
-    study = open_study(config)
+    study, storage = open_study_and_storage(config)
     n_trials = len(study.get_trials(deepcopy=False))
     while True:
-        queued = recover(study)
-        if queued:
-            log(f"continuing trials cut off earlier: {', '.join(map(str, queued))}")
         done = finished_count(study)
         if done >= config.trials:
+            # Full: trials cut off earlier are not queued again (a copy nobody runs would wait
+            # forever); a run with a larger --trials continues them. None stays RUNNING.
+            fail_dead(study, storage)
             log(f"study {config.study_name!r} already holds {done} finished trials; "
                 "nothing to run")  # fmt: skip
-            return study
+            break  # still attach the best model: a run that ended badly may not have
+        queued = recover(study, storage)
+        if queued:
+            log(f"continuing trials cut off earlier: {', '.join(map(str, queued))}")
         log(f"study {config.study_name!r}: {done} of {config.trials} trials finished; "
             f"running with {config.workers} worker(s)")  # fmt: skip
         if config.workers == 1:
             run_worker(config, 0, log, n_trials)
         else:
-            _run_processes(config, study, n_trials)
+            _run_processes(config, study, storage, n_trials)
         if finished_count(study) >= config.trials:
             # Full; but a trial asked by a process that died at once may still have looked
             # young when this run began: judge it before leaving, so none stays RUNNING.
             if _wait_for_unowned(study, log, "judging them"):
-                fail_dead(study)
+                fail_dead(study, storage)
             break
         if not _wait_for_unowned(study, log):
             break
@@ -225,7 +229,9 @@ def _wait_for_unowned(study: optuna.Study, log: Callable[[str], None],
     return True
 
 
-def _run_processes(config: SweepConfig, study: optuna.Study, n_trials: int) -> None:
+def _run_processes(
+    config: SweepConfig, study: optuna.Study, storage: RDBStorage, n_trials: int
+) -> None:
     ctx = multiprocessing.get_context("spawn")
     errors = ctx.SimpleQueue()
     procs = [
@@ -235,7 +241,7 @@ def _run_processes(config: SweepConfig, study: optuna.Study, n_trials: int) -> N
     for p in procs:
         p.start()
     try:
-        _join(procs, study)
+        crashed = _join(procs, study, storage)
     except KeyboardInterrupt:
         _stop(procs)
         raise
@@ -245,23 +251,48 @@ def _run_processes(config: SweepConfig, study: optuna.Study, n_trials: int) -> N
     if WORKER_INTERRUPTED in codes:
         raise KeyboardInterrupt
     if codes:
-        raise WorkerError(f"worker processes failed with exit codes {codes}")
+        raise WorkerError(_failed(procs, crashed, study, config))
 
 
-def _join(procs: list, study: optuna.Study) -> None:
-    """Wait for the workers. One that crashed has its trial marked as its own crash; one that
-    could not write a checkpoint stops the others (the disk is full for them too)."""
+def _join(procs: list, study: optuna.Study, storage: RDBStorage) -> dict[int, list[int]]:
+    """Wait for the workers. One that crashed has its trials marked as their own crash (the
+    pid's trial numbers are returned); one that could not write a checkpoint stops the others
+    (the disk is full for them too)."""
     running = list(procs)
+    crashed: dict[int, list[int]] = {}
     while running:
         multiprocessing.connection.wait([p.sentinel for p in running])
         for p in [p for p in running if not p.is_alive()]:
             running.remove(p)
             p.join()
             if p.exitcode is not None and -p.exitcode in CRASH_SIGNALS and p.pid is not None:
-                mark_crashed(study, p.pid)
+                crashed[p.pid] = mark_crashed(study, storage, p.pid)
             if p.exitcode == WORKER_CHECKPOINT_WRITE:
                 _stop(running)
-                return
+                return crashed
+    return crashed
+
+
+def _failed(procs: list, crashed: dict[int, list[int]], study: optuna.Study,
+            config: SweepConfig) -> str:  # fmt: skip
+    """One line for workers that ended badly: how each ended, which trials it took down, and
+    what the next run does about them."""
+    parts = []
+    for p in procs:
+        if not p.exitcode:
+            continue
+        how = (f"died of {signal.Signals(-p.exitcode).name}" if p.exitcode < 0
+               else f"exited with status {p.exitcode}")  # fmt: skip
+        trials = crashed.get(p.pid)
+        if trials:
+            how += f" in trial {', '.join(map(str, trials))} (recorded as the trial's own crash)"
+        parts.append(f"worker process {p.pid} {how}")
+    if finished_count(study) < config.trials:
+        then = "run the same command again to continue the sweep"
+    else:
+        then = (f"the study has its {config.trials} finished trials; a run with a larger "
+                "--trials continues the cut-off one")  # fmt: skip
+    return f"{'; '.join(parts)}; {then}"
 
 
 def _stop(procs: list) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -21,7 +23,7 @@ from sweep import records as rec
 from sweep.creation import half_made
 from sweep.paths import study_folder
 from sweep.records import STOP_CHECKPOINT_WRITE, STOP_CRASHED, STOP_OWNER_DIED
-from sweep.recovery import MAX_STALLED_RETRIES, requeue
+from sweep.recovery import MAX_STALLED_RETRIES, mark_crashed, requeue
 from sweep.storage import open_storage
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -100,6 +102,60 @@ def test_only_a_trials_own_crashes_count_against_it(reason: str, given_up: bool)
         study._storage.set_trial_state_values(copy._trial_id, TrialState.FAIL)
         trial = study.get_trials(deepcopy=False)[copy.number]
     assert attempts == (MAX_STALLED_RETRIES if given_up else 2 * MAX_STALLED_RETRIES)
+
+
+def test_a_crashed_worker_has_its_own_running_trials_marked_and_no_others() -> None:
+    """The runner saw worker process 12 die of a fatal signal: its RUNNING trial is failed as
+    crashed (which counts against the trial); process 123's and a finished one are not."""
+    storage = optuna.storages.InMemoryStorage()
+    study = optuna.create_study(storage=storage)
+    trials = [study.ask() for _ in range(3)]
+    for t, pid in zip(trials, (12, 123, 12), strict=True):
+        t.set_user_attr(rec.WORKER, f"{liveness.host_id()}:{pid}:1")
+    study.tell(trials[2], 0.5)
+
+    assert mark_crashed(study, storage, 12) == [trials[0].number]
+
+    crashed, other, done = study.get_trials(deepcopy=False)
+    assert crashed.state == TrialState.FAIL and crashed.user_attrs["stop_reason"] == STOP_CRASHED
+    assert other.state == TrialState.RUNNING and "stop_reason" not in other.user_attrs
+    assert done.state == TrialState.COMPLETE
+    assert mark_crashed(study, storage, 12) == []  # already marked
+
+
+def test_a_worker_that_crashes_is_reported_and_its_trial_continued_when_needed(
+    tmp_path: Path,
+) -> None:
+    """A worker dies of SIGSEGV mid-trial: the sweep says which process and trial in one line,
+    the trial is recorded as its own crash, and a later run that needs more trials continues it
+    from its checkpoint; one that needs none leaves nothing queued."""
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    args = tiny_args(url, trials=2, workers=2, samples=3000, epochs=12)
+    sweep = Sweep(args, tmp_path)
+    sweep.wait_until(lambda: sweep.saw(r"epoch 2/"))
+    victim = next(t for t in trials(url, "tiny") if t.state == TrialState.RUNNING)
+    pid = int(victim.user_attrs[rec.WORKER].split(":")[1])
+
+    os.kill(pid, signal.SIGSEGV)
+
+    assert sweep.proc.wait(timeout=120) == 1, sweep.output
+    sweep.wait_until(lambda: sweep.saw(r"died of SIGSEGV"))
+    assert f"worker process {pid} died of SIGSEGV in trial {victim.number} " in sweep.output
+    assert "a run with a larger --trials continues" in sweep.output  # the other worker filled it
+    assert "Traceback" not in sweep.output
+    crashed = trials(url, "tiny")[victim.number]
+    assert crashed.state == TrialState.FAIL and crashed.user_attrs["stop_reason"] == STOP_CRASHED
+    assert len(finished(trials(url, "tiny"))) == 2
+
+    same = run_study(args, tmp_path)
+    assert same.returncode == 0 and "nothing to run" in same.stdout, same.stdout + same.stderr
+    assert TrialState.WAITING not in [s for s, _ in _states(url)]
+
+    more = run_study([*args, "--trials", "3"], tmp_path)
+    assert more.returncode == 0, more.stdout + more.stderr
+    assert f"continuing trials cut off earlier: {victim.number}" in more.stdout
+    assert re.search(rf"continuing trial {victim.number} from epoch [1-9]", more.stdout)
+    assert len(finished(trials(url, "tiny"))) == 3
 
 
 # 3. A database whose creation was cut off

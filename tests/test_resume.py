@@ -278,14 +278,15 @@ def _dead_pid() -> int:
 def test_recover_takes_over_only_trials_whose_process_is_gone(
     worker: str | None, taken_over: bool
 ) -> None:
-    study = optuna.create_study()
+    storage = optuna.storages.InMemoryStorage()
+    study = optuna.create_study(storage=storage)
     if worker is None:
         worker = liveness.worker_id()
     elif worker == "dead":
         worker = f"{liveness.host_id()}:{_dead_pid()}:1"
     t = _running(study, worker, {1: 0.4, 2: 0.35})
 
-    queued = recover(study)
+    queued = recover(study, storage)
 
     after = study.get_trials(deepcopy=False)
     if not taken_over:
@@ -300,7 +301,7 @@ def test_recover_takes_over_only_trials_whose_process_is_gone(
     assert copy.user_attrs["continues_trial"] == t.number
     assert copy.user_attrs["continues_checkpoint"] == t.user_attrs["checkpoint"]
     assert copy.system_attrs["retry_history"] == [t.number]
-    assert recover(study) == []  # queued once only
+    assert recover(study, storage) == []  # queued once only
 
 
 def test_a_trial_that_keeps_crashing_without_progress_is_given_up() -> None:
