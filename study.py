@@ -120,8 +120,9 @@ def cmd_run(argv: list[str]) -> int:
 
         from sweep.artifacts import default_artifact_dir
         from sweep.identity import ConfigConflict
+        from sweep.processes import WorkerError
         from sweep.recovery import CheckpointWriteError
-        from sweep.runner import WorkerError, run_sweep
+        from sweep.runner import run_sweep
         from sweep.storage import StorageError, scrub
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)

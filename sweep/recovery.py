@@ -144,6 +144,10 @@ def recover(study: optuna.Study, storage: BaseStorage) -> list[int]:
     return sorted(_retried(study.get_trials(deepcopy=False)) - before)
 
 
+def finished_count(study: optuna.Study) -> int:
+    return len(study.get_trials(deepcopy=False, states=FINISHED))
+
+
 def occupancy(trials: Sequence[FrozenTrial], me: FrozenTrial | None = None) -> tuple[int, int]:
     """(finished trials, trials running in a live process). With ``me``, only the trials that
     started running before ``me`` count as running: of two workers that start a trial at the

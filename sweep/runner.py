@@ -1,47 +1,32 @@
-"""Running a sweep's trials in one or more worker processes, and resuming cut-off ones."""
+"""Running a sweep: a worker's share of the trials, and the command's loop around the workers
+(``sweep.processes``) that resumes cut-off trials and ends with the best model attached."""
 
 from __future__ import annotations
 
 import logging
-import multiprocessing
-import multiprocessing.connection
 import os
-import signal
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import optuna
-from optuna.storages import RDBStorage
 from optuna.trial import FrozenTrial, TrialState
 from optuna_dashboard import save_note
 
-from sweep import liveness, orphans
+from sweep import liveness
 from sweep.admission import SurplusTrial
 from sweep.artifacts import attach_after_sweep, default_artifact_dir, open_store
 from sweep.delivery import Sets
 from sweep.identity import open_study, open_study_and_storage
 from sweep.notes import study_note
 from sweep.objective import Objective
-from sweep.recovery import (
-    FINISHED,
-    CheckpointWriteError,
-    fail_dead,
-    mark_crashed,
-    occupancy,
-    recover,
-)
+from sweep.processes import run_processes
+from sweep.recovery import CheckpointWriteError, fail_dead, finished_count, occupancy, recover
 from sweep.report import collect
 from sweep.report_text import conclusion
 from sweep.settings import SweepConfig
 from sweep.storage import StorageError, sqlite_path
-
-
-class WorkerError(Exception):
-    """A worker process ended with an error (its own output says which)."""
 
 
 def checkpoint_root(config: SweepConfig) -> Path:
@@ -65,10 +50,6 @@ def occupied(study: optuna.Study) -> int:
     """Finished trials plus those running in live processes."""
     done, running = occupancy(study.get_trials(deepcopy=False))
     return done + running
-
-
-def finished_count(study: optuna.Study) -> int:
-    return len(study.get_trials(deepcopy=False, states=FINISHED))
 
 
 def worker_seed(config: SweepConfig, index: int, n_trials: int) -> int:
@@ -141,38 +122,6 @@ def _expected_failures(record: logging.LogRecord) -> bool:
     return not record.getMessage().endswith("failed with value None.")
 
 
-def _interrupt(_signum: int, _frame: object) -> None:
-    raise KeyboardInterrupt
-
-
-#: Exit codes of a worker process that the parent understands.
-WORKER_INTERRUPTED = 130
-WORKER_CHECKPOINT_WRITE = 3
-#: Deaths by these signals are the trial's own crash (they count against its retries).
-CRASH_SIGNALS = frozenset({signal.SIGSEGV, signal.SIGBUS, signal.SIGABRT, signal.SIGILL,
-                           signal.SIGFPE})  # fmt: skip
-
-
-def _worker_main(config: SweepConfig, index: int, parent: int, n_trials: int,
-                 errors: Any) -> None:  # fmt: skip
-    # The parent passes Ctrl-C on (as SIGUSR1) exactly once; the terminal's own SIGINT, sent
-    # to the whole process group, is ignored, or a worker could be interrupted twice while
-    # it records the first interruption. SIGTERM sent to a worker stops it the same way.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGUSR1, _interrupt)
-    signal.signal(signal.SIGTERM, _interrupt)
-    # A worker never outlives the sweep that started it: if the parent dies (even by
-    # SIGKILL), the kernel sends SIGUSR1, and the worker stops like on Ctrl-C.
-    orphans.die_with_parent(signal.SIGUSR1, parent)
-    try:
-        run_worker(config, index, log=lambda m: print(m, flush=True), n_trials=n_trials)
-    except KeyboardInterrupt:
-        sys.exit(WORKER_INTERRUPTED)
-    except CheckpointWriteError as exc:
-        errors.put(str(exc))
-        sys.exit(WORKER_CHECKPOINT_WRITE)
-
-
 def run_sweep(config: SweepConfig, log: Callable[[str], None] = print) -> optuna.Study:
     """Open (or resume) the study, recover cut-off trials, and run the workers.
 
@@ -199,7 +148,7 @@ def run_sweep(config: SweepConfig, log: Callable[[str], None] = print) -> optuna
         if config.workers == 1:
             run_worker(config, 0, log, n_trials)
         else:
-            _run_processes(config, study, storage, n_trials)
+            run_processes(run_worker, config, study, storage, n_trials)
         if finished_count(study) >= config.trials:
             # Full; but a trial asked by a process that died at once may still have looked
             # young when this run began: judge it before leaving, so none stays RUNNING.
@@ -227,77 +176,3 @@ def _wait_for_unowned(study: optuna.Study, log: Callable[[str], None],
         f"{what} in {wait:.0f} s unless their process shows itself")  # fmt: skip
     time.sleep(wait)
     return True
-
-
-def _run_processes(
-    config: SweepConfig, study: optuna.Study, storage: RDBStorage, n_trials: int
-) -> None:
-    ctx = multiprocessing.get_context("spawn")
-    errors = ctx.SimpleQueue()
-    procs = [
-        ctx.Process(target=_worker_main, args=(config, i, os.getpid(), n_trials, errors))
-        for i in range(config.workers)
-    ]
-    for p in procs:
-        p.start()
-    try:
-        crashed = _join(procs, study, storage)
-    except KeyboardInterrupt:
-        _stop(procs)
-        raise
-    codes = [p.exitcode for p in procs if p.exitcode]
-    if WORKER_CHECKPOINT_WRITE in codes:
-        raise CheckpointWriteError(errors.get())
-    if WORKER_INTERRUPTED in codes:
-        raise KeyboardInterrupt
-    if codes:
-        raise WorkerError(_failed(procs, crashed, study, config))
-
-
-def _join(procs: list, study: optuna.Study, storage: RDBStorage) -> dict[int, list[int]]:
-    """Wait for the workers. One that crashed has its trials marked as their own crash (the
-    pid's trial numbers are returned); one that could not write a checkpoint stops the others
-    (the disk is full for them too)."""
-    running = list(procs)
-    crashed: dict[int, list[int]] = {}
-    while running:
-        multiprocessing.connection.wait([p.sentinel for p in running])
-        for p in [p for p in running if not p.is_alive()]:
-            running.remove(p)
-            p.join()
-            if p.exitcode is not None and -p.exitcode in CRASH_SIGNALS and p.pid is not None:
-                crashed[p.pid] = mark_crashed(study, storage, p.pid)
-            if p.exitcode == WORKER_CHECKPOINT_WRITE:
-                _stop(running)
-                return crashed
-    return crashed
-
-
-def _failed(procs: list, crashed: dict[int, list[int]], study: optuna.Study,
-            config: SweepConfig) -> str:  # fmt: skip
-    """One line for workers that ended badly: how each ended, which trials it took down, and
-    what the next run does about them."""
-    parts = []
-    for p in procs:
-        if not p.exitcode:
-            continue
-        how = (f"died of {signal.Signals(-p.exitcode).name}" if p.exitcode < 0
-               else f"exited with status {p.exitcode}")  # fmt: skip
-        trials = crashed.get(p.pid)
-        if trials:
-            how += f" in trial {', '.join(map(str, trials))} (recorded as the trial's own crash)"
-        parts.append(f"worker process {p.pid} {how}")
-    if finished_count(study) < config.trials:
-        then = "run the same command again to continue the sweep"
-    else:
-        then = (f"the study has its {config.trials} finished trials; a run with a larger "
-                "--trials continues the cut-off one")  # fmt: skip
-    return f"{'; '.join(parts)}; {then}"
-
-
-def _stop(procs: list) -> None:
-    for p in procs:
-        if p.is_alive() and p.pid is not None:
-            os.kill(p.pid, signal.SIGUSR1)
-    for p in procs:
-        p.join()

@@ -1,0 +1,139 @@
+"""The sweep's worker processes: started, watched, stopped, and their deaths explained.
+
+A worker ignores the terminal's SIGINT (the parent passes Ctrl-C on once, as SIGUSR1), dies with
+its parent, and reports a full checkpoint disk or an interruption by its exit code; a worker
+killed by a fatal signal has its trial recorded as the trial's own crash.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import multiprocessing.connection
+import os
+import signal
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import optuna
+from optuna.storages import RDBStorage
+
+from sweep import orphans
+from sweep.recovery import CheckpointWriteError, finished_count, mark_crashed
+from sweep.settings import SweepConfig
+
+#: A worker's share of the trials: (config, index, log, n_trials).
+RunWorker = Callable[..., None]
+
+
+class WorkerError(Exception):
+    """A worker process ended with an error (its own output says which)."""
+
+
+def _interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+#: Exit codes of a worker process that the parent understands.
+WORKER_INTERRUPTED = 130
+WORKER_CHECKPOINT_WRITE = 3
+#: Deaths by these signals are the trial's own crash (they count against its retries).
+CRASH_SIGNALS = frozenset({signal.SIGSEGV, signal.SIGBUS, signal.SIGABRT, signal.SIGILL,
+                           signal.SIGFPE})  # fmt: skip
+
+
+def _worker_main(run: RunWorker, config: SweepConfig, index: int, parent: int, n_trials: int,
+                 errors: Any) -> None:  # fmt: skip
+    # The parent passes Ctrl-C on (as SIGUSR1) exactly once; the terminal's own SIGINT, sent
+    # to the whole process group, is ignored, or a worker could be interrupted twice while
+    # it records the first interruption. SIGTERM sent to a worker stops it the same way.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGUSR1, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
+    # A worker never outlives the sweep that started it: if the parent dies (even by
+    # SIGKILL), the kernel sends SIGUSR1, and the worker stops like on Ctrl-C.
+    orphans.die_with_parent(signal.SIGUSR1, parent)
+    try:
+        run(config, index, log=lambda m: print(m, flush=True), n_trials=n_trials)
+    except KeyboardInterrupt:
+        sys.exit(WORKER_INTERRUPTED)
+    except CheckpointWriteError as exc:
+        errors.put(str(exc))
+        sys.exit(WORKER_CHECKPOINT_WRITE)
+
+
+def run_processes(run: RunWorker, config: SweepConfig, study: optuna.Study,
+                  storage: RDBStorage, n_trials: int) -> None:  # fmt: skip
+    """``config.workers`` processes, each running ``run`` (``sweep.runner.run_worker``: passed
+    in, not imported, which would make the two modules import each other), until they end. A
+    full checkpoint disk is raised as ``CheckpointWriteError``, an interrupted worker as
+    ``KeyboardInterrupt``, any other failure as ``WorkerError``."""
+    ctx = multiprocessing.get_context("spawn")
+    errors = ctx.SimpleQueue()
+    procs = [
+        ctx.Process(target=_worker_main, args=(run, config, i, os.getpid(), n_trials, errors))
+        for i in range(config.workers)
+    ]
+    for p in procs:
+        p.start()
+    try:
+        crashed = _join(procs, study, storage)
+    except KeyboardInterrupt:
+        _stop(procs)
+        raise
+    codes = [p.exitcode for p in procs if p.exitcode]
+    if WORKER_CHECKPOINT_WRITE in codes:
+        raise CheckpointWriteError(errors.get())
+    if WORKER_INTERRUPTED in codes:
+        raise KeyboardInterrupt
+    if codes:
+        raise WorkerError(_failed(procs, crashed, study, config))
+
+
+def _join(procs: list, study: optuna.Study, storage: RDBStorage) -> dict[int, list[int]]:
+    """Wait for the workers. One that crashed has its trials marked as their own crash (the
+    pid's trial numbers are returned); one that could not write a checkpoint stops the others
+    (the disk is full for them too)."""
+    running = list(procs)
+    crashed: dict[int, list[int]] = {}
+    while running:
+        multiprocessing.connection.wait([p.sentinel for p in running])
+        for p in [p for p in running if not p.is_alive()]:
+            running.remove(p)
+            p.join()
+            if p.exitcode is not None and -p.exitcode in CRASH_SIGNALS and p.pid is not None:
+                crashed[p.pid] = mark_crashed(study, storage, p.pid)
+            if p.exitcode == WORKER_CHECKPOINT_WRITE:
+                _stop(running)
+                return crashed
+    return crashed
+
+
+def _failed(procs: list, crashed: dict[int, list[int]], study: optuna.Study,
+            config: SweepConfig) -> str:  # fmt: skip
+    """One line for workers that ended badly: how each ended, which trials it took down, and
+    what the next run does about them."""
+    parts = []
+    for p in procs:
+        if not p.exitcode:
+            continue
+        how = (f"died of {signal.Signals(-p.exitcode).name}" if p.exitcode < 0
+               else f"exited with status {p.exitcode}")  # fmt: skip
+        trials = crashed.get(p.pid)
+        if trials:
+            how += f" in trial {', '.join(map(str, trials))} (recorded as the trial's own crash)"
+        parts.append(f"worker process {p.pid} {how}")
+    if finished_count(study) < config.trials:
+        then = "run the same command again to continue the sweep"
+    else:
+        then = (f"the study has its {config.trials} finished trials; a run with a larger "
+                "--trials continues the cut-off one")  # fmt: skip
+    return f"{'; '.join(parts)}; {then}"
+
+
+def _stop(procs: list) -> None:
+    for p in procs:
+        if p.is_alive() and p.pid is not None:
+            os.kill(p.pid, signal.SIGUSR1)
+    for p in procs:
+        p.join()
