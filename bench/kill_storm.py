@@ -4,15 +4,15 @@
     python -m bench.kill_storm --kills 4 --backends sqlite   # the short form (the test's)
 
 Each round starts the sweep (SQLite: one ``study.py --workers 2``; PostgreSQL: three such
-commands at once, on a temporary database dropped afterwards) and kills one of its processes
-(a main process or a worker, chosen at random): the first kill of each study within its
-first second (start-up and table creation), the others at a random moment after the first
-epoch is reported (training, evaluation, recording). After the last kill the same
-command runs undisturbed until it succeeds. Then the study must hold exactly ``--trials``
-finished trials and none RUNNING, no checkpointed epoch may have been trained twice (each
-"trial N epoch E" line, mapped to the trial N continues, is printed once), every finished
-trial's curve must cover its epochs 1..n with no gap (nothing checkpointed was dropped), and
-SQLite's integrity check must say ok. Prints the counts; exit 1 when a check fails.
+commands at once, on a temporary database dropped afterwards) and kills one of its processes (a
+main process or a worker, chosen at random): the first kill of each study within its first
+second (start-up and table creation), the others at a random moment after the first epoch is
+reported (training, evaluation, recording). After the last kill the same command runs
+undisturbed until it succeeds. Then the study must hold exactly ``--trials`` finished trials
+and none RUNNING or WAITING, no checkpointed epoch may have been trained twice (each "trial N
+epoch E" line, mapped to the trial N continues, is printed once), every finished trial's curve
+must cover its epochs 1..n with no gap (nothing checkpointed was dropped), and SQLite's
+integrity check must say ok. Prints the counts; exit 1 when a check fails.
 """
 
 from __future__ import annotations
@@ -204,6 +204,7 @@ def _check(url: str, name: str, trials: int, outputs: list[str], counts: Counts)
     counts.finished_per_study.append(len(finished))
     running = states.get("RUNNING", 0)
     counts.running += running
+    waiting = states.get("WAITING", 0)
     line_of = {t.number: t.system_attrs.get("retry_history", [t.number])[0] for t in ts}
     seen = collections.Counter()
     for text in outputs:
@@ -237,6 +238,8 @@ def _check(url: str, name: str, trials: int, outputs: list[str], counts: Counts)
         counts.problems.append(f"{where}: {len(finished)} finished trials, not {trials}")
     if running:
         counts.problems.append(f"{where}: {running} trials left RUNNING")
+    if waiting:
+        counts.problems.append(f"{where}: {waiting} trials left WAITING (queued, never run)")
     if twice:
         counts.problems.append(f"{where}: {twice} epochs trained twice")
     if gaps:

@@ -123,10 +123,14 @@ def fail_dead(study: optuna.Study, storage: BaseStorage) -> list[int]:
     ]
 
 
-def recover(study: optuna.Study, storage: BaseStorage) -> list[int]:
+def recover(study: optuna.Study, storage: BaseStorage, needed: int | None = None) -> list[int]:
     """Fail RUNNING trials whose process on this host is gone (and, through Optuna's heartbeat,
-    those of other hosts silent for the grace period), and queue every cut-off trial that has
-    not been queued yet. Returns the numbers of the trials queued again.
+    those of other hosts silent for the grace period), and queue cut-off trials that have not
+    been queued yet, the furthest along first. Returns the numbers of the trials queued again.
+
+    ``needed``: the finished trials the run still has to make. No more copies are queued than
+    that, counting the trials already waiting: a copy beyond it would wait with no worker to
+    run it (a later run with a larger ``--trials`` queues it). None: every cut-off trial.
 
     Two workers recovering at once may both queue a copy; the objective runs only the first
     (``STOP_DUPLICATE``). ``storage``: the one the study was opened with."""
@@ -137,10 +141,15 @@ def recover(study: optuna.Study, storage: BaseStorage) -> list[int]:
         optuna.storages.fail_stale_trials(study)  # calls requeue for each trial it fails
     trials = study.get_trials(deepcopy=False)
     done = _retried(trials)
-    for t in trials:
-        cut_off = t.user_attrs.get(rec.STOP_REASON) in CUT_OFF
-        if t.state == TrialState.FAIL and cut_off and t.number not in done:
-            requeue(study, t)
+    waiting = sum(t.state == TrialState.WAITING for t in trials)
+    room = len(trials) if needed is None else needed - waiting
+    cut = [t for t in trials if t.state == TrialState.FAIL and t.number not in done
+           and t.user_attrs.get(rec.STOP_REASON) in CUT_OFF]  # fmt: skip
+    for t in sorted(cut, key=lambda t: (-len(t.intermediate_values), t.number)):
+        if room <= 0:
+            break
+        if requeue(study, t):  # False: given up (crashed too often), takes no room
+            room -= 1
     return sorted(_retried(study.get_trials(deepcopy=False)) - before)
 
 

@@ -140,7 +140,7 @@ def run_sweep(config: SweepConfig, log: Callable[[str], None] = print) -> optuna
             log(f"study {config.study_name!r} already holds {done} finished trials; "
                 "nothing to run")  # fmt: skip
             break  # still attach the best model: a run that ended badly may not have
-        queued = recover(study, storage)
+        queued = recover(study, storage, needed=config.trials - done)
         if queued:
             log(f"continuing trials cut off earlier: {', '.join(map(str, queued))}")
         log(f"study {config.study_name!r}: {done} of {config.trials} trials finished; "

@@ -304,6 +304,27 @@ def test_recover_takes_over_only_trials_whose_process_is_gone(
     assert recover(study, storage) == []  # queued once only
 
 
+def test_recover_queues_no_more_copies_than_the_run_needs_the_furthest_along_first() -> None:
+    storage = optuna.storages.InMemoryStorage()
+    study = optuna.create_study(storage=storage)
+    study_id = storage.get_study_id_from_name(study.study_name)
+    cut = []
+    for epochs in (1, 3, 2):  # three trials interrupted after this many epochs
+        t = _running(study, liveness.worker_id(), {e: 0.5 for e in range(1, epochs + 1)})
+        trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, t.number)
+        storage.set_trial_user_attr(trial_id, "stop_reason", STOP_INTERRUPTED)
+        storage.set_trial_state_values(trial_id, TrialState.FAIL)
+        cut.append(t.number)
+    study.enqueue_trial({"lr": 1e-4})  # one trial already waiting
+
+    # Three trials still needed, one waiting: room for two copies, of the two furthest along.
+    assert recover(study, storage, needed=3) == sorted([cut[1], cut[2]])
+    assert recover(study, storage, needed=3) == []  # three waiting now
+    waiting = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+    assert sorted(t.user_attrs.get("continues_trial", -1) for t in waiting) == [-1, *cut[1:]]
+    assert recover(study, storage) == [cut[0]]  # not limited: the last one too
+
+
 def test_a_trial_that_keeps_crashing_without_progress_is_given_up() -> None:
     study = optuna.create_study()
     t = _running(study, "x", {1: 0.4})
