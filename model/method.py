@@ -167,6 +167,10 @@ class Method(Protocol):
     of the plan's rows fired (the plan's own advice is kept beside it)."""
     extra_curves: tuple[str, ...]
     """Per-epoch report fields recorded beside the common curves."""
+    unordered_space: bool
+    """Whether nearby values of its searched parameters mean nothing alike (a seed): the sweep
+    then proposes each point once, in random order, instead of modelling the objective over
+    the space (which would also propose a point twice, training the same run again)."""
     config_class: type
     """Its frozen config dataclass (with a ``METHOD`` class attribute naming the method)."""
 

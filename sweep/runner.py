@@ -26,6 +26,7 @@ from sweep.recovery import CheckpointWriteError, fail_dead, finished_count, occu
 from sweep.report import collect
 from sweep.report_text import conclusion
 from sweep.settings import SweepConfig
+from sweep.space import sampler
 from sweep.storage import StorageError, sqlite_path
 
 
@@ -90,7 +91,7 @@ def run_worker(
         return
     if n_trials is None:
         n_trials = len(study.get_trials(deepcopy=False))
-    study.sampler = optuna.samplers.TPESampler(seed=worker_seed(config, index, n_trials))
+    study.sampler = sampler(config.training_method, worker_seed(config, index, n_trials))
     prefix = f"[worker {index}] " if config.workers > 1 else ""
     store = open_store(default_artifact_dir(config.storage))
     objective = Objective(config, Sets.build(config), checkpoint_root(config),

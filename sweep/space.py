@@ -3,9 +3,11 @@ suggestion the sweep makes happens here."""
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import optuna
+from optuna.exceptions import ExperimentalWarning
 
 from model.method import ChoiceParam, FloatParam, IntParam, Method, Param, Settings
 
@@ -35,3 +37,14 @@ def enqueue_first(study: optuna.Study, method: Method, settings: Settings) -> No
     first = method.first_params(settings)
     if first is not None and not study.get_trials(deepcopy=False):
         study.enqueue_trial(first, skip_if_exists=True)
+
+
+def sampler(method: Method, seed: int) -> optuna.samplers.BaseSampler:
+    """TPE where the method's space is ordered (the learning rate); for a space of seeds,
+    Optuna's BruteForceSampler: every point once (not those finished or running in other
+    workers), in an order drawn from ``seed``."""
+    if not method.unordered_space:
+        return optuna.samplers.TPESampler(seed=seed)
+    with warnings.catch_warnings():  # experimental since Optuna 3.1; the warning only confuses
+        warnings.simplefilter("ignore", ExperimentalWarning)
+        return optuna.samplers.BruteForceSampler(seed=seed)

@@ -80,6 +80,7 @@ class ClockMethod:
     at_floor_advice = ("No trial of this study learnt the clock. Seeds matter; more trials or "
                        "epochs help.")  # fmt: skip
     extra_curves = ("stage", "prefix", "val_per_freq", "attempt", "restarted", "judged")
+    unordered_space = True  # the searched seed: seed 41 is no more like 42 than 7
     config_class = ClockConfig
 
     def search_space(self, settings: Settings) -> tuple[Param, ...]:

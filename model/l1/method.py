@@ -32,6 +32,7 @@ class L1Method:
                        "time sits there at any learning rate: the learning rate is not what "
                        "holds it back.")  # fmt: skip
     extra_curves: tuple[str, ...] = ()
+    unordered_space = False  # nearby learning rates train alike
     config_class = TrainConfig
 
     def search_space(self, settings: Settings) -> tuple[Param, ...]:
