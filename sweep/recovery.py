@@ -129,8 +129,9 @@ def recover(study: optuna.Study, storage: BaseStorage, needed: int | None = None
     been queued yet, the furthest along first. Returns the numbers of the trials queued again.
 
     ``needed``: the finished trials the run still has to make. No more copies are queued than
-    that, counting the trials already waiting: a copy beyond it would wait with no worker to
-    run it (a later run with a larger ``--trials`` queues it). None: every cut-off trial.
+    that, counting the trials already waiting and those running in live processes (other
+    commands on a shared study): a copy beyond it would wait with no worker to run it (a later
+    run with a larger ``--trials`` queues it). None: every cut-off trial.
 
     Two workers recovering at once may both queue a copy; the objective runs only the first
     (``STOP_DUPLICATE``). ``storage``: the one the study was opened with."""
@@ -142,7 +143,7 @@ def recover(study: optuna.Study, storage: BaseStorage, needed: int | None = None
     trials = study.get_trials(deepcopy=False)
     done = _retried(trials)
     waiting = sum(t.state == TrialState.WAITING for t in trials)
-    room = len(trials) if needed is None else needed - waiting
+    room = len(trials) if needed is None else needed - waiting - occupancy(trials)[1]
     cut = [t for t in trials if t.state == TrialState.FAIL and t.number not in done
            and t.user_attrs.get(rec.STOP_REASON) in CUT_OFF]  # fmt: skip
     for t in sorted(cut, key=lambda t: (-len(t.intermediate_values), t.number)):

@@ -325,6 +325,22 @@ def test_recover_queues_no_more_copies_than_the_run_needs_the_furthest_along_fir
     assert recover(study, storage) == [cut[0]]  # not limited: the last one too
 
 
+def test_recover_counts_trials_running_in_live_processes_against_the_room() -> None:
+    storage = optuna.storages.InMemoryStorage()
+    study = optuna.create_study(storage=storage)
+    study_id = storage.get_study_id_from_name(study.study_name)
+    cut = []
+    for _ in range(2):
+        t = _running(study, liveness.worker_id(), {1: 0.5})
+        trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, t.number)
+        storage.set_trial_user_attr(trial_id, "stop_reason", STOP_INTERRUPTED)
+        storage.set_trial_state_values(trial_id, TrialState.FAIL)
+        cut.append(t.number)
+    _running(study, liveness.worker_id(), {1: 0.5})  # alive: this very process runs it
+
+    assert recover(study, storage, needed=2) == [cut[0]]  # that one will finish too
+
+
 def test_a_trial_that_keeps_crashing_without_progress_is_given_up() -> None:
     study = optuna.create_study()
     t = _running(study, "x", {1: 0.4})
