@@ -19,7 +19,8 @@ import optuna
 from optuna.storages import RDBStorage
 
 from sweep import orphans
-from sweep.recovery import CheckpointWriteError, finished_count, mark_crashed
+from sweep import records as rec
+from sweep.recovery import CheckpointWriteError, finished_count, mark_dead
 from sweep.settings import SweepConfig
 
 #: A worker's share of the trials: (config, index, log, n_trials).
@@ -77,7 +78,7 @@ def run_processes(run: RunWorker, config: SweepConfig, study: optuna.Study,
     for p in procs:
         p.start()
     try:
-        crashed = _join(procs, study, storage)
+        dead = _join(procs, study, storage)
     except KeyboardInterrupt:
         _stop(procs)
         raise
@@ -87,29 +88,32 @@ def run_processes(run: RunWorker, config: SweepConfig, study: optuna.Study,
     if WORKER_INTERRUPTED in codes:
         raise KeyboardInterrupt
     if codes:
-        raise WorkerError(_failed(procs, crashed, study, config))
+        raise WorkerError(_failed(procs, dead, study, config))
 
 
 def _join(procs: list, study: optuna.Study, storage: RDBStorage) -> dict[int, list[int]]:
-    """Wait for the workers. One that crashed has its trials marked as their own crash (the
-    pid's trial numbers are returned); one that could not write a checkpoint stops the others
-    (the disk is full for them too)."""
+    """Wait for the workers. One killed by a signal has its RUNNING trials failed at once (as
+    its own crash for a fatal signal, as cut off for a kill from outside), so none is left
+    RUNNING for a dead process; their numbers are returned by pid. One that could not write a
+    checkpoint stops the others (the disk is full for them too)."""
     running = list(procs)
-    crashed: dict[int, list[int]] = {}
+    dead: dict[int, list[int]] = {}
     while running:
         multiprocessing.connection.wait([p.sentinel for p in running])
         for p in [p for p in running if not p.is_alive()]:
             running.remove(p)
             p.join()
-            if p.exitcode is not None and -p.exitcode in CRASH_SIGNALS and p.pid is not None:
-                crashed[p.pid] = mark_crashed(study, storage, p.pid)
+            if p.exitcode is not None and p.exitcode < 0 and p.pid is not None:
+                crashed = -p.exitcode in CRASH_SIGNALS
+                reason = rec.STOP_CRASHED if crashed else rec.STOP_OWNER_DIED
+                dead[p.pid] = mark_dead(study, storage, p.pid, reason)
             if p.exitcode == WORKER_CHECKPOINT_WRITE:
                 _stop(running)
-                return crashed
-    return crashed
+                return dead
+    return dead
 
 
-def _failed(procs: list, crashed: dict[int, list[int]], study: optuna.Study,
+def _failed(procs: list, dead: dict[int, list[int]], study: optuna.Study,
             config: SweepConfig) -> str:  # fmt: skip
     """One line for workers that ended badly: how each ended, which trials it took down, and
     what the next run does about them."""
@@ -119,9 +123,11 @@ def _failed(procs: list, crashed: dict[int, list[int]], study: optuna.Study,
             continue
         how = (f"died of {signal.Signals(-p.exitcode).name}" if p.exitcode < 0
                else f"exited with status {p.exitcode}")  # fmt: skip
-        trials = crashed.get(p.pid)
+        trials = dead.get(p.pid)
         if trials:
-            how += f" in trial {', '.join(map(str, trials))} (recorded as the trial's own crash)"
+            own = -p.exitcode in CRASH_SIGNALS
+            what = "recorded as the trial's own crash" if own else "recorded as cut off"
+            how += f" in trial {', '.join(map(str, trials))} ({what})"
         parts.append(f"worker process {p.pid} {how}")
     if finished_count(study) < config.trials:
         then = "run the same command again to continue the sweep"

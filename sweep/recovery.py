@@ -97,15 +97,16 @@ def _fail(storage: BaseStorage, study: optuna.Study, t: FrozenTrial, reason: str
     return True
 
 
-def mark_crashed(study: optuna.Study, storage: BaseStorage, pid: int) -> list[int]:
-    """Fail, as crashed by themselves, the RUNNING trials of worker process ``pid`` (on this
-    host), which the runner saw die of a fatal signal. Returns their numbers."""
+def mark_dead(study: optuna.Study, storage: BaseStorage, pid: int, reason: str) -> list[int]:
+    """Fail with ``reason`` the RUNNING trials of worker process ``pid`` (on this host), which
+    the runner saw die: ``STOP_CRASHED`` for a fatal signal of its own (it counts against the
+    trial's retries), ``STOP_OWNER_DIED`` for a kill from outside. Returns their numbers."""
     marked = []
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         worker = t.user_attrs.get(rec.WORKER)
         if not isinstance(worker, str) or not worker.startswith(f"{liveness.host_id()}:{pid}:"):
             continue
-        if _fail(storage, study, t, rec.STOP_CRASHED):
+        if _fail(storage, study, t, reason):
             marked.append(t.number)
     return marked
 

@@ -23,7 +23,7 @@ from sweep import records as rec
 from sweep.creation import half_made
 from sweep.paths import study_folder
 from sweep.records import STOP_CHECKPOINT_WRITE, STOP_CRASHED, STOP_OWNER_DIED
-from sweep.recovery import MAX_STALLED_RETRIES, mark_crashed, requeue
+from sweep.recovery import MAX_STALLED_RETRIES, mark_dead, requeue
 from sweep.storage import open_storage
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -114,21 +114,26 @@ def test_a_crashed_worker_has_its_own_running_trials_marked_and_no_others() -> N
         t.set_user_attr(rec.WORKER, f"{liveness.host_id()}:{pid}:1")
     study.tell(trials[2], 0.5)
 
-    assert mark_crashed(study, storage, 12) == [trials[0].number]
+    assert mark_dead(study, storage, 12, STOP_CRASHED) == [trials[0].number]
 
     crashed, other, done = study.get_trials(deepcopy=False)
     assert crashed.state == TrialState.FAIL and crashed.user_attrs["stop_reason"] == STOP_CRASHED
     assert other.state == TrialState.RUNNING and "stop_reason" not in other.user_attrs
     assert done.state == TrialState.COMPLETE
-    assert mark_crashed(study, storage, 12) == []  # already marked
+    assert mark_dead(study, storage, 12, STOP_CRASHED) == []  # already marked
 
 
-def test_a_worker_that_crashes_is_reported_and_its_trial_continued_when_needed(
-    tmp_path: Path,
+@pytest.mark.parametrize(("sig", "reason", "said"), [
+    (signal.SIGSEGV, STOP_CRASHED, "recorded as the trial's own crash"),
+    (signal.SIGKILL, STOP_OWNER_DIED, "recorded as cut off"),
+])  # fmt: skip
+def test_a_worker_that_dies_is_reported_and_its_trial_continued_when_needed(
+    tmp_path: Path, sig: int, reason: str, said: str
 ) -> None:
-    """A worker dies of SIGSEGV mid-trial: the sweep says which process and trial in one line,
-    the trial is recorded as its own crash, and a later run that needs more trials continues it
-    from its checkpoint; one that needs none leaves nothing queued."""
+    """A worker dies mid-trial, of a crash of its own or killed from outside: the sweep says
+    which process, how and which trial in one line, leaves no trial RUNNING, and a later run
+    that needs more trials continues the trial from its checkpoint; one that needs none leaves
+    nothing queued."""
     url = f"sqlite:///{tmp_path / 's.db'}"
     args = tiny_args(url, trials=2, workers=2, samples=3000, epochs=12)
     sweep = Sweep(args, tmp_path)
@@ -136,15 +141,17 @@ def test_a_worker_that_crashes_is_reported_and_its_trial_continued_when_needed(
     victim = next(t for t in trials(url, "tiny") if t.state == TrialState.RUNNING)
     pid = int(victim.user_attrs[rec.WORKER].split(":")[1])
 
-    os.kill(pid, signal.SIGSEGV)
+    os.kill(pid, sig)
 
     assert sweep.proc.wait(timeout=120) == 1, sweep.output
-    sweep.wait_until(lambda: sweep.saw(r"died of SIGSEGV"))
-    assert f"worker process {pid} died of SIGSEGV in trial {victim.number} " in sweep.output
+    name = signal.Signals(sig).name
+    sweep.wait_until(lambda: sweep.saw(f"died of {name}"))
+    assert f"worker process {pid} died of {name} in trial {victim.number} ({said})" in sweep.output
     assert "a run with a larger --trials continues" in sweep.output  # the other worker filled it
     assert "Traceback" not in sweep.output
-    crashed = trials(url, "tiny")[victim.number]
-    assert crashed.state == TrialState.FAIL and crashed.user_attrs["stop_reason"] == STOP_CRASHED
+    dead = trials(url, "tiny")[victim.number]
+    assert dead.state == TrialState.FAIL and dead.user_attrs["stop_reason"] == reason
+    assert TrialState.RUNNING not in [s for s, _ in _states(url)]
     assert len(finished(trials(url, "tiny"))) == 2
 
     same = run_study(args, tmp_path)
