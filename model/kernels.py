@@ -16,13 +16,14 @@ states, with the same weights): each weight row is loaded once per step for all 
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numba
 import numpy as np
 
-from model.data import SignalSet
+from model.data import DataConfig, SignalSet, make_set
 from model.jit import JIT
-from model.params import PARAM_NAMES, Evaluation, Weights, param_shapes, score
+from model.params import PARAM_NAMES, Evaluation, Weights, init_weights, param_shapes, score
 from model.vecmath import sigmoid, tanh
 
 
@@ -287,3 +288,13 @@ def predict(weights: Weights, data: SignalSet) -> np.ndarray:
 def evaluate(weights: Weights, data: SignalSet) -> Evaluation:
     """Honest MSE of ``weights`` on a whole set, overall and per frequency block."""
     return score(predict(weights, data), data)
+
+
+def tiny_set(data: DataConfig) -> SignalSet:
+    """Two samples a block of the data's kind: enough to compile every kernel on."""
+    return make_set(0, replace(data, samples=2))
+
+
+def warm_up(data: DataConfig, hidden: int) -> None:
+    """Compile (or load from numba's cache) the honest evaluation for this data and size."""
+    evaluate(init_weights(data.input_size, hidden, 0), tiny_set(data))

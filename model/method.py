@@ -214,6 +214,11 @@ class Method(Protocol):
         another configuration."""
         ...
 
+    def warm_up(self, settings: Settings, data: DataConfig) -> None:
+        """Compile what its runs compile (or load it from numba's cache) on throwaway tiny
+        data: a worker does this before its first trial, so that no epoch's time includes it."""
+        ...
+
     def describe(self, config: Any) -> str:
         """A few words naming the config's searched values, for progress lines."""
         ...

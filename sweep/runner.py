@@ -29,6 +29,9 @@ from sweep.settings import SweepConfig
 from sweep.space import sampler
 from sweep.storage import StorageError, sqlite_path
 
+#: A worker's warm-up longer than this compiled its kernels (loading them takes ~0.5 s): said.
+COMPILE_NOTE_S = 2.0
+
 
 def checkpoint_root(config: SweepConfig) -> Path:
     if config.checkpoint_dir:
@@ -93,6 +96,12 @@ def run_worker(
         n_trials = len(study.get_trials(deepcopy=False))
     study.sampler = sampler(config.training_method, worker_seed(config, index, n_trials))
     prefix = f"[worker {index}] " if config.workers > 1 else ""
+    started = time.perf_counter()
+    config.training_method.warm_up(config.settings, config.data)
+    took = time.perf_counter() - started
+    if took >= COMPILE_NOTE_S:
+        log(f"{prefix}compiled the kernels in {took:.1f} s (once per machine: numba keeps them "
+            "in its cache)")  # fmt: skip
     store = open_store(default_artifact_dir(config.storage))
     objective = Objective(config, Sets.build(config), checkpoint_root(config),
                           log=lambda m: log(prefix + m), store=store)  # fmt: skip

@@ -7,6 +7,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from model import kernels
 from model.clock import state as clock_state
 from model.clock.config import ClockConfig
 from model.clock.state import ClockReport, ClockState
@@ -144,6 +145,9 @@ class ClockMethod:
 
     def adopt(self, state: ClockState, config: ClockConfig) -> ClockState | None:
         return state if state.config == config else None
+
+    def warm_up(self, settings: Settings, data: DataConfig) -> None:
+        kernels.warm_up(data, settings.hidden_size)  # its honest evaluation; torch trains it
 
     def progress(self, config: ClockConfig, report: ClockReport) -> str:
         # Attempts counted from 1, out of the most a trial makes ("attempt 0" read as none).

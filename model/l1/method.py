@@ -7,11 +7,13 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from model import kernels
 from model.data import DataConfig, SignalSet
 from model.l1 import checkpoint
 from model.l1.config import BATCH_SIZE, SEQUENCE_LENGTH, TrainConfig
-from model.l1.training import Training, TrainState
+from model.l1.training import Training, TrainState, engine_class
 from model.method import EpochReport, FloatParam, Param, Settings
+from model.params import init_weights
 
 #: Settings that mean something for this method only: part of its studies' identity.
 _OWN_SETTINGS = ("lr_min", "lr_max", "plateau_factor", "plateau_patience",
@@ -86,6 +88,14 @@ class L1Method:
         # Both engines compute the same run: a checkpoint of either continues in this one's.
         state = replace(state, config=replace(state.config, engine=config.engine))
         return state if state.config == config else None
+
+    def warm_up(self, settings: Settings, data: DataConfig) -> None:
+        tiny = kernels.tiny_set(data)
+        weights = init_weights(data.input_size, settings.hidden_size, 0)
+        engine = engine_class(settings.engine)(weights, data.input_size, settings.hidden_size)
+        engine.train_epoch(tiny, 1e-4, settings.clip)
+        engine.predict(tiny)
+        kernels.warm_up(data, settings.hidden_size)
 
     def describe(self, config: TrainConfig) -> str:
         return f"lr {config.lr:.2e}"
