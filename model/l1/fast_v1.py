@@ -3,7 +3,7 @@
 Kept only so that ``bench/speed.py`` can time today's engine against it in one process and
 tests can hold the two to the same numbers; nothing else imports it. Its kernels use the C
 library's exp and tanh, the ``PARAM_NAMES`` layout, one matrix-vector product per step, and
-evaluate block after block (``model.kernels.predict_flat_sequential``).
+evaluate block after block (``model.kernels_v1.predict_flat_sequential``).
 """
 
 from __future__ import annotations
@@ -14,14 +14,8 @@ import numba
 import numpy as np
 
 from model.data import SignalSet
-from model.kernels import (
-    JIT,
-    flatten,
-    forward_step,
-    hidden_from_size,
-    predict_flat_sequential,
-    unflatten,
-)
+from model.kernels import JIT, flatten, hidden_from_size, unflatten
+from model.kernels_v1 import forward_step, predict_flat_sequential
 from model.l1.engine import ADAM_BETAS, ADAM_EPS, CLIP_EPS, AdamState, EpochSteps
 from model.params import Weights
 
