@@ -78,12 +78,11 @@ def test_a_young_unowned_trial_counts_as_alive_an_old_one_as_dead() -> None:
 # 2. Kills from outside never count against a trial
 
 
-def _cut_off(study: optuna.Study, reason: str) -> optuna.trial.FrozenTrial:
-    t = study.ask()
-    t.report(0.4, 1)
-    study._storage.set_trial_user_attr(t._trial_id, "stop_reason", reason)
-    study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
-    return study.get_trials(deepcopy=False)[t.number]
+def _cut_off(study: optuna.Study, trial: optuna.Trial, reason: str) -> optuna.trial.FrozenTrial:
+    """``trial`` (asked in this process) ends as cut off with ``reason``."""
+    trial.set_user_attr("stop_reason", reason)
+    study.tell(trial, state=TrialState.FAIL)
+    return study.get_trials(deepcopy=False)[trial.number]
 
 
 @pytest.mark.parametrize(("reason", "given_up"), [(STOP_OWNER_DIED, False),
@@ -93,14 +92,14 @@ def test_only_a_trials_own_crashes_count_against_it(reason: str, given_up: bool)
     """Killed from outside again and again during its final evaluation (no new epoch): still
     continued every time. Crashing its own process: given up after MAX_STALLED_RETRIES."""
     study = optuna.create_study()
-    trial = _cut_off(study, reason)
+    first = study.ask()
+    first.report(0.4, 1)
+    trial = _cut_off(study, first, reason)
     attempts = 0
     while requeue(study, trial) and attempts < 2 * MAX_STALLED_RETRIES:
         attempts += 1
-        copy = study.ask()  # the copy starts, reports nothing new, and is cut off again
-        study._storage.set_trial_user_attr(copy._trial_id, "stop_reason", reason)
-        study._storage.set_trial_state_values(copy._trial_id, TrialState.FAIL)
-        trial = study.get_trials(deepcopy=False)[copy.number]
+        # The copy starts, reports nothing new, and is cut off again.
+        trial = _cut_off(study, study.ask(), reason)
     assert attempts == (MAX_STALLED_RETRIES if given_up else 2 * MAX_STALLED_RETRIES)
 
 

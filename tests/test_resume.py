@@ -252,12 +252,24 @@ def test_ctrl_c_exits_130_prints_the_resume_command_and_the_rerun_continues(
 # --- recovery rules, through a real (in-memory) study ---------------------------------------
 
 
-def _running(study: optuna.Study, worker: str, values: dict[int, float]) -> FrozenTrial:
+def _asked(study: optuna.Study, worker: str, values: dict[int, float]) -> optuna.Trial:
     trial = study.ask({"lr": optuna.distributions.FloatDistribution(3e-5, 3e-4, log=True)})
     trial.set_user_attr("worker", worker)
     trial.set_user_attr("checkpoint", "checkpoints/x/trial-0000/last.npz")
     for step, value in values.items():
         trial.report(value, step)
+    return trial
+
+
+def _running(study: optuna.Study, worker: str, values: dict[int, float]) -> FrozenTrial:
+    number = _asked(study, worker, values).number
+    return study.get_trials(deepcopy=False)[number]
+
+
+def _cut(study: optuna.Study, trial: optuna.Trial, reason: str) -> FrozenTrial:
+    """``trial`` (asked in this process) ends as cut off with ``reason``."""
+    trial.set_user_attr("stop_reason", reason)
+    study.tell(trial, state=TrialState.FAIL)
     return study.get_trials(deepcopy=False)[trial.number]
 
 
@@ -307,14 +319,10 @@ def test_recover_takes_over_only_trials_whose_process_is_gone(
 def test_recover_queues_no_more_copies_than_the_run_needs_the_furthest_along_first() -> None:
     storage = optuna.storages.InMemoryStorage()
     study = optuna.create_study(storage=storage)
-    study_id = storage.get_study_id_from_name(study.study_name)
     cut = []
     for epochs in (1, 3, 2):  # three trials interrupted after this many epochs
-        t = _running(study, liveness.worker_id(), {e: 0.5 for e in range(1, epochs + 1)})
-        trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, t.number)
-        storage.set_trial_user_attr(trial_id, "stop_reason", STOP_INTERRUPTED)
-        storage.set_trial_state_values(trial_id, TrialState.FAIL)
-        cut.append(t.number)
+        t = _asked(study, liveness.worker_id(), {e: 0.5 for e in range(1, epochs + 1)})
+        cut.append(_cut(study, t, STOP_INTERRUPTED).number)
     study.enqueue_trial({"lr": 1e-4})  # one trial already waiting
 
     # Three trials still needed, one waiting: room for two copies, of the two furthest along.
@@ -328,14 +336,8 @@ def test_recover_queues_no_more_copies_than_the_run_needs_the_furthest_along_fir
 def test_recover_counts_trials_running_in_live_processes_against_the_room() -> None:
     storage = optuna.storages.InMemoryStorage()
     study = optuna.create_study(storage=storage)
-    study_id = storage.get_study_id_from_name(study.study_name)
-    cut = []
-    for _ in range(2):
-        t = _running(study, liveness.worker_id(), {1: 0.5})
-        trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, t.number)
-        storage.set_trial_user_attr(trial_id, "stop_reason", STOP_INTERRUPTED)
-        storage.set_trial_state_values(trial_id, TrialState.FAIL)
-        cut.append(t.number)
+    cut = [_cut(study, _asked(study, liveness.worker_id(), {1: 0.5}), STOP_INTERRUPTED).number
+           for _ in range(2)]  # fmt: skip
     _running(study, liveness.worker_id(), {1: 0.5})  # alive: this very process runs it
 
     assert recover(study, storage, needed=2) == [cut[0]]  # that one will finish too
@@ -343,17 +345,12 @@ def test_recover_counts_trials_running_in_live_processes_against_the_room() -> N
 
 def test_a_trial_that_keeps_crashing_without_progress_is_given_up() -> None:
     study = optuna.create_study()
-    t = _running(study, "x", {1: 0.4})
-    study._storage.set_trial_user_attr(t._trial_id, "stop_reason", STOP_CRASHED)
-    study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+    trial = _cut(study, _asked(study, "x", {1: 0.4}), STOP_CRASHED)
     attempts = 0
-    trial = study.get_trials(deepcopy=False)[-1]
     while requeue(study, trial):
         attempts += 1
-        copy = study.ask()  # the copy starts, reports nothing new, and crashes its process
-        study._storage.set_trial_user_attr(copy._trial_id, "stop_reason", STOP_CRASHED)
-        study._storage.set_trial_state_values(copy._trial_id, TrialState.FAIL)
-        trial = study.get_trials(deepcopy=False)[copy.number]
+        # The copy starts, reports nothing new, and crashes its process.
+        trial = _cut(study, study.ask(), STOP_CRASHED)
     assert attempts == MAX_STALLED_RETRIES
 
 
@@ -361,10 +358,7 @@ def test_two_copies_of_one_cut_off_trial_run_once(tmp_path: Path) -> None:
     """Two workers recovering at once may both queue the same trial: only one runs."""
     config = SweepConfig(trials=2, epochs=1, samples=50, workers=1)
     study = optuna.create_study()
-    t = _running(study, "x", {})
-    study._storage.set_trial_user_attr(t._trial_id, "stop_reason", STOP_INTERRUPTED)
-    study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
-    failed = study.get_trials(deepcopy=False)[0]
+    failed = _cut(study, _asked(study, "x", {}), STOP_INTERRUPTED)
     requeue(study, failed)
     requeue(study, failed)
     objective = Objective(config, Sets.build(config), tmp_path, log=lambda m: None)
