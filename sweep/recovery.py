@@ -4,7 +4,7 @@ checkpoint, so no finished epoch is trained twice and the learning curve stays o
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import optuna
 from optuna.exceptions import ExperimentalWarning, UpdateFinishedTrialError
@@ -83,32 +83,37 @@ class CheckpointWriteError(Exception):
     """A checkpoint could not be written; the message is one line for the user."""
 
 
-def _fail(storage: BaseStorage, study: optuna.Study, t: FrozenTrial, reason: str) -> bool:
-    """Mark trial ``t`` FAIL with its stop reason, through the study's storage (another
-    process's trial: Optuna's study-level calls act only on a trial asked in this one). False
-    when another worker finished it first."""
+def _fail_running(study: optuna.Study, storage: BaseStorage, which: Callable[[FrozenTrial], bool],
+                  reason: str) -> list[int]:  # fmt: skip
+    """Mark FAIL with its stop reason every RUNNING trial ``which`` picks, through the study's
+    storage (other processes' trials: Optuna's study-level calls act only on a trial asked in
+    this one); their numbers, less any another worker finished first."""
     study_id = storage.get_study_id_from_name(study.study_name)
-    trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, t.number)
-    try:
-        storage.set_trial_user_attr(trial_id, rec.STOP_REASON, reason)
-        storage.set_trial_state_values(trial_id, state=TrialState.FAIL)
-    except UpdateFinishedTrialError:
-        return False
-    return True
+    failed = []
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        if not which(t):
+            continue
+        trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, t.number)
+        try:
+            storage.set_trial_user_attr(trial_id, rec.STOP_REASON, reason)
+            storage.set_trial_state_values(trial_id, state=TrialState.FAIL)
+        except UpdateFinishedTrialError:
+            continue
+        failed.append(t.number)
+    return failed
 
 
 def mark_dead(study: optuna.Study, storage: BaseStorage, pid: int, reason: str) -> list[int]:
     """Fail with ``reason`` the RUNNING trials of worker process ``pid`` (on this host), which
     the runner saw die: ``STOP_CRASHED`` for a fatal signal of its own (it counts against the
     trial's retries), ``STOP_OWNER_DIED`` for a kill from outside. Returns their numbers."""
-    marked = []
-    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+    mine = f"{liveness.host_id()}:{pid}:"
+
+    def of_pid(t: FrozenTrial) -> bool:
         worker = t.user_attrs.get(rec.WORKER)
-        if not isinstance(worker, str) or not worker.startswith(f"{liveness.host_id()}:{pid}:"):
-            continue
-        if _fail(storage, study, t, reason):
-            marked.append(t.number)
-    return marked
+        return isinstance(worker, str) and worker.startswith(mine)
+
+    return _fail_running(study, storage, of_pid, reason)
 
 
 def _retried(trials: Sequence[FrozenTrial]) -> set[int]:
@@ -117,11 +122,7 @@ def _retried(trials: Sequence[FrozenTrial]) -> set[int]:
 
 def fail_dead(study: optuna.Study, storage: BaseStorage) -> list[int]:
     """Mark FAIL (``owner_died``) every RUNNING trial whose process is gone; their numbers."""
-    return [
-        t.number
-        for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-        if not liveness.alive(t) and _fail(storage, study, t, rec.STOP_OWNER_DIED)
-    ]
+    return _fail_running(study, storage, lambda t: not liveness.alive(t), rec.STOP_OWNER_DIED)
 
 
 def recover(study: optuna.Study, storage: BaseStorage, needed: int | None = None) -> list[int]:

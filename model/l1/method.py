@@ -94,8 +94,7 @@ class L1Method:
         weights = init_weights(data.input_size, settings.hidden_size, 0)
         engine = engine_class(settings.engine)(weights, data.input_size, settings.hidden_size)
         engine.train_epoch(tiny, 1e-4, settings.clip)
-        engine.predict(tiny)
-        kernels.warm_up(data, settings.hidden_size)
+        kernels.warm_up(data, settings.hidden_size)  # the compiled engine predicts with it too
 
     def describe(self, config: TrainConfig) -> str:
         return f"lr {config.lr:.2e}"
