@@ -14,7 +14,7 @@ from itertools import groupby
 from pathlib import Path
 
 from bench.stall_replay import FULL_LENGTH, LAST_GROW_EPOCH, grow_epochs
-from bench.stall_rule import load, outcome
+from bench.yardsticks.stall_rule import load, outcome
 from sweep.divergence import diagnose_grow
 
 

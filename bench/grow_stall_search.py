@@ -8,7 +8,8 @@ over the last K epochs (prefixes[n-1] == prefixes[n-1-K]):
 
 - val:   the worst block's validation MSE above X in each of the last K epochs;
 - sat:   saturated: mean gradient norm under g and online loss above L in each of them;
-- sat_post: sat, only where T > the initial prefix (rule 1 of bench.stall_rule at E = 1);
+- sat_post: sat, only where T > the initial prefix (rule 1 of bench.yardsticks.stall_rule at
+  E = 1);
 - flat:  no progress: online loss at epoch n >= r x online loss at epoch n-K+1, and above L;
 - bound: T below B at epoch E exactly (a budget rule: too little left to grow).
 
@@ -25,7 +26,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from bench.stall_rule import FULL_LENGTH, PREFIX_START, first_firing, load, outcome
+from bench.yardsticks.stall_rule import FULL_LENGTH, PREFIX_START, first_firing, load, outcome
 
 Rule = Callable[[dict, int], bool]  # (seed arrays, epoch n) -> fires at n
 
@@ -51,7 +52,7 @@ def family_sat(e: int, k: int, g: float, lo: float) -> Rule:
 
 
 def family_sat_post(e: int, k: int, g: float, lo: float) -> Rule:
-    """'sat' above the initial prefix only (rule 1 of bench.stall_rule when e = 1)."""
+    """'sat' above the initial prefix only (rule 1 of bench.yardsticks.stall_rule when e = 1)."""
     return lambda a, n: (
         n >= e
         and flat(a, n, k)
@@ -167,9 +168,10 @@ def main(argv: list[str] | None = None) -> int:
                 f"  LOO without seed {held['seed']}: chose {p}; held out: "
                 + (f"PRUNED at epoch {n}" if n else "kept")
             )
-    # Sensitivity of the chosen rule (bench.stall_rule: rule 1 + rule 2) to its thresholds.
+    # Sensitivity of the chosen rule (bench.yardsticks.stall_rule: rule 1 + rule 2) to its
+    # thresholds.
     print(
-        "\nbench.stall_rule sensitivity: stalls stopped by rule 1 (before epoch 24) / "
+        "\nbench.yardsticks.stall_rule sensitivity: stalls stopped by rule 1 (before epoch 24) / "
         "successes pruned, per (patience, saturated_grad_norm), unlearnt_loss 0.012"
     )
     records = sorted(load(path), key=lambda r: r["seed"])

@@ -1,5 +1,5 @@
-"""Today's compiled engine against the previous one (c48fafc, ``model.l1.fast_v1``), in one
-process: per-step training cost, honest evaluation of a set, the one-off compile, and the
+"""Today's compiled engine against the previous one (c48fafc, ``bench.yardsticks.fast_v1``), in
+one process: per-step training cost, honest evaluation of a set, the one-off compile, and the
 breakdown of one full-size epoch.
 
     python -m bench.speed [--samples 10000] [--repeats 9] [--no-compile]
@@ -21,9 +21,9 @@ import time
 
 import numpy as np
 
+from bench.yardsticks.fast_v1 import FastEngineV1
 from model.data import TRAIN_SEED, VALIDATION_SEED, DataConfig, make_set
 from model.l1.fast import FastEngine
-from model.l1.fast_v1 import FastEngineV1
 from model.params import init_weights, score
 
 ENGINES = {"v1": FastEngineV1, "new": FastEngine}

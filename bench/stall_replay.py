@@ -4,8 +4,9 @@ stages and print, per seed, its outcome and when the rule stops it.
     python -m bench.stall_replay [bench/data/grow_trajectories.jsonl]
 
 Exit status 1 if the rule would stop a recorded success (grown, or partly grown: see
-``bench.stall_rule.outcome``). ``bench.stall_rule`` holds the parametric family the thresholds
-were searched in (``bench.grow_stall_search``); this script checks the rule the sweep uses.
+``bench.yardsticks.stall_rule.outcome``). ``bench.yardsticks.stall_rule`` holds the parametric
+family the thresholds were searched in (``bench.grow_stall_search``); this script checks the rule
+the sweep uses.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from bench.stall_rule import load, outcome
+from bench.yardsticks.stall_rule import load, outcome
 from sweep.divergence import GrowEpoch, diagnose_grow
 
 FULL_LENGTH = 10_000

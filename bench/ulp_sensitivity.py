@@ -16,9 +16,9 @@ import argparse
 
 import numpy as np
 
+from bench.yardsticks.fast_v1 import FastEngineV1
 from model.data import TRAIN_SEED, VALIDATION_SEED, DataConfig, make_set
 from model.l1.fast import FastEngine
-from model.l1.fast_v1 import FastEngineV1
 from model.params import Weights, init_weights, score
 
 #: The weights moved by one ulp, one control run each: a recurrent weight, an input weight

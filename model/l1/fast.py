@@ -12,7 +12,7 @@ outer product), and the clipped gradient is rebuilt element by element inside th
 The weights are held in the kernels' layout (``model.kernels.to_rows``): the gate weights and
 both biases are one 71 x 256 matrix W with gates = [x, h, 1, 1] @ W, so the Adam pass is 71
 contiguous vectorised rows, and it computes the next step's gates from each updated row as it
-goes (the weights pass through the cache once per step). ``model.l1.fast_v1`` keeps the
+goes (the weights pass through the cache once per step). ``bench.yardsticks.fast_v1`` keeps the
 previous kernel for the benchmark.
 """
 

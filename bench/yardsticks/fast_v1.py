@@ -1,7 +1,8 @@
 """The compiled engine as it was before the batched kernels (commit c48fafc), frozen.
 
-Kept only so that ``bench/speed.py`` can time today's engine against it in one process and
-tests can hold the two to the same numbers; nothing else imports it. Its kernels use the C
+Kept only as a yardstick: ``bench.speed`` times today's engine against it in one process, and
+``bench.ulp_sensitivity`` compares today's numbers with how far its own move when one weight
+moves by one ulp. No test imports it, and nothing in a sweep does. Its kernels use the C
 library's exp and tanh, the ``PARAM_NAMES`` layout, one matrix-vector product per step, and
 evaluate block after block (``model.kernels_v1.predict_flat_sequential``).
 """

@@ -1,4 +1,7 @@
 """A candidate stall rule for the clock method's grow stage, derived from recorded trajectories.
+Superseded by the rule the sweep uses (``sweep.divergence.check_stalled``); kept as the family
+its thresholds were searched in (``bench.grow_stall_search``) and for the recordings' outcomes
+(``outcome``, used by ``bench.stall_replay`` and ``bench.grow_avx2_compare``).
 
 Pure functions, no imports from the project. ``stalled`` is called after each grow epoch with
 the history so far (one value per finished epoch, oldest first) and returns a one-line reason
@@ -6,7 +9,7 @@ when the grow stage has stalled, else None. The thresholds were chosen on
 ``bench/data/grow_trajectories.jsonl`` (see ``bench/grow_stall.md``) as the earliest-firing
 setting of this form that stops no recorded run that grew (or nearly grew).
 
-    python -m bench.stall_rule [bench/data/grow_trajectories.jsonl]
+    python -m bench.yardsticks.stall_rule [bench/data/grow_trajectories.jsonl]
 
 replays the rule over the recorded seeds and prints, per seed, its outcome and the epoch and
 cumulative CPU seconds at which the rule fires (or its margin on a success).
