@@ -45,11 +45,13 @@ class Parser(argparse.ArgumentParser):
 def run_parser() -> Parser:
     p = Parser(
         prog="study.py",
-        description="Search the learning rate of the plan's L=1 LSTM training with Optuna. "
-        "Each trial trains one model (30 epochs at most, pruned by the plan's divergence rules) "
-        "and is scored by its honest validation MSE. Results go to an Optuna database that "
+        description="Run an Optuna study of the LSTM under one training method. --method l1 "
+        "(the default) searches the learning rate of the plan's L=1 training, each trial pruned "
+        "by the plan's divergence rules; --method clock searches the seed of the clock method's "
+        "initial weights (a stalled grow stage starts over inside its trial). Each trial is "
+        "scored by its honest validation MSE. Results go to an Optuna database that "
         "optuna-dashboard can open; rerun the same command to continue an interrupted sweep.",
-        epilog="Other commands: 'study.py report --help'.",
+        epilog="Other commands: 'study.py report --help', 'study.py eval --help'.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     for f in fields(SweepConfig):

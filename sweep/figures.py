@@ -39,7 +39,8 @@ class SweepPoint(NamedTuple):
 
 
 class SweepInfo(NamedTuple):
-    """(1) learning rate against final honest validation MSE."""
+    """(1) the sweep axis (the learning rate, or the clock's seed) against final honest
+    validation MSE."""
 
     points: tuple[SweepPoint, ...]
     tiers: tuple[Tier, ...]
@@ -48,7 +49,7 @@ class SweepInfo(NamedTuple):
     floor_from: float
     """Above this an MSE counts as "at the floor" (FLOOR_FRACTION of it)."""
     x_title: str = "initial learning rate (log)"
-    """What x is: the l1 learning rate, or the clock method's lr scale."""
+    """What x is: the l1 learning rate, or the clock method's seed."""
     best: float | None = None
     """The best trial's validation MSE."""
     noise: float | None = None
@@ -76,7 +77,7 @@ class CurvesInfo(NamedTuple):
     floor: float
     floor_from: float
     x_name: str = "lr"
-    """The sweep axis each curve's ``lr`` holds (the clock's lr scale, say)."""
+    """The sweep axis each curve's ``lr`` holds (the clock's seed, say)."""
 
 
 class CriteriaInfo(NamedTuple):
@@ -122,7 +123,7 @@ class PerFreqInfo(NamedTuple):
 
 
 def sweep_info(summary: Summary) -> SweepInfo:
-    """The method's sweep axis (the learning rate, or the clock's lr scale) against
+    """The method's sweep axis (the learning rate, or the clock's seed) against
     validation MSE, per trial."""
     axis, title = registry.get(summary.method).sweep_axis
 
