@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
             weights = state.best_weights or state.weights
             fresh = adam_for(module_from_weights(weights, data.input_size, cfg.hidden_size))
             state = replace(state, stage=STAGE_TUNE, prefix=data.samples, weights=weights,
-                            adam=fresh.state_dict(), tune_start=state.updates)  # fmt: skip
+                            optimizer=fresh.state_dict(), tune_start=state.updates)  # fmt: skip
         run = ClockTraining(train, val, state, data)
     print(cfg, flush=True)
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}", flush=True)

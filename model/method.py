@@ -22,6 +22,10 @@ from model.params import Evaluation, Weights
 STOP_MAX_EPOCHS = "max_epochs"
 STOP_EARLY = "early_stopping"
 STOP_NON_FINITE = "non_finite"
+STOP_CONVERGED = "converged"
+"""A deterministic polish found no further descent: more budget would not pay."""
+STOP_TARGET = "target_reached"
+"""A polish reached its target MSE: the rest of its budget is saved."""
 
 
 @dataclass(frozen=True)
@@ -72,6 +76,8 @@ class Settings:
     """Optimizer updates per reported epoch, where an epoch is not a pass over the data."""
     tune_epochs: int
     """Epochs of a final full-length stage, where a method has one (0: its own share)."""
+    polish_evaluations: int
+    """Loss+gradient evaluations of a deterministic polish stage, where a method has one."""
     stall: StallRule
     """The sweep's stall rule, for a method that starts a stalled run over by itself rather
     than have the sweep stop it."""
@@ -225,4 +231,9 @@ class Method(Protocol):
 
     def progress(self, config: Any, report: EpochReport) -> str:
         """The method's own facts about an epoch for its progress line ("" for none)."""
+        ...
+
+    def delivered_by(self, state: State) -> str:
+        """Which stage and optimizer produced the delivered (best) weights, with the budget
+        spent there, in a few words ("" where one optimizer trains throughout)."""
         ...

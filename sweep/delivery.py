@@ -101,8 +101,10 @@ def deliver(
         # While the trial runs: Optuna refuses artifacts on a finished trial.
         upload_artifact(artifact_store=store, file_path=str(best_path), study_or_trial=trial)
     online = [r.online_loss for r in state.history if math.isfinite(r.online_loss)]
+    delivered_by = method.delivered_by(state)
+    trained = method.describe(state.config) + (f"; {delivered_by}" if delivered_by else "")
     facts = TrialFacts(
-        number=trial.number, method=method.name, trained=method.describe(state.config),
+        number=trial.number, method=method.name, trained=trained,
         disclosure=method.disclosure, diagnosis=diagnosis, action=action, epochs=state.epoch,
         best_epoch=meta["epoch"], train_mse=train, val_mse=val, test_mse=test.mse,
         best_online_loss=min(online) if online else None, floor=floor,

@@ -29,6 +29,9 @@ class Outcomes(NamedTuple):
     attempts: tuple[int, int, int] | None = None
     """For a method that starts stalled runs over: (initial weights tried in all, of them
     given up as stalled inside a trial, trials that reached their full-length stage)."""
+    stages: tuple[tuple[str, float, int, int], ...] = ()
+    """For a method that trains in stages: per stage, (stage, seconds of training spent in it
+    over all finished trials, trials that ran it, trials whose delivered weights it gave)."""
 
 
 def outcomes(rows: Sequence[TrialRow]) -> Outcomes:
@@ -58,8 +61,21 @@ def outcomes(rows: Sequence[TrialRow]) -> Outcomes:
         attempts = (sum(r.attempts for r in tried), restarts, grown)
     return Outcomes(
         len(finished), reached, {k: tuple(sorted(v)) for k, v in stopped.items()},
-        {k: (v[0], v[1]) for k, v in by_config.items()}, attempts,
+        {k: (v[0], v[1]) for k, v in by_config.items()}, attempts, _stages(finished),
     )  # fmt: skip
+
+
+def _stages(rows: Sequence[TrialRow]) -> tuple[tuple[str, float, int, int], ...]:
+    spent: dict[str, list] = {}
+    for r in rows:
+        for stage, seconds in r.stage_seconds:
+            entry = spent.setdefault(stage, [0.0, 0, 0])
+            entry[0] += seconds
+            entry[1] += 1
+    for r in rows:
+        if r.delivered_stage in spent:
+            spent[r.delivered_stage][2] += 1
+    return tuple((k, v[0], v[1], v[2]) for k, v in spent.items())
 
 
 def outcome_lines(o: Outcomes) -> list[str]:
@@ -80,4 +96,9 @@ def outcome_lines(o: Outcomes) -> list[str]:
             f"stalled inside their trial (started over); {grown} trials went on to the "
             "full-length stage"
         )
+    if o.stages:
+        lines.append("Where the training time went, and which stage gave each delivered model:")
+        for stage, seconds, ran, delivered in o.stages:
+            lines.append(f"  {stage}: {seconds:,.0f} s in {ran} trials; delivered the model "
+                         f"of {delivered}")  # fmt: skip
     return lines

@@ -45,6 +45,10 @@ class TrialRow:
     """The epochs at which those attempts were given up as stalled."""
     tuned: bool = False
     """Whether it reached its full-length stage (the epochs the plan's rules judge)."""
+    delivered_stage: str | None = None
+    """The stage of the epoch that gave the delivered weights (None: one stage only)."""
+    stage_seconds: tuple[tuple[str, float], ...] = ()
+    """Seconds of training per stage, in the order the stages ran."""
 
 
 @dataclass(frozen=True)
@@ -89,6 +93,8 @@ def _row(t: optuna.trial.FrozenTrial) -> TrialRow:
     online = [v for v in rec.curve(a, "online_loss") if v is not None]
     attempt = rec.curve(a, rec.CLOCK_ATTEMPT)
     restarted = rec.curve(a, rec.CLOCK_RESTARTED)
+    stages = rec.curve(a, rec.CLOCK_STAGE)
+    best_epoch = a.get(rec.BEST_EPOCH)
     return TrialRow(
         number=t.number,
         state=t.state.name,
@@ -109,7 +115,19 @@ def _row(t: optuna.trial.FrozenTrial) -> TrialRow:
         attempts=max(attempt) + 1 if attempt else None,
         restart_epochs=tuple(i + 1 for i, r in enumerate(restarted) if r),
         tuned=any(rec.curve(a, rec.CLOCK_JUDGED)),
+        delivered_stage=stages[best_epoch - 1]
+        if best_epoch and best_epoch <= len(stages)
+        else None,
+        stage_seconds=_stage_seconds(stages, rec.curve(a, "seconds")),
     )
+
+
+def _stage_seconds(stages: list, seconds: list) -> tuple[tuple[str, float], ...]:
+    spent: dict[str, float] = {}
+    for stage, s in zip(stages, seconds, strict=False):
+        if stage is not None and s is not None:
+            spent[stage] = spent.get(stage, 0.0) + s
+    return tuple(spent.items())
 
 
 def notes_for(rows: tuple[TrialRow, ...], best: TrialRow | None, floor: float

@@ -19,6 +19,16 @@ DEFAULT_STUDY = registry.get(registry.DEFAULT).default_study
 #: The learning-rate range the sweep searches by default (log-uniform).
 LR_MIN = 3e-5
 LR_MAX = 3e-4
+#: The clock's polish budget (bench/results/polish.md).
+POLISH_EVALUATIONS = 600
+
+#: Most workers per core. A worker trains one trial on one core, so more only share the cores
+#: and memory (~200 MB each); thousands would meet the system's limit on processes.
+WORKERS_PER_CORE = 4
+
+
+def max_workers() -> int:
+    return WORKERS_PER_CORE * (os.cpu_count() or 1)
 
 
 def _flag(name: str) -> str:
@@ -56,6 +66,14 @@ class SweepConfig:
         **_help(
             "clock method: epochs of the full-length stage, out of --epochs (0: 10%%; "
             "bench/excellent.md reached the excellent tier with 40)"
+        ),
+    )
+    polish_evaluations: int = field(
+        default=POLISH_EVALUATIONS,
+        **_help(
+            "clock method: most loss+gradient evaluations of the polish stage (L-BFGS on the "
+            "full-length loss, after the tune stage; a multiple of --updates-per-epoch; 0: no "
+            "polish; bench/results/polish.md measured it)"
         ),
     )
     lr_min: float = field(default=LR_MIN, **_help("lower bound of the log-uniform lr range"))
@@ -121,6 +139,9 @@ class SweepConfig:
             raise ValueError(f"--samples must be at least 2, got {self.samples}")
         if self.workers < 1:
             raise ValueError(f"--workers must be a positive number, got {self.workers}")
+        if self.workers > max_workers():
+            raise ValueError(f"--workers must be at most {max_workers()} ({WORKERS_PER_CORE} "
+                             f"per core here), got {self.workers}")  # fmt: skip
         for name in ("lr_min", "lr_max"):
             v = getattr(self, name)
             if not (0.0 < v < 1.0):
@@ -132,6 +153,8 @@ class SweepConfig:
         if not (0 <= self.tune_epochs < max(self.epochs, 1)):
             raise ValueError(f"--tune-epochs must be in [0, --epochs), got {self.tune_epochs} "
                              f"with --epochs {self.epochs}")  # fmt: skip
+        if self.polish_evaluations < 0:
+            raise ValueError(f"--polish-evaluations must be >= 0, got {self.polish_evaluations}")
         if self.updates_per_epoch < 1:
             raise ValueError(
                 f"--updates-per-epoch must be a positive number, got {self.updates_per_epoch}"

@@ -226,9 +226,10 @@ def test_a_grow_budget_spent_with_a_block_unstarted_restarts(sets) -> None:
     # The progress line counts attempts from 1, out of all a trial may make, and says when one
     # is given up.
     lines = [ClockMethod().progress(t.state.config, r) for r in reports]
-    assert lines[0] == "stage grow prefix 4 attempt 1/2"
+    assert lines[0] == "stage grow (Adam) prefix 4 attempt 1/2"
     assert lines[2].endswith("attempt 1/2, stalled: starting over")
-    assert lines[3].endswith("attempt 2/2") and lines[-1] == "stage tune prefix 40 attempt 2/2"
+    assert lines[3].endswith("attempt 2/2")
+    assert lines[-1] == "stage tune (Adam) prefix 40 attempt 2/2"
 
 
 def test_other_seed_other_run(sets) -> None:

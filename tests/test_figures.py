@@ -328,3 +328,29 @@ def test_outcomes_count_the_initial_weights_each_trial_tried() -> None:
     plain = outcomes(tuple(replace(r, attempts=None) for r in rows))
     assert plain.attempts is None
     assert "Initial weights" not in "\n".join(outcome_lines(plain))
+
+
+def test_outcomes_say_where_the_time_went_and_which_stage_delivered() -> None:
+    from sweep.outcomes import outcome_lines, outcomes
+    from sweep.report import _row
+
+    def row(n, stages, seconds, best_epoch):
+        curves = {"stage": stages, "seconds": seconds, "val_mse": [0.1] * len(stages)}
+        trial = optuna.trial.create_trial(
+            state=optuna.trial.TrialState.COMPLETE, value=0.1, params={"seed": n},
+            distributions={"seed": optuna.distributions.IntDistribution(0, 99)},
+            user_attrs={"curves": curves, "best_epoch": best_epoch, "method": "clock"})
+        return replace(_row(trial), number=n)
+
+    rows = (row(0, ["grow", "grow", "tune", "polish", "polish"], [1, 2, 4, 8, 16], 5),
+            row(1, ["grow", "grow"], [3, 5], 1),
+            row(2, ["grow", "tune", "polish"], [1, 2, 30], 2))  # fmt: skip
+    assert [r.delivered_stage for r in rows] == ["polish", "grow", "tune"]
+    assert rows[0].stage_seconds == (("grow", 3), ("tune", 4), ("polish", 24))
+    o = outcomes(rows)
+    assert o.stages == (("grow", 12, 3, 1), ("tune", 6, 2, 1), ("polish", 54, 2, 1))
+    text = "\n".join(outcome_lines(o))
+    assert "  polish: 54 s in 2 trials; delivered the model of 1" in text
+    # A method with one stage records none, and the lines say nothing of stages.
+    assert outcomes(tuple(replace(r, stage_seconds=(), delivered_stage=None)
+                          for r in rows)).stages == ()  # fmt: skip

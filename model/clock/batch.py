@@ -14,6 +14,8 @@ from model.data import DataConfig, mixed_signal
 #: Mixed into the noise generator's seed so training noise never equals an evaluation set's
 #: (those use ``default_rng(seed)`` with a plain integer seed).
 NOISE_STREAM = 0xC10C
+#: The input column of the mixed signal S (the rest is the one-hot C).
+S_COLUMN = 0
 
 
 def noise_rng(seed: int) -> np.random.Generator:
@@ -35,7 +37,7 @@ def draw_batch(
     n = data.n_freq
     s = np.stack([mixed_signal(cut, rng) for _ in range(realisations)])  # (R, prefix)
     x = np.zeros((realisations, n, prefix, 1 + n), dtype=np.float32)
-    x[..., 0] = s[:, None, :]
+    x[..., S_COLUMN] = s[:, None, :]
     x[:, np.arange(n), :, 1 + np.arange(n)] = 1.0
     t = np.arange(prefix, dtype=np.float64) / data.sample_rate
     f = np.asarray(targets or data.frequencies, dtype=np.float64)[:, None]

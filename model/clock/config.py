@@ -12,6 +12,7 @@ from model.params import HIDDEN_SIZE
 
 STAGE_GROW = "grow"
 STAGE_TUNE = "tune"
+STAGE_POLISH = "polish"
 GROWTH_GATES = ("mean", "worst")
 
 
@@ -71,6 +72,15 @@ class ClockConfig:
     """Tune lr at the last update."""
     tune_warmup: int = 50
     """Updates of linear warm-up from 0 to tune_lr_max (a fresh Adam jolts without it)."""
+    polish_evaluations: int = 0
+    """Loss+gradient evaluations of the polish stage: L-BFGS on the full-length loss after
+    the tune stage (``model.clock.polish``; a multiple of updates_per_epoch, an epoch then
+    being updates_per_epoch evaluations; 0: no polish). Needs ignore_s, which makes that loss
+    deterministic."""
+    polish_history: int = 20
+    """L-BFGS history size (pairs of steps and gradient changes kept)."""
+    polish_target: float = 0.0
+    """The polish stops once the honest validation MSE is under this (0: spend the budget)."""
     max_restarts: int = 0
     """Grow stage: restart from new initial weights at most this many times when stalled."""
     restart_patience: int = 3
@@ -103,17 +113,24 @@ class ClockConfig:
                      "hidden_size", "lr_ref_length", "restart_patience"):  # fmt: skip
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
-        for name in ("grow_updates", "tune_updates", "tune_warmup", "max_restarts"):
+        for name in ("grow_updates", "tune_updates", "tune_warmup", "max_restarts",
+                     "polish_evaluations"):  # fmt: skip
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
-            budget = name in ("grow_updates", "tune_updates")
+            budget = name in ("grow_updates", "tune_updates", "polish_evaluations")
             if budget and getattr(self, name) % self.updates_per_epoch:
                 raise ValueError(
                     f"{name} must be a multiple of updates_per_epoch "
                     f"({self.updates_per_epoch}), got {getattr(self, name)}"
                 )
         if self.total_updates < 1:
-            raise ValueError("grow_updates + tune_updates must be positive")
+            raise ValueError("grow_updates + tune_updates + polish_evaluations must be positive")
+        if self.polish_evaluations and not self.ignore_s:
+            raise ValueError("polish_evaluations needs ignore_s: only then is the full-length "
+                             "loss deterministic")  # fmt: skip
+        if self.polish_history < 1 or self.polish_target < 0:
+            raise ValueError(f"polish_history must be positive and polish_target >= 0, got "
+                             f"{self.polish_history}, {self.polish_target}")  # fmt: skip
         if self.min_cycles < 0 or self.glide_cycles < 0:
             raise ValueError(f"min_cycles and glide_cycles must be >= 0, got "
                              f"{self.min_cycles}, {self.glide_cycles}")  # fmt: skip
@@ -133,13 +150,13 @@ class ClockConfig:
 
     @property
     def total_updates(self) -> int:
-        return self.grow_updates + self.tune_updates
+        return self.grow_updates + self.tune_updates + self.polish_evaluations
 
     @property
     def epochs(self) -> int:
         """Most epochs of a run: every attempt's whole grow budget, then the tune stage."""
         grow = self.grow_updates * (1 + self.max_restarts)
-        return (grow + self.tune_updates) // self.updates_per_epoch
+        return (grow + self.tune_updates + self.polish_evaluations) // self.updates_per_epoch
 
     def grow_lr(self, length: int) -> float:
         """Grow-stage lr for a batch of ``length`` steps."""

@@ -9,7 +9,7 @@ from typing import Any
 
 from model import kernels
 from model.clock import state as clock_state
-from model.clock.config import ClockConfig
+from model.clock.config import STAGE_GROW, STAGE_POLISH, STAGE_TUNE, ClockConfig
 from model.clock.state import ClockReport, ClockState
 from model.clock.training import ClockTraining
 from model.data import DataConfig, SignalSet
@@ -34,10 +34,12 @@ GROW_SHARE = 0.9
 MAX_RESTARTS = 8
 #: Most warm-up updates of the tune stage (at most half of it).
 TUNE_WARMUP = 50
+#: What trains each stage, for progress lines, notes and reports.
+STAGE_OPTIMIZERS = {STAGE_GROW: "Adam", STAGE_TUNE: "Adam", STAGE_POLISH: "L-BFGS"}
 #: Fields the sweep sets from its own flags rather than searching.
 _SET_BY_SWEEP = ("updates_per_epoch", "grow_updates", "tune_updates", "tune_warmup", "clip",
                  "hidden_size", "max_restarts", "restart_patience", "restart_grad_norm",
-                 "restart_unstarted")  # fmt: skip
+                 "restart_unstarted", "polish_evaluations")  # fmt: skip
 
 DISCLOSURE = (
     "This model was trained with the clock method, not with the plan's L=1 loop: each update "
@@ -108,6 +110,7 @@ class ClockMethod:
             restart_patience=settings.stall.patience,
             restart_grad_norm=settings.stall.grad_norm,
             restart_unstarted=settings.stall.started_block_mse,
+            polish_evaluations=settings.polish_evaluations,
         )
 
     def identity(self, settings: Settings) -> dict[str, Any]:
@@ -117,7 +120,8 @@ class ClockMethod:
                   if k not in searched and k not in _SET_BY_SWEEP}  # fmt: skip
         restarts = {"max_restarts": MAX_RESTARTS, "stall": asdict(settings.stall)}
         return {"updates_per_epoch": settings.updates_per_epoch, "clock_recipe": recipe,
-                "restarts": restarts, "tune_epochs": settings.tune_epochs}  # fmt: skip
+                "restarts": restarts, "tune_epochs": settings.tune_epochs,
+                "polish_evaluations": settings.polish_evaluations}  # fmt: skip
 
     def judged_from(self, settings: Settings) -> int:
         # The grow stage's honest MSE is meant to swing while the prefix grows.
@@ -152,8 +156,24 @@ class ClockMethod:
     def progress(self, config: ClockConfig, report: ClockReport) -> str:
         # Attempts counted from 1, out of the most a trial makes ("attempt 0" read as none).
         restart = ", stalled: starting over" if report.restarted else ""
-        return (f"stage {report.stage} prefix {report.prefix} "
+        stage = f"stage {report.stage} ({STAGE_OPTIMIZERS.get(report.stage, '?')})"
+        if report.stage == STAGE_POLISH:
+            return f"{stage} {report.steps} evaluations, budget {config.polish_evaluations}"
+        return (f"{stage} prefix {report.prefix} "
                 f"attempt {report.attempt + 1}/{config.max_restarts + 1}{restart}")  # fmt: skip
+
+    def delivered_by(self, state: ClockState) -> str:
+        if not 0 < state.best_epoch <= len(state.history):
+            return ""
+        best = state.history[state.best_epoch - 1]
+        spent = sum(r.steps for r in state.history if r.stage == best.stage)
+        budget = {STAGE_TUNE: state.config.tune_updates,
+                  STAGE_POLISH: state.config.polish_evaluations}.get(best.stage)  # fmt: skip
+        of = f" of {budget}" if budget else ""
+        unit = "evaluations" if best.stage == STAGE_POLISH else "updates"
+        return (f"the delivered weights come from its {best.stage} stage "
+                f"({STAGE_OPTIMIZERS.get(best.stage, '?')}, epoch {state.best_epoch}, "
+                f"{spent}{of} {unit} spent in that stage)")  # fmt: skip
 
     def describe(self, config: ClockConfig) -> str:
         c = config
@@ -166,4 +186,10 @@ class ClockMethod:
             f"{c.grow_updates} updates an attempt, {c.realisations} realisation(s) a block; tune: "
             f"{c.tune_updates} full-length updates, {c.tune_realisations} a block, lr "
             f"{c.tune_lr_max:g} after {c.tune_warmup} warm-up, cosine to {c.tune_lr_min:g}"
+            + (
+                f"; polish: L-BFGS on the full-length loss, at most {c.polish_evaluations} "
+                f"evaluations, history {c.polish_history}"
+                if c.polish_evaluations
+                else ""
+            )
         )

@@ -12,16 +12,15 @@ import numpy as np
 import torch
 
 from model.checkpoint import CheckpointError, atomic_save
-from model.clock.batch import noise_rng
-from model.clock.config import STAGE_GROW, STAGE_TUNE, ClockConfig
+from model.clock.batch import S_COLUMN, noise_rng
+from model.clock.config import STAGE_GROW, STAGE_POLISH, STAGE_TUNE, ClockConfig
+from model.clock.polish import lbfgs_for
 from model.data import DataConfig
 from model.lstm import SineLSTM, build_model, weights_of
 from model.method import EpochReport
 from model.params import Weights
 
 FORMAT = 1
-#: The input column of the mixed signal S (the rest is the one-hot C).
-S_COLUMN = 0
 
 
 @dataclass(frozen=True)
@@ -54,8 +53,9 @@ class ClockState:
     prefix: int
     ema: float
     weights: Weights
-    adam: dict
-    """``torch.optim.Adam.state_dict()`` of the current stage."""
+    optimizer: dict
+    """``state_dict()`` of the current stage's optimizer: Adam while growing and tuning,
+    L-BFGS (its history included) while polishing."""
     rng: dict
     """``bit_generator.state`` of the noise generator."""
     best_weights: Weights | None = None
@@ -70,6 +70,9 @@ class ClockState:
     """Grow epochs in a row that looked stalled."""
     tune_start: int | None = None
     """Update count at which the tune stage began (None: still growing)."""
+    polish_start: int | None = None
+    """Update count at which the polish stage began (None: not polishing yet); a polish
+    evaluation counts as an update."""
     history: tuple[ClockReport, ...] = ()
     stop_reason: str | None = None
 
@@ -98,12 +101,19 @@ def initial_model(config: ClockConfig, data: DataConfig, attempt: int = 0) -> Si
 
 def initial_state(config: ClockConfig, data: DataConfig) -> ClockState:
     model = initial_model(config, data)
-    stage = STAGE_GROW if config.grow_updates else STAGE_TUNE
+    if config.grow_updates:
+        stage, tune_start, polish_start = STAGE_GROW, None, None
+    elif config.tune_updates:
+        stage, tune_start, polish_start = STAGE_TUNE, 0, None
+    else:  # a polish of given weights (bench.polish starts there)
+        stage, tune_start, polish_start = STAGE_POLISH, 0, 0
     prefix = config.prefix_start if config.grow_updates else data.samples
-    return ClockState(config=config, epoch=0, updates=0, stage=stage,
-                      tune_start=None if config.grow_updates else 0,
-                      prefix=min(prefix, data.samples), ema=math.inf, weights=weights_of(model),
-                      adam=adam_for(model).state_dict(),
+    optimizer = (
+        lbfgs_for(model, config.polish_history) if stage == STAGE_POLISH else (adam_for(model))
+    )
+    return ClockState(config=config, epoch=0, updates=0, stage=stage, tune_start=tune_start,
+                      polish_start=polish_start, prefix=min(prefix, data.samples), ema=math.inf,
+                      weights=weights_of(model), optimizer=optimizer.state_dict(),
                       rng=noise_rng(config.seed).bit_generator.state)  # fmt: skip
 
 
@@ -133,6 +143,8 @@ def state_from_dict(d: dict) -> ClockState:
     # A field added since the file was written takes its default (a tune stage then began
     # where the grow budget ended, as it always did before tune_start existed).
     plain = {f.name: d[f.name] for f in fields(ClockState) if f.name in d}
+    if "adam" in d:  # written before the polish stage, when the only optimizer was Adam
+        plain["optimizer"] = d["adam"]
     if "tune_start" not in d and d["stage"] == STAGE_TUNE:
         plain["tune_start"] = d["attempt_start"] + d["config"]["grow_updates"]
     plain.update(config=ClockConfig(**d["config"]), weights=arrays(d["weights"]),

@@ -10,6 +10,8 @@ trains the same ``SineLSTM`` to be that clock:
    under a threshold; the lr shrinks with T.
 2. *tune*: from the best weights by honest validation MSE, fresh Adam, full length, a linear
    warm-up then cosine decay.
+3. *polish* (where configured): from the best weights again, L-BFGS on the full-length loss,
+   which is deterministic when S is ignored (``model.clock.polish``).
 
 The measured dead end is saturation: a slow block (1 Hz) whose prefix is a long monotone ramp
 gets a constant-ish output from saturated units, and its gradient all but vanishes (14 of 15
@@ -33,11 +35,11 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import torch
 
-from model.clock.batch import draw_batch, noise_rng, prefix_loss, prefix_mask
-from model.clock.config import STAGE_GROW, STAGE_TUNE, ClockConfig
+from model.clock.batch import S_COLUMN, draw_batch, noise_rng, prefix_loss, prefix_mask
+from model.clock.config import STAGE_GROW, STAGE_POLISH, STAGE_TUNE, ClockConfig
 from model.clock.memory import keep_freed_memory
+from model.clock.polish import Polisher, lbfgs_for
 from model.clock.state import (
-    S_COLUMN,
     ClockReport,
     ClockState,
     adam_for,
@@ -47,7 +49,7 @@ from model.clock.state import (
 from model.data import DataConfig, SignalSet
 from model.kernels import evaluate
 from model.lstm import SineLSTM, module_from_weights, weights_of
-from model.method import STOP_MAX_EPOCHS, STOP_NON_FINITE
+from model.method import STOP_CONVERGED, STOP_MAX_EPOCHS, STOP_NON_FINITE, STOP_TARGET
 from model.params import Evaluation, Weights
 
 
@@ -62,6 +64,9 @@ class _Progress:
     losses: tuple[float, ...]
     norms: tuple[float, ...]
     non_finite: bool
+    steps: int = -1
+    """Optimizer steps (-1: one per loss, as in grow and tune)."""
+    converged: bool = False
 
 
 @dataclass
@@ -74,17 +79,22 @@ class ClockTraining:
     state: ClockState
     data: DataConfig
     model: SineLSTM = field(init=False)
-    optimizer: torch.optim.Adam = field(init=False)
+    optimizer: torch.optim.Optimizer = field(init=False)
     rng: np.random.Generator = field(init=False)
 
     def __post_init__(self) -> None:
         keep_freed_memory()
         s = self.state
         self.model = module_from_weights(s.weights, self.data.input_size, s.config.hidden_size)
-        self.optimizer = adam_for(self.model)
-        self.optimizer.load_state_dict(s.adam)
+        self.optimizer = self._optimizer_for(s.stage)
+        self.optimizer.load_state_dict(s.optimizer)
         self.rng = noise_rng(s.config.seed)
         self.rng.bit_generator.state = s.rng
+
+    def _optimizer_for(self, stage: str) -> torch.optim.Optimizer:
+        if stage == STAGE_POLISH:
+            return lbfgs_for(self.model, self.state.config.polish_history)
+        return adam_for(self.model)
 
     @classmethod
     def start(cls, config: ClockConfig, train_set: SignalSet | None, val_set: SignalSet,
@@ -150,9 +160,19 @@ class ClockTraining:
                     ema = math.inf if cfg.ema_reset else ema
         return _Progress(prefix, ema, updates, lr, tuple(losses), tuple(norms), False)
 
+    def _run_polish(self) -> _Progress:
+        """One L-BFGS call of updates_per_epoch evaluations (each counted as an update)."""
+        s, cfg = self.state, self.state.config
+        polisher = Polisher(self.model, self.optimizer, self.data, cfg.ignore_s)
+        step = polisher.run(cfg.updates_per_epoch)
+        finite = math.isfinite(step.lowest_loss) and math.isfinite(step.grad_norm)
+        return _Progress(s.prefix, s.ema, s.updates + step.evaluations, 1.0,
+                         (step.lowest_loss,), (step.grad_norm,), not finite,
+                         steps=step.evaluations, converged=step.converged)  # fmt: skip
+
     def run_epoch(self) -> ClockReport:
         s, cfg, start = self.state, self.state.config, time.perf_counter()
-        p = self._run_updates()
+        p = self._run_polish() if s.stage == STAGE_POLISH else self._run_updates()
         stop = STOP_NON_FINITE if p.non_finite else None
         # The compiled forward pass (model.kernels): the same numbers as torch's to ~1e-9, at a
         # third of the cost; a grow epoch at a short prefix is mostly these evaluations.
@@ -170,6 +190,7 @@ class ClockTraining:
             stalled = s.stalled + 1 if quiet and flat and online > cfg.growth_threshold else 0
         stage, prefix, ema = s.stage, p.prefix, p.ema
         attempt, attempt_start, tune_start = s.attempt, s.attempt_start, s.tune_start
+        polish_start = s.polish_start
         done = p.updates - attempt_start
         unstarted = (done >= cfg.grow_updates and p.prefix < self.data.samples
                      and max(val.per_freq) >= cfg.restart_unstarted)  # fmt: skip
@@ -193,22 +214,38 @@ class ClockTraining:
             self._load(best if best is not None else weights)
             self.optimizer = adam_for(self.model)
         if stop is None and stage == STAGE_TUNE and p.updates - tune_start >= cfg.tune_updates:
-            stop = STOP_MAX_EPOCHS
+            if cfg.polish_evaluations:
+                # Polish from the best weights so far, with a fresh L-BFGS history.
+                stage, polish_start = STAGE_POLISH, p.updates
+                self._load(best if best is not None else weights)
+                self.optimizer = self._optimizer_for(stage)
+            else:
+                stop = STOP_MAX_EPOCHS
+        if stop is None and s.stage == STAGE_POLISH:
+            if p.converged:
+                stop = STOP_CONVERGED
+            elif val.mse < cfg.polish_target:
+                stop = STOP_TARGET
+            elif p.updates - polish_start >= cfg.polish_evaluations:
+                stop = STOP_MAX_EPOCHS
         report = ClockReport(
             epoch=s.epoch + 1, online_loss=online,
             train_mse=train, val_mse=val.mse, val_per_freq=val.per_freq,
             grad_norm_mean=float(np.mean(p.norms)) if p.norms else math.nan,
             grad_norm_max=float(np.max(p.norms)) if p.norms else math.nan, lr=p.lr,
-            seconds=time.perf_counter() - start, steps=len(p.losses), stage=s.stage,
+            seconds=time.perf_counter() - start,
+            steps=len(p.losses) if p.steps < 0 else p.steps, stage=s.stage,
             prefix=p.prefix, attempt=s.attempt, restarted=restarted,
-            judged=s.stage == STAGE_TUNE, stop_reason=stop,
+            judged=s.stage != STAGE_GROW, stop_reason=stop,
         )  # fmt: skip
         self.state = replace(
             s, epoch=s.epoch + 1, updates=p.updates, stage=stage, prefix=prefix, ema=ema,
-            weights=weights_of(self.model), adam=copy.deepcopy(self.optimizer.state_dict()),
+            weights=weights_of(self.model),
+            optimizer=copy.deepcopy(self.optimizer.state_dict()),
             rng=self.rng.bit_generator.state, best_weights=best, best_val=best_val,
             best_epoch=best_epoch, attempt=attempt, attempt_start=attempt_start,
-            stalled=stalled, tune_start=tune_start, history=(*s.history, report),
+            stalled=stalled, tune_start=tune_start, polish_start=polish_start,
+            history=(*s.history, report),
             stop_reason=stop,
         )  # fmt: skip
         return report

@@ -101,3 +101,6 @@ class L1Method:
 
     def progress(self, config: TrainConfig, report: EpochReport) -> str:
         return ""
+
+    def delivered_by(self, state: TrainState) -> str:
+        return ""  # one optimizer throughout: describe() names it

@@ -1,0 +1,141 @@
+"""The clock's polish stage: L-BFGS on the full-length loss, which with S ignored is the honest
+MSE itself; it keeps S's weights at zero, and a run cut off mid-polish continues to the same
+numbers (the optimizer's history travels in the checkpoint)."""
+
+from __future__ import annotations
+
+import re
+import signal
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from cli_runs import SLOW_SAVE_ENV, Sweep, assert_same_run, run_study, tiny_args, trials
+from optuna.trial import FrozenTrial, TrialState
+
+from model.clock import state as clock_state
+from model.clock.batch import S_COLUMN
+from model.clock.config import STAGE_POLISH, ClockConfig
+from model.clock.polish import full_length_batch
+from model.clock.training import ClockTraining
+from model.data import DataConfig, make_set
+from model.lstm import module_from_weights
+
+DATA = DataConfig(samples=300)
+CONFIG = ClockConfig(seed=1, grow_updates=200, tune_updates=100, polish_evaluations=400,
+                     updates_per_epoch=100)  # fmt: skip
+
+
+def _run(config: ClockConfig = CONFIG) -> ClockTraining:
+    return ClockTraining.start(config, make_set(1, DATA), make_set(3, DATA), DATA)
+
+
+def _same_weights(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
+
+
+@pytest.fixture(scope="module")
+def whole(tmp_path_factory: pytest.TempPathFactory) -> ClockTraining:
+    """The run to its end; its checkpoint after every epoch is kept as ``run.saved``."""
+    torch.set_num_threads(1)
+    folder = tmp_path_factory.mktemp("polish-checkpoints")
+    run = _run()
+    run.saved = {}
+    for report in run.epochs():
+        run.saved[report.epoch] = folder / f"epoch-{report.epoch}.npz"
+        clock_state.save(run.state, run.saved[report.epoch])
+    return run
+
+
+def test_the_polish_follows_the_tune_stage_and_lowers_the_honest_mse(whole) -> None:
+    stages = [r.stage for r in whole.state.history]
+    assert stages[:3] == ["grow", "grow", "tune"] and set(stages[3:]) == {STAGE_POLISH}
+    polish = [r for r in whole.state.history if r.stage == STAGE_POLISH]
+    assert all(r.judged for r in polish)  # the plan's rules judge it, as they do the tune
+    vals = [whole.state.history[2].val_mse] + [r.val_mse for r in polish]
+    assert all(b < a for a, b in zip(vals, vals[1:], strict=False)), vals
+    assert sum(r.steps for r in polish) >= 300  # evaluations, not L-BFGS iterations
+    assert whole.state.weights["lstm.weight_ih_l0"][:, S_COLUMN].tolist() == [0.0] * 256
+
+
+def test_its_loss_is_the_honest_mse(whole) -> None:
+    """With S ignored the full-length training loss and the honest MSE on a noisy set agree:
+    what the polish minimises is what the sweep scores."""
+    model = module_from_weights(whole.state.best_weights, DATA.input_size, 64)
+    x, y = full_length_batch(DATA)
+    with torch.no_grad():
+        out, _ = model(x, model.init_state(x.shape[0]))
+    loss = float(torch.mean((out - y) ** 2))
+    assert loss == pytest.approx(whole.state.best_val, rel=1e-5)
+
+
+def _continue(whole: ClockTraining, state: clock_state.ClockState) -> ClockTraining:
+    again = ClockTraining(whole.train_set, whole.val_set, state, DATA)
+    for _ in again.epochs():
+        pass
+    return again
+
+
+@pytest.mark.parametrize("cut", [4, 5])
+def test_a_run_continued_mid_polish_computes_the_same_numbers(whole, cut) -> None:
+    state = clock_state.load(whole.saved[cut])
+    assert state.stage == STAGE_POLISH and state.optimizer["state"]  # a history to carry
+    again = _continue(whole, state)
+    assert [r.val_mse for r in again.state.history] == [r.val_mse for r in whole.state.history]
+    assert _same_weights(again.state.best_weights, whole.state.best_weights)
+
+
+def test_without_its_history_the_continued_run_differs(whole) -> None:
+    """The control for the test above: the L-BFGS history is what makes the continuation exact
+    (a checkpoint that dropped it would continue to other numbers)."""
+    state = clock_state.load(whole.saved[4])
+    fresh = torch.optim.LBFGS([torch.zeros(1)]).state_dict()
+    again = _continue(whole, replace(state, optimizer=fresh))
+    assert not _same_weights(again.state.best_weights, whole.state.best_weights)
+
+
+def test_a_polish_needs_s_ignored() -> None:
+    with pytest.raises(ValueError, match="polish_evaluations needs ignore_s"):
+        replace(CONFIG, ignore_s=False)
+
+
+# --- Through the command: a trial killed mid-polish ends as if never killed ---
+NAME = "polish"
+
+
+def _args(url: str) -> list[str]:
+    # 100 samples: the prefix starts at full length, so one grow epoch, one tune epoch, then
+    # three polish epochs of 100 evaluations.
+    base = tiny_args(url, NAME, trials=1, epochs=2, samples=100)
+    return ["--method", "clock", "--tune-epochs", "1", "--polish-evaluations", "300", *base]
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory: pytest.TempPathFactory) -> FrozenTrial:
+    folder = tmp_path_factory.mktemp("polish-reference")
+    url = f"sqlite:///{folder / 's.db'}"
+    done = run_study(_args(url), cwd=folder)
+    assert done.returncode == 0, done.stdout + done.stderr
+    (t,) = trials(url, NAME)
+    assert t.user_attrs["curves"]["stage"] == ["grow", "tune", "polish", "polish", "polish"]
+    return t
+
+
+def test_a_trial_killed_mid_polish_ends_as_if_never_killed(
+    tmp_path: Path, uninterrupted: FrozenTrial
+) -> None:
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    sweep = Sweep(_args(url), cwd=tmp_path, env={SLOW_SAVE_ENV: "1.0"})
+    sweep.wait_until(lambda: sweep.saw(r"trial 0 epoch 3/\d+ .*stage polish"))
+    assert sweep.signal(signal.SIGKILL) == -signal.SIGKILL
+
+    again = run_study(_args(url), cwd=tmp_path)
+
+    assert again.returncode == 0, again.stdout + again.stderr
+    found = re.search(r"continuing trial 0 from epoch (\d+)", again.stdout)
+    assert found and int(found.group(1)) in (3, 4), again.stdout  # mid-polish
+    cut, heir = trials(url, NAME)
+    assert cut.state == TrialState.FAIL and heir.user_attrs["continued_from"] == 0
+    assert_same_run(heir, uninterrupted)
