@@ -125,9 +125,9 @@ def trials(url: str, name: str) -> list[optuna.trial.FrozenTrial]:
         storage.engine.dispose()
 
 
-def close(study: optuna.Study) -> None:
-    """Let go of a study's database connections (so the file can be compared or removed)."""
-    storage = getattr(study._storage, "_backend", study._storage)
+def close(storage: optuna.storages.RDBStorage) -> None:
+    """Let go of the database connections of the storage a study was opened on (so the file
+    can be compared or removed)."""
     storage.engine.dispose()
 
 

@@ -20,7 +20,7 @@ from model.l1.checkpoint import save_state
 from model.l1.training import Training
 from sweep.admission import SurplusTrial
 from sweep.delivery import Sets
-from sweep.identity import open_study
+from sweep.identity import open_study_and_storage
 from sweep.objective import Objective
 from sweep.pruner import DivergencePruner
 from sweep.records import STOP_INTERRUPTED
@@ -111,7 +111,8 @@ def test_unusable_storage_urls_are_refused(
 def made_db(tmp_path: Path) -> Path:
     """A real (empty) study database, as study.py makes it."""
     db = tmp_path / "s.db"
-    close(open_study(SweepConfig(storage=f"sqlite:///{db}", study_name="made", **TINY)))
+    config = SweepConfig(storage=f"sqlite:///{db}", study_name="made", **TINY)
+    close(open_study_and_storage(config)[1])
     return db
 
 
@@ -124,9 +125,10 @@ def test_a_conflicting_resume_leaves_a_rollback_journal_database_untouched(
 ) -> None:
     """Opening for writing switches SQLite to WAL: the settings are compared before that."""
     db = tmp_path / "s.db"
-    made = optuna.create_study(study_name="made", storage=f"sqlite:///{db}")
+    storage = optuna.storages.RDBStorage(f"sqlite:///{db}")
+    made = optuna.create_study(study_name="made", storage=storage)
     made.set_user_attr("config", {"samples": 123})
-    close(made)
+    close(storage)
     before = sha256(db)
     _refused(capfd, _run_args(db), "other settings", "samples")
     assert sha256(db) == before
@@ -248,7 +250,8 @@ def test_a_damaged_checkpoint_means_a_warning_and_an_earlier_start_never_a_crash
 ) -> None:
     good, epoch1_val = good_checkpoint
     db = tmp_path / "s.db"
-    study = open_study(SweepConfig(storage=f"sqlite:///{db}", study_name="made", **TINY))
+    config = SweepConfig(storage=f"sqlite:///{db}", study_name="made", **TINY)
+    study, storage = open_study_and_storage(config)
     study.add_trial(
         optuna.trial.create_trial(
             state=TrialState.FAIL,
@@ -262,7 +265,7 @@ def test_a_damaged_checkpoint_means_a_warning_and_an_earlier_start_never_a_crash
             intermediate_values={1: epoch1_val},
         )
     )
-    close(study)
+    close(storage)
 
     assert study_py.main(_run_args(db)) == 0
     out, err = capfd.readouterr()

@@ -16,7 +16,7 @@ from pathlib import Path
 import optuna
 import pytest
 from conftest import TinyStudy
-from optuna.artifacts import FileSystemArtifactStore
+from optuna.artifacts import FileSystemArtifactStore, get_all_artifact_meta
 from optuna.trial import TrialState, create_trial
 
 import study
@@ -37,8 +37,8 @@ STARTUP_S = 30
 
 
 def study_artifacts(study: optuna.Study) -> list[dict]:
-    attrs = study._storage.get_study_system_attrs(study._study_id)
-    return [json.loads(v) for k, v in attrs.items() if k.startswith("artifacts:")]
+    """The study's artifacts as Optuna itself lists them (not through sweep.artifacts)."""
+    return [vars(m) for m in get_all_artifact_meta(study)]
 
 
 def read(store: FileSystemArtifactStore, artifact_id: str) -> bytes:
@@ -148,12 +148,14 @@ def test_an_artifact_deleted_in_the_dashboard_does_not_break_attaching(tmp_path:
     optuna.artifacts.get_all_artifact_meta fails; with the storage named, the others are
     still recognised."""
     url = f"sqlite:///{tmp_path / 's.db'}"
-    study = optuna.create_study(storage=url, study_name="s")
+    storage = optuna.storages.RDBStorage(url)
+    study = optuna.create_study(storage=storage, study_name="s")
     store = open_store(tmp_path / "store")
     page = tmp_path / "report.html"
     page.write_text("<p>one</p>")
     first = attach_report(study, store, page, url)
-    study._storage.set_study_system_attr(study._study_id, "artifacts:gone", json.dumps(None))
+    study_id = storage.get_study_id_from_name("s")
+    storage.set_study_system_attr(study_id, "artifacts:gone", json.dumps(None))
     assert [m["filename"] for m in artifact_metas(study, url)] == ["report.html"]
     assert attach_report(study, store, page, url) == first
 

@@ -60,7 +60,8 @@ def test_three_processes_share_one_sqlite_study(tmp_path: Path) -> None:
                 try:
                     storage = optuna.storages.RDBStorage(url, skip_table_creation=True)
                     for s in storage.get_all_studies():
-                        reads.append(len(storage.get_all_trials(s._study_id)))
+                        study_id = storage.get_study_id_from_name(s.study_name)
+                        reads.append(len(storage.get_all_trials(study_id)))
                     storage.engine.dispose()
                 except Exception:  # noqa: BLE001 - the tables may not exist yet
                     pass

@@ -37,7 +37,7 @@ from model.l1.checkpoint import load_state
 from sweep import liveness
 from sweep.admission import SurplusTrial
 from sweep.delivery import Sets
-from sweep.identity import open_study
+from sweep.identity import open_study_and_storage
 from sweep.objective import Objective
 from sweep.records import STOP_CRASHED, STOP_DUPLICATE, STOP_INTERRUPTED, STOP_OWNER_DIED
 from sweep.recovery import MAX_STALLED_RETRIES, recover, requeue
@@ -189,9 +189,9 @@ def _prepared(folder: Path, name: str) -> tuple[str, list[str]]:
     deterministic: same data, same initial weights, same lr)."""
     url = f"sqlite:///{folder / 's.db'}"
     config = SweepConfig(storage=url, study_name=name, workers=1, **SAME_RUN)
-    study = open_study(config, heartbeat=False)
+    study, storage = open_study_and_storage(config, heartbeat=False)
     study.enqueue_trial({"lr": LR})
-    close(study)
+    close(storage)
     return url, tiny_args(url, name, **SAME_RUN)
 
 

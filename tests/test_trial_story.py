@@ -8,7 +8,7 @@ import json
 import optuna
 from optuna.artifacts import get_all_artifact_meta
 from optuna.trial import TrialState
-from optuna_dashboard._note import get_note  # reads back what save_note wrote
+from optuna_dashboard import get_note  # reads back what save_note wrote
 
 from model import registry
 from sweep import records as rec
@@ -35,13 +35,16 @@ def test_at_the_floor_the_advice_is_the_tools_own_and_the_plans_is_kept(tiny_stu
 
 
 def test_every_finished_trial_has_a_note_and_its_model_attached(tiny_study) -> None:
-    study = tiny_study.load()
+    storage = optuna.storages.RDBStorage(tiny_study.url)
+    study = optuna.load_study(study_name=tiny_study.name, storage=storage)
+    study_id = storage.get_study_id_from_name(study.study_name)
     for t in finished(study):
-        note = get_note(optuna.Trial(study, t._trial_id))
+        trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, t.number)
+        note = get_note(optuna.Trial(study, trial_id))
         assert f"## Trial {t.number}: {t.user_attrs[rec.VERDICT]}" in note
         assert "not meaningful at the floor" in note
         assert f"{t.user_attrs[rec.TEST_MSE]:.5f}" in note
-        metas = get_all_artifact_meta(optuna.Trial(study, t._trial_id))
+        metas = get_all_artifact_meta(optuna.Trial(study, trial_id))
         assert [m.filename for m in metas] == [rec.BEST]
     study_note = get_note(study)
     assert f"## Study {study.study_name}" in study_note and "Best trial" in study_note
