@@ -22,7 +22,6 @@ SQLite settings, and why:
 from __future__ import annotations
 
 import fcntl
-import importlib.util
 import os
 import sqlite3
 import time
@@ -51,8 +50,6 @@ TIMEOUT_ENV = "LSTM_SWEEP_SQLITE_TIMEOUT"
 HEARTBEAT_INTERVAL_S = 10
 GRACE_PERIOD_S = 40
 PG_CONNECT_TIMEOUT_S = 10
-#: Drivers tried, in order, for a URL that names none.
-_DRIVERS = {"postgresql": ("psycopg", "psycopg2")}
 #: Any fixed number: the PostgreSQL advisory lock that serialises creating the tables.
 _PG_INIT_LOCK = 0x15_7A_5E_E9
 
@@ -98,15 +95,10 @@ def sqlite_path(url: str) -> Path | None:
 
 
 def resolve_url(url: str) -> str:
-    """``url`` with an installed driver named when it names none: SQLAlchemy 2.1 takes
-    ``postgresql://`` to mean psycopg 3, while many machines have psycopg2 only."""
-    u = make_url(url)
-    backend = u.get_backend_name()
-    if "+" in u.drivername or backend not in _DRIVERS:
-        return url
-    for driver in _DRIVERS[backend]:
-        if importlib.util.find_spec(driver) is not None:
-            return u.set(drivername=f"{backend}+{driver}").render_as_string(hide_password=False)
+    """``url`` as it is. URLs are used as written, so that a URL this tool opens opens in
+    optuna-dashboard and the ``optuna`` CLI too (they pick the driver SQLAlchemy names for it:
+    requirements.txt installs psycopg 3 and psycopg2 for ``postgresql://``). Kept for callers
+    of the time it named psycopg2 for them (``bench.kill_storm``)."""
     return url
 
 
@@ -114,12 +106,13 @@ def check_url(url: str, must_exist: bool) -> None:
     """Refuse a URL that cannot work, without changing any file. ``must_exist`` is for
     readers; otherwise the database must also be writable and not locked by another program."""
     try:
-        make_url(resolve_url(url)).get_dialect().import_dbapi()
+        make_url(url).get_dialect().import_dbapi()
     except (ArgumentError, NoSuchModuleError, ValueError) as exc:
         raise StorageError(f"invalid storage URL {masked(url)!r}: {_one_line(exc)}") from None
     except ImportError as exc:
         raise StorageError(
-            f"cannot use storage URL {masked(url)!r}: its database driver is not installed ({exc})"
+            f"cannot use storage URL {masked(url)!r}: its database driver is not installed "
+            f"({exc}; pip install -r requirements.txt)"
         ) from None
     path = sqlite_path(url)
     if path is None:
@@ -186,8 +179,7 @@ def open_storage(
     ``must_exist`` opens an existing database for reading: nothing is created or changed."""
     check_url(url, must_exist)
     path = sqlite_path(url)
-    shown, url = masked(url), resolve_url(url)
-    u = make_url(url)
+    shown, u = masked(url), make_url(url)
     kwargs: dict = {}
     if u.get_backend_name() == "sqlite":
         kwargs["connect_args"] = {"timeout": sqlite_timeout()}
