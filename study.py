@@ -122,7 +122,7 @@ def cmd_run(argv: list[str]) -> int:
 
         from sweep.artifacts import default_artifact_dir
         from sweep.identity import ConfigConflict
-        from sweep.processes import WorkerError
+        from sweep.processes import WorkerError, WorkerStartError
         from sweep.recovery import CheckpointWriteError
         from sweep.runner import run_sweep
         from sweep.storage import StorageError, scrub
@@ -139,7 +139,7 @@ def cmd_run(argv: list[str]) -> int:
             flush=True,
         )
         return EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED
-    except (StorageError, ConfigConflict, CheckpointWriteError) as exc:
+    except (StorageError, ConfigConflict, CheckpointWriteError, WorkerStartError) as exc:
         return fail(str(exc))
     except SQLAlchemyError as exc:  # e.g. the database locked by another program for too long
         first = scrub((str(exc).strip().splitlines() or [""])[0], config.storage)

@@ -7,11 +7,13 @@ The store is a folder, by default ``artifacts/`` next to the SQLite database (li
 
 Both are attached to the study (a finished trial takes no new attributes). Attaching is
 idempotent: a file whose name and bytes are already attached is not uploaded again; its existing
-artifact id is returned.
+artifact id is returned. A new report replaces the previous one of its name (a sweep watched
+with repeated reports once left 56 copies of a 5 MB page).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import shutil
@@ -123,23 +125,49 @@ def attach(
     name: str | None = None,
     mimetype: str | None = None,
     storage: str | BaseStorage | None = None,
+    replace: bool = False,
 ) -> str:
     """Attach ``path`` to the study under the file name ``name`` (its own by default);
     returns the artifact id, the existing one when the same name and bytes are there already
-    (``storage``: see ``artifact_metas``)."""
+    (``storage``: see ``artifact_metas``). With ``replace`` and ``storage``, the artifacts of
+    that name attached before are removed, as optuna-dashboard's delete button does."""
     if not path.is_file():
         raise ArtifactError(f"no file {path} to attach")
     name = name or path.name
-    found = _already(store, artifact_metas(study, storage), path, name)
+    before = artifact_metas(study, storage)
+    found = _already(store, before, path, name)
     if found is not None:
         return found
     with tempfile.TemporaryDirectory() as tmp:
         # upload_artifact names the artifact after the file it reads.
         named = Path(tmp) / name
         shutil.copyfile(path, named)
-        return upload_artifact(
+        new = upload_artifact(
             artifact_store=store, file_path=str(named), study_or_trial=study, mimetype=mimetype
         )
+    if replace and storage is not None:
+        # Only those listed before the upload: a report made at the same moment by another
+        # command keeps its own copy rather than both removing each other's.
+        _remove(study, store, [m["artifact_id"] for m in before if m["filename"] == name],
+                storage)  # fmt: skip
+    return new
+
+
+def _remove(study: optuna.Study, store: FileSystemArtifactStore, ids: list[str],
+            storage: str | BaseStorage) -> None:  # fmt: skip
+    """Remove artifacts from the store and mark their entries deleted: optuna-dashboard's own
+    way (a null entry; Optuna has no call that removes a study's system attribute)."""
+    if not ids:
+        return
+    opened = open_storage(storage, must_exist=True) if isinstance(storage, str) else None
+    writer = opened if opened is not None else storage
+    study_id = writer.get_study_id_from_name(study.study_name)
+    for artifact_id in ids:
+        with contextlib.suppress(ArtifactNotFound):  # in another store: its entry goes too
+            store.remove(artifact_id)
+        writer.set_study_system_attr(study_id, META_PREFIX + artifact_id, json.dumps(None))
+    if opened is not None:
+        opened.engine.dispose()
 
 
 def best_trial(study: optuna.Study) -> FrozenTrial | None:
@@ -180,8 +208,10 @@ def attach_report(
     html_path: Path,
     storage: str | BaseStorage | None = None,
 ) -> str:
-    """Attach the HTML report to the study (it covers every trial)."""
-    return attach(study, store, Path(html_path), mimetype="text/html", storage=storage)
+    """Attach the HTML report to the study (it covers every trial), in place of the previous
+    report of the same name (with ``storage``)."""
+    return attach(study, store, Path(html_path), mimetype="text/html", storage=storage,
+                  replace=True)  # fmt: skip
 
 
 def attach_after_sweep(

@@ -31,6 +31,11 @@ class WorkerError(Exception):
     """A worker process ended with an error (its own output says which)."""
 
 
+class WorkerStartError(Exception):
+    """The system refused to start a worker process (a limit on processes, or on memory);
+    no worker of this command started a trial."""
+
+
 def _interrupt(_signum: int, _frame: object) -> None:
     raise KeyboardInterrupt
 
@@ -44,7 +49,7 @@ CRASH_SIGNALS = frozenset({signal.SIGSEGV, signal.SIGBUS, signal.SIGABRT, signal
 
 
 def _worker_main(run: RunWorker, config: SweepConfig, index: int, parent: int, n_trials: int,
-                 errors: Any) -> None:  # fmt: skip
+                 errors: Any, go: Any) -> None:  # fmt: skip
     # The parent passes Ctrl-C on (as SIGUSR1) exactly once; the terminal's own SIGINT, sent
     # to the whole process group, is ignored, or a worker could be interrupted twice while
     # it records the first interruption. SIGTERM sent to a worker stops it the same way.
@@ -55,6 +60,7 @@ def _worker_main(run: RunWorker, config: SweepConfig, index: int, parent: int, n
     # SIGKILL), the kernel sends SIGUSR1, and the worker stops like on Ctrl-C.
     orphans.die_with_parent(signal.SIGUSR1, parent)
     try:
+        go.wait()  # until every worker has started: if one cannot be, none starts a trial
         run(config, index, log=lambda m: print(m, flush=True), n_trials=n_trials)
     except KeyboardInterrupt:
         sys.exit(WORKER_INTERRUPTED)
@@ -68,15 +74,9 @@ def run_processes(run: RunWorker, config: SweepConfig, study: optuna.Study,
     """``config.workers`` processes, each running ``run`` (``sweep.runner.run_worker``: passed
     in, not imported, which would make the two modules import each other), until they end. A
     full checkpoint disk is raised as ``CheckpointWriteError``, an interrupted worker as
-    ``KeyboardInterrupt``, any other failure as ``WorkerError``."""
-    ctx = multiprocessing.get_context("spawn")
-    errors = ctx.SimpleQueue()
-    procs = [
-        ctx.Process(target=_worker_main, args=(run, config, i, os.getpid(), n_trials, errors))
-        for i in range(config.workers)
-    ]
-    for p in procs:
-        p.start()
+    ``KeyboardInterrupt``, any other failure as ``WorkerError``; a worker that cannot be started
+    as ``WorkerStartError``, before any worker starts a trial."""
+    procs, errors = _start(run, config, n_trials)
     try:
         dead = _join(procs, study, storage)
     except KeyboardInterrupt:
@@ -89,6 +89,30 @@ def run_processes(run: RunWorker, config: SweepConfig, study: optuna.Study,
         raise KeyboardInterrupt
     if codes:
         raise WorkerError(_failed(procs, dead, study, config))
+
+
+def _start(run: RunWorker, config: SweepConfig, n_trials: int) -> tuple[list, Any]:
+    """Start every worker, holding each back until all have started. Under a limit on
+    processes (``ulimit -u``) the system refuses one at some point (BlockingIOError): then the
+    ones started are stopped before they start a trial, and the user is told in one line."""
+    ctx = multiprocessing.get_context("spawn")
+    started: list = []
+    try:
+        errors, go = ctx.SimpleQueue(), ctx.Event()  # each may start a helper process
+        for i in range(config.workers):
+            p = ctx.Process(target=_worker_main,
+                            args=(run, config, i, os.getpid(), n_trials, errors, go))  # fmt: skip
+            p.start()
+            started.append(p)
+    except OSError as exc:
+        _stop(started)
+        raise WorkerStartError(
+            f"cannot start worker process {len(started) + 1} of {config.workers} "
+            f"({type(exc).__name__}: {exc}): the system allows no more processes here "
+            "(ulimit -u, memory); no trial was started: use a smaller --workers"
+        ) from None
+    go.set()
+    return started, errors
 
 
 def _join(procs: list, study: optuna.Study, storage: RDBStorage) -> dict[int, list[int]]:

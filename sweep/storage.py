@@ -22,6 +22,7 @@ SQLite settings, and why:
 from __future__ import annotations
 
 import fcntl
+import math
 import os
 import sqlite3
 import time
@@ -59,10 +60,18 @@ class StorageError(Exception):
 
 
 def sqlite_timeout() -> float:
-    try:
-        return float(os.environ.get(TIMEOUT_ENV, SQLITE_TIMEOUT_S))
-    except ValueError:
+    """The busy timeout; a ``LSTM_SWEEP_SQLITE_TIMEOUT`` that is not a number of seconds is
+    refused (ignoring it would leave the user believing it applies)."""
+    text = os.environ.get(TIMEOUT_ENV)
+    if text is None:
         return SQLITE_TIMEOUT_S
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value >= 0):
+        raise StorageError(f"{TIMEOUT_ENV} must be a number of seconds >= 0, got {text!r}")
+    return value
 
 
 def masked(url: str) -> str:
@@ -114,6 +123,8 @@ def check_url(url: str, must_exist: bool) -> None:
             f"cannot use storage URL {masked(url)!r}: its database driver is not installed "
             f"({exc}; pip install -r requirements.txt)"
         ) from None
+    if make_url(url).get_backend_name() == "sqlite":
+        sqlite_timeout()  # a bad LSTM_SWEEP_SQLITE_TIMEOUT is refused before anything is made
     path = sqlite_path(url)
     if path is None:
         return
