@@ -171,8 +171,11 @@ def cmd_report(argv: list[str]) -> int:
     from sweep.report_text import render_text, to_json
     from sweep.storage import StorageError, load_study
 
+    # --html and --artifacts attach files to the study: a read-only database is refused first.
+    writes = ("report --html (it attaches the page to the study)" if args.html is not None
+              else "report --artifacts" if args.artifacts is not None else None)  # fmt: skip
     try:
-        study = load_study(args.storage, args.study_name)
+        study = load_study(args.storage, args.study_name, writes)
     except StorageError as exc:
         return fail(str(exc))
     if args.trial is not None and args.html is None:

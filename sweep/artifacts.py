@@ -159,7 +159,9 @@ def _remove(study: optuna.Study, store: FileSystemArtifactStore, ids: list[str],
     way (a null entry; Optuna has no call that removes a study's system attribute)."""
     if not ids:
         return
-    opened = open_storage(storage, must_exist=True) if isinstance(storage, str) else None
+    opened = None
+    if isinstance(storage, str):
+        opened = open_storage(storage, must_exist=True, writes="attaching artifacts")
     writer = opened if opened is not None else storage
     study_id = writer.get_study_id_from_name(study.study_name)
     for artifact_id in ids:

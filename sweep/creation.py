@@ -16,6 +16,8 @@ from pathlib import Path
 
 from optuna.storages import RDBStorage
 
+from sweep import sqlite_file
+
 #: Besides Optuna's own tables (see ``_optuna_tables``), tables SQLite or Alembic may add.
 _OTHER = frozenset({"alembic_version", "sqlite_sequence"})
 _SIDE_FILES = ("-wal", "-shm", "-journal")
@@ -33,7 +35,7 @@ def _tables(con: sqlite3.Connection) -> set[str]:
 
 def complete(path: Path, tables: set[str] | None = None) -> bool:
     """Every Optuna table is there and the version row was written (the last step)."""
-    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    con = sqlite_file.connect(path)  # a reader may not write: it must leave no -wal behind
     try:
         tables = _tables(con) if tables is None else tables
         if not _optuna_tables() <= tables:

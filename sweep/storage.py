@@ -16,7 +16,7 @@ SQLite settings, and why:
   trial" and "fail a stale trial" atomic, so two workers never run the same trial.
 - Creating the tables is serialised (a lock on the database's folder; on PostgreSQL an
   advisory lock), so workers started at once on a new database do not collide.
-- The database file is only ever opened through SQLite (see ``check_url``).
+- The database file is only ever opened through SQLite (see ``sweep.sqlite_file``).
 """
 
 from __future__ import annotations
@@ -30,7 +30,6 @@ import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from urllib.parse import quote
 
 import optuna
 import sqlalchemy
@@ -40,7 +39,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 from sqlalchemy.pool import NullPool
 
-from sweep import creation
+from sweep import creation, sqlite_file
 from sweep.ownership import OwnedStorage
 
 #: Seconds a SQLite writer waits for another's lock before failing ("database is locked").
@@ -111,9 +110,11 @@ def resolve_url(url: str) -> str:
     return url
 
 
-def check_url(url: str, must_exist: bool) -> None:
+def check_url(url: str, must_exist: bool, writes: str | None = None) -> None:
     """Refuse a URL that cannot work, without changing any file. ``must_exist`` is for
-    readers; otherwise the database must also be writable and not locked by another program."""
+    readers; ``writes`` names who must write to the database (the sweep, unless
+    ``must_exist``): it must then be writable and not locked by another program."""
+    writes = writes or (None if must_exist else "the sweep")
     try:
         make_url(url).get_dialect().import_dbapi()
     except (ArgumentError, NoSuchModuleError, ValueError) as exc:
@@ -128,69 +129,30 @@ def check_url(url: str, must_exist: bool) -> None:
     path = sqlite_path(url)
     if path is None:
         return
-    if path.is_dir():
-        raise StorageError(f"{path} is a directory, not a database file")
-    if not path.exists():
-        if must_exist:
-            raise StorageError(f"no study database at {path}")
-        if not path.parent.is_dir():
-            raise StorageError(f"cannot create {path}: folder {path.parent} does not exist")
-        if not os.access(path.parent, os.W_OK):
-            raise StorageError(f"cannot create {path}: folder {path.parent} is not writable")
-        return
-    # The file is never opened here except through SQLite: closing any descriptor of it
-    # would drop the POSIX locks SQLite holds on it in this process (SQLite's "how to corrupt
-    # a database", 2.2), and another process could then delete the WAL under our feet.
-    if not must_exist:
-        # access() is false for root too on immutable files and read-only mounts.
-        if not os.access(path, os.W_OK):
-            raise StorageError(f"{path} is read-only; the sweep must write to it")
-        if not os.access(path.parent, os.W_OK):
-            raise StorageError(
-                f"folder {path.parent} is read-only; SQLite needs its journal there"
-            )
-    tables = _probe(path, write=not must_exist)
-    if must_exist and not creation.complete(path, tables):
+    try:
+        tables = sqlite_file.check(path, must_exist, writes, sqlite_timeout())
+    except sqlite_file.FileProblem as exc:
+        raise StorageError(str(exc)) from None
+    if tables is not None and must_exist and not creation.complete(path, tables):
         raise StorageError(f"{path} holds no Optuna study (its tables were never made)")
 
 
-def _probe(path: Path, write: bool) -> set[str]:
-    """Read the schema, and with ``write`` take the write lock and give it back at once: a
-    damaged file or a lock held longer than the timeout fails here, before Optuna runs."""
-    timeout = sqlite_timeout()
-    uri = f"file:{quote(str(path.resolve()))}?mode={'rw' if write else 'ro'}"
-    try:
-        con = sqlite3.connect(uri, uri=True, timeout=timeout, isolation_level=None)
-        try:
-            rows = con.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
-            if write:
-                con.execute("BEGIN IMMEDIATE")
-                con.execute("ROLLBACK")
-        finally:
-            con.close()
-        return {r[0] for r in rows}
-    except sqlite3.DatabaseError as exc:
-        if getattr(exc, "sqlite_errorname", "") == "SQLITE_NOTADB":
-            raise StorageError(f"{path} is not a SQLite database") from None
-        if "locked" in str(exc) or "busy" in str(exc):
-            raise StorageError(
-                f"{path} is locked by another program (waited {timeout:g} s); "
-                "close it or try again later"
-            ) from None
-        raise StorageError(f"cannot use {path}: {exc}") from None
-    except sqlite3.Error as exc:
-        raise StorageError(f"cannot use {path}: {exc}") from None
-
-
 def open_storage(
-    url: str, must_exist: bool = False, on_stale: Callable[..., None] | None = None
+    url: str,
+    must_exist: bool = False,
+    on_stale: Callable[..., None] | None = None,
+    writes: str | None = None,
 ) -> RDBStorage:
     """An RDBStorage for ``url``; with ``on_stale``, heartbeats are on and a trial whose
     worker went silent for the grace period is failed and handed to ``on_stale``.
-    ``must_exist`` opens an existing database for reading: nothing is created or changed."""
-    check_url(url, must_exist)
+    ``must_exist`` opens an existing database for reading: nothing is created or changed;
+    ``writes`` (who will write to it, see ``check_url``) for writing too."""
+    check_url(url, must_exist, writes)
     path = sqlite_path(url)
-    shown, u = masked(url), make_url(url)
+    shown, u, engine_url = masked(url), make_url(url), url
+    if path is not None and must_exist and not writes and not sqlite_file.writable(path):
+        # An ordinary connection would leave -wal and -shm files it may not remove.
+        engine_url = sqlite_file.reader_url(path)
     kwargs: dict = {}
     if u.get_backend_name() == "sqlite":
         kwargs["connect_args"] = {"timeout": sqlite_timeout()}
@@ -215,8 +177,8 @@ def open_storage(
                 # of disk) while making the tables leaves no half-made database behind.
                 creation.ensure(path, kwargs)
                 _use_wal(path)
-            storage = OwnedStorage(url, engine_kwargs=kwargs, skip_table_creation=must_exist,
-                                   **hb)  # fmt: skip
+            storage = OwnedStorage(engine_url, engine_kwargs=kwargs,
+                                   skip_table_creation=must_exist, **hb)  # fmt: skip
     except StorageError:
         raise
     except Exception as exc:  # driver and server errors come in many types
@@ -300,14 +262,15 @@ def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0] if text else ''}"
 
 
-def load_study(url: str, name: str) -> optuna.Study:
-    """An existing study, for reading; never creates a database or a study."""
-    storage = open_storage(url, must_exist=True)
+def load_study(url: str, name: str, writes: str | None = None) -> optuna.Study:
+    """An existing study, for reading (``writes``: and for writing, by whom); never creates
+    a database or a study."""
+    storage = open_storage(url, must_exist=True, writes=writes)
     try:
         names = optuna.study.get_all_study_names(storage)
     except Exception as exc:
-        raise StorageError(scrub(f"{masked(url)} holds no Optuna studies ({_one_line(exc)})",
-                                 url)) from None  # fmt: skip
+        raise StorageError(scrub(f"cannot read the studies in {masked(url)} "
+                                 f"({_one_line(exc)})", url)) from None  # fmt: skip
     if name not in names:
         known = ", ".join(names) or "none"
         raise StorageError(f"no study named {name!r} in {masked(url)} (studies there: {known})")
