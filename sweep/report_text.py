@@ -90,6 +90,9 @@ def render_text(summary: Summary) -> str:
     axis = registry.get(summary.method).sweep_axis[0]
     head = (f"{'#':>4} {'state':<9} {axis:>9} {'verdict':<12} {'ep':>3} {'train MSE':>10} "
             f"{'val MSE':>9} {'test MSE':>9} {'ratio':>6} {'tier':<9} {'online':>8}")  # fmt: skip
+    # A method that trains in stages: which stage gave each trial's delivered weights.
+    staged = any(r.delivered_stage for r in summary.rows)
+    head += "  from" if staged else ""
     lines = [f"study {summary.study_name!r} (method {summary.method}): "
              f"{len(summary.rows)} trials", "", head]  # fmt: skip
     for r in summary.rows:
@@ -97,7 +100,7 @@ def render_text(summary: Summary) -> str:
             f"{r.number:>4} {r.state:<9} {_lr(r):>9} {r.verdict or '-':<12} "
             f"{_f(r.epochs, 'd'):>3} {_f(r.train_mse):>10} {_f(r.val_mse):>9} "
             f"{_f(r.test_mse):>9} {_f(r.test_train_ratio, '.2f'):>6} {r.tier or '-':<9} "
-            f"{_f(r.best_online_loss):>8}"
+            f"{_f(r.best_online_loss):>8}" + (f"  {r.delivered_stage or '-'}" if staged else "")
         )
     lines += ["", *outcome_lines(outcomes(summary.rows)), ""]
     lines.append("MSE columns are honest (frozen weights, whole set); 'online' is the lowest "
@@ -106,8 +109,10 @@ def render_text(summary: Summary) -> str:
     if b is None:
         lines.append("No finished trial yet.")
     else:
+        stage = f", delivered by its {b.delivered_stage} stage" if b.delivered_stage else ""
         lines.append(f"Best trial by validation MSE: #{b.number} ({axis_text(b)}, "
-                     f"{b.state.lower()}, val MSE {_f(b.val_mse)}, tier {b.tier})")  # fmt: skip
+                     f"{b.state.lower()}, val MSE {_f(b.val_mse)}, tier {b.tier}"
+                     f"{stage})")  # fmt: skip
         if summary.ties is not None:
             scored = sum(r.val_mse is not None and r.state in FINISHED_NAMES for r in summary.rows)
             lines.append(ties_text(summary.ties, scored))

@@ -354,3 +354,18 @@ def test_outcomes_say_where_the_time_went_and_which_stage_delivered() -> None:
     # A method with one stage records none, and the lines say nothing of stages.
     assert outcomes(tuple(replace(r, stage_seconds=(), delivered_stage=None)
                           for r in rows)).stages == ()  # fmt: skip
+
+
+def test_the_text_report_names_the_stage_that_delivered_each_model() -> None:
+    study = optuna.create_study()
+    for v, stages, best, tier in ((0.0004, ["grow", "tune", "polish"], 3, "excellent"),
+                                  (0.2, ["grow"], 1, "below")):  # fmt: skip
+        curves = {"stage": stages, "seconds": [1.0] * len(stages), "val_mse": [v] * len(stages)}
+        study.add_trial(trial(TrialState.COMPLETE, 1e-4, val_mse=v, train_mse=v, test_mse=v,
+                              best_epoch=best, curves=curves, tier=tier))  # fmt: skip
+    text = render_text(collect(study))
+    assert text.splitlines()[2].endswith("  from")
+    assert [line.split()[-1] for line in text.splitlines()[3:5]] == ["polish", "grow"]
+    assert "tier excellent, delivered by its polish stage)" in text
+    assert "  polish: 1 s in 1 trials; delivered the model of 1" in text
+    assert "  from" not in render_text(collect(floor_study()))  # one stage: no column
