@@ -17,16 +17,11 @@ from pathlib import Path
 from optuna.storages import RDBStorage
 
 from sweep import sqlite_file
+from sweep.optuna_private import optuna_tables
 
-#: Besides Optuna's own tables (see ``_optuna_tables``), tables SQLite or Alembic may add.
+#: Besides Optuna's own tables (see ``optuna_tables``), tables SQLite or Alembic may add.
 _OTHER = frozenset({"alembic_version", "sqlite_sequence"})
 _SIDE_FILES = ("-wal", "-shm", "-journal")
-
-
-def _optuna_tables() -> frozenset[str]:
-    from optuna.storages._rdb import models  # the one list of Optuna's tables
-
-    return frozenset(models.BaseModel.metadata.tables)
 
 
 def _tables(con: sqlite3.Connection) -> set[str]:
@@ -38,7 +33,7 @@ def complete(path: Path, tables: set[str] | None = None) -> bool:
     con = sqlite_file.connect(path)  # a reader may not write: it must leave no -wal behind
     try:
         tables = _tables(con) if tables is None else tables
-        if not _optuna_tables() <= tables:
+        if not optuna_tables() <= tables:
             return False
         return con.execute("SELECT count(*) FROM version_info").fetchone()[0] > 0
     finally:
@@ -53,7 +48,7 @@ def half_made(path: Path) -> bool:
     con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
         tables = _tables(con)
-        if not tables <= _optuna_tables() | _OTHER:
+        if not tables <= optuna_tables() | _OTHER:
             return False  # someone else's tables: not ours to remove
         if "studies" in tables and con.execute("SELECT count(*) FROM studies").fetchone()[0]:
             return False  # holds a study: never thrown away

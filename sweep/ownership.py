@@ -10,52 +10,17 @@ its first moment; a RUNNING trial without an owner was made by some other progra
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime
-
-from optuna.storages import RDBStorage
-from optuna.storages._rdb import models
-from optuna.storages._rdb.storage import _create_scoped_session
-from optuna.trial import FrozenTrial, TrialState, create_trial
-from sqlalchemy.exc import IntegrityError
+from typing import Any
 
 from sweep import liveness
 from sweep import records as rec
+from sweep.optuna_private import StampingStorage
 
 
-class OwnedStorage(RDBStorage):
-    """``RDBStorage`` whose new and claimed trials carry ``rec.WORKER`` at once.
-    (It reaches into Optuna's RDB internals for the claim: the public API has no way to
-    change a state and an attribute in one transaction.)"""
+class OwnedStorage(StampingStorage):
+    """``RDBStorage`` whose new and claimed trials carry ``rec.WORKER`` at once. (The public
+    API has no way to change a state and an attribute in one transaction: how it is done,
+    through Optuna's internals, is fenced in ``sweep.optuna_private``.)"""
 
-    def _create_new_trial(
-        self, study_id: int, template_trial: FrozenTrial | None = None
-    ) -> FrozenTrial:
-        # Optuna's trial cache calls this one, and create_new_trial does too.
-        if template_trial is None:  # ask(): a new RUNNING trial, owned by this process
-            template_trial = create_trial(
-                state=TrialState.RUNNING, user_attrs={rec.WORKER: liveness.worker_id()}
-            )
-        return super()._create_new_trial(study_id, template_trial)
-
-    def set_trial_state_values(
-        self, trial_id: int, state: TrialState, values: Sequence[float] | None = None
-    ) -> bool:
-        if state != TrialState.RUNNING or values is not None:
-            return super().set_trial_state_values(trial_id, state, values)
-        # ask() claiming a WAITING trial: Optuna's own steps, plus the owner.
-        try:
-            with _create_scoped_session(self.scoped_session) as session:
-                trial = models.TrialModel.find_or_raise_by_id(trial_id, session, for_update=True)
-                self.check_trial_is_updatable(trial_id, trial.state)
-                if trial.state != TrialState.WAITING:
-                    return False
-                trial.state = TrialState.RUNNING
-                trial.datetime_start = datetime.now()
-                self._set_trial_attr_without_commit(
-                    session, models.TrialUserAttributeModel, trial_id, rec.WORKER,
-                    liveness.worker_id(),
-                )  # fmt: skip
-        except IntegrityError:
-            return False
-        return True
+    def stamp(self) -> dict[str, Any]:
+        return {rec.WORKER: liveness.worker_id()}

@@ -21,6 +21,7 @@ from sweep.delivery import Sets
 from sweep.identity import open_study, open_study_and_storage
 from sweep.notes import study_note
 from sweep.objective import Objective
+from sweep.optuna_private import OPTIMIZE_LOGGER
 from sweep.processes import run_processes
 from sweep.recovery import CheckpointWriteError, fail_dead, finished_count, occupancy, recover
 from sweep.report import collect
@@ -88,7 +89,7 @@ def run_worker(
 
         torch.set_num_threads(1)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    logging.getLogger("optuna.study._optimize").addFilter(_expected_failures)
+    logging.getLogger(OPTIMIZE_LOGGER).addFilter(_expected_failures)
     study = open_study(config)
     if occupied(study) >= config.trials:
         return

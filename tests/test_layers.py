@@ -14,6 +14,11 @@ LINT = [sys.executable, "-c", "import sys; from importlinter.cli import lint_imp
         "sys.exit(lint_imports_command())", "--no-cache"]  # fmt: skip
 
 
+PRIVATE = "only sweep.optuna_private reaches into Optuna's private modules"
+#: Our own contract types (.importlinter's contract_types), which a copy needs as well.
+CONTRACT_TYPES = "tests/import_contracts.py"
+
+
 def lint(folder: Path) -> subprocess.CompletedProcess:
     return subprocess.run(LINT, cwd=folder, capture_output=True, text=True, timeout=120)
 
@@ -35,6 +40,10 @@ def test_the_project_keeps_every_contract() -> None:
         ("sweep/space.py", "import model.clock.config", "reached through model.registry only"),
         ("model/l1/config.py", "import model.clock.config", "methods do not import each other"),
         ("sweep/records.py", "import sweep.objective", "no import cycles"),
+        ("sweep/creation.py", "from optuna.storages._rdb import models", PRIVATE),
+        ("sweep/runner.py", "from optuna_dashboard._note import get_note", PRIVATE),
+        ("bench/sweep.py", "import optuna.study._optimize", PRIVATE),
+        ("sweep/axes.py", "from optuna.storages import (\n    _rdb,\n)", PRIVATE),
     ],
 )
 def test_a_deliberate_violation_fails_the_check(
@@ -42,7 +51,8 @@ def test_a_deliberate_violation_fails_the_check(
 ) -> None:
     for name in ("model", "sweep", "bench"):
         shutil.copytree(ROOT / name, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__"))
-    for name in ("study.py", ".importlinter"):
+    (tmp_path / "tests").mkdir()
+    for name in ("study.py", ".importlinter", CONTRACT_TYPES):
         shutil.copy(ROOT / name, tmp_path / name)
     target = tmp_path / module
     target.write_text(target.read_text() + f"\n{line}  # deliberate violation\n")
