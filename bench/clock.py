@@ -2,11 +2,12 @@
 
     python -m bench.clock [--seed 3] [--grow-updates 2400] [--tune-updates 600] [...]
 
-Without flags it runs ClockConfig's defaults (the recipe of bench/grow_screen.md) at seed 1,
-the one seed of 21 whose grow stage reached full length on the Intel AVX-512 machine it was
-measured on (grow 50 CPU s, then 300 tune updates: train = test = 0.0019, good tier). The grow
-stage's outcome depends on the CPU's kernels (bench/clock_runs.md: oneDNN's instruction set),
-so on another machine seed 1 may stall; the sweep searches seeds for that reason.
+Without flags it runs ClockConfig's defaults (the recipe of bench/results/grow_screen.md) at
+seed 1, the one seed of 21 whose grow stage reached full length on the Intel AVX-512 machine it
+was measured on (grow 50 CPU s, then 300 tune updates: train = test = 0.0019, good tier). The
+grow stage's outcome depends on the CPU's kernels (bench/results/clock_runs.md: oneDNN's
+instruction set), so on another machine seed 1 may stall; the sweep searches seeds for that
+reason.
 
 ``--threads N`` sets torch's intra-op threads (default 1). The last weights' sha256 prefix is
 printed so two runs can be compared bit for bit.
@@ -37,7 +38,7 @@ from model.lstm import module_from_weights
 from sweep.criteria import tier
 
 FRESH_SEEDS = (11, 12, 777)
-#: The seed of the best measured run of the defaults (bench/grow_screen.md).
+#: The seed of the best measured run of the defaults (bench/results/grow_screen.md).
 BEST_SEED = 1
 
 

@@ -28,8 +28,8 @@ def runs(prefixes: list[int]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    new = Path(args[0] if args else "bench/data/grow_trajectories_avx2.jsonl")
-    old = Path(args[1] if len(args) > 1 else "bench/data/grow_trajectories.jsonl")
+    new = Path(args[0] if args else "bench/results/grow_trajectories_avx2.jsonl")
+    old = Path(args[1] if len(args) > 1 else "bench/results/grow_trajectories.jsonl")
     ref = {r["seed"]: r for r in load(old)}
     print(
         "| seed | AVX-512 outcome | AVX-512 T end | AVX2 outcome | AVX2 T end | AVX2 T per epoch "

@@ -32,7 +32,7 @@ from model.clock.training import ClockTraining
 from model.data import VALIDATION_SEED, DataConfig, make_set
 from sweep.divergence import STARTED_BLOCK_MSE, GrowEpoch, check_stalled
 
-DEFAULT_OUT = Path("bench/data/grow_screen.jsonl")
+DEFAULT_OUT = Path("bench/results/grow_screen.jsonl")
 #: T at or above which a grow stage that started every block counts as partly grown.
 PARTIAL_PREFIX = 3000
 

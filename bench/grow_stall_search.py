@@ -1,6 +1,6 @@
 """Search stall-rule families and thresholds on recorded grow trajectories.
 
-    python -m bench.grow_stall_search [bench/data/grow_trajectories.jsonl]
+    python -m bench.grow_stall_search [bench/results/grow_trajectories.jsonl]
 
 Each family is a condition checked after every grow epoch n on the history so far; all of
 them require epoch n >= E and T < the full length, and all but 'bound' require T unchanged
@@ -124,7 +124,7 @@ def search(seeds: list[dict], family: str) -> list[tuple[tuple, dict]]:
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    path = Path(args[0] if args else "bench/data/grow_trajectories.jsonl")
+    path = Path(args[0] if args else "bench/results/grow_trajectories.jsonl")
     seeds = [{"seed": r["seed"], "outcome": outcome(r["epochs"]), "a": arrays(r)}
              for r in sorted(load(path), key=lambda r: r["seed"])]  # fmt: skip
     kinds = {k: [s["seed"] for s in seeds if s["outcome"] == k]

@@ -1,6 +1,6 @@
 """Grow-stage trajectories of the clock method, one JSON line per seed (data for a stall rule).
 
-    python -m bench.grow_trajectories [--seeds 0-23] [--out bench/data/grow_trajectories.jsonl]
+    python -m bench.grow_trajectories [--seeds 0-23] [--out bench/results/grow_trajectories.jsonl]
 
 Each seed runs ``ClockConfig(seed=seed, grow_updates=2400, tune_updates=0,
 updates_per_epoch=100)`` (every other field at its default) on the full-size data
@@ -30,7 +30,7 @@ from model.clock.config import ClockConfig
 from model.clock.training import ClockTraining
 from model.data import VALIDATION_SEED, DataConfig, make_set
 
-DEFAULT_OUT = Path("bench/data/grow_trajectories.jsonl")
+DEFAULT_OUT = Path("bench/results/grow_trajectories.jsonl")
 #: Epochs still run after the prefix first reaches the full length, before the cut.
 EPOCHS_AFTER_FULL = 2
 

@@ -1,7 +1,7 @@
 """Replay the project's stall rule (``sweep.divergence.check_stalled``) over the recorded grow
 stages and print, per seed, its outcome and when the rule stops it.
 
-    python -m bench.stall_replay [bench/data/grow_trajectories.jsonl]
+    python -m bench.stall_replay [bench/results/grow_trajectories.jsonl]
 
 Exit status 1 if the rule would stop a recorded success (grown, or partly grown: see
 ``bench.yardsticks.stall_rule.outcome``). ``bench.yardsticks.stall_rule`` holds the parametric
@@ -28,7 +28,7 @@ def grow_epochs(epochs: list[dict]) -> list[GrowEpoch]:
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    path = Path(args[0] if args else "bench/data/grow_trajectories.jsonl")
+    path = Path(args[0] if args else "bench/results/grow_trajectories.jsonl")
     print("seed outcome  T_end  stopped@epoch  cpu_s@stop  cpu_s_total  reason")
     pruned = stopped = 0
     for r in sorted(load(path), key=lambda r: r["seed"]):

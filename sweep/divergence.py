@@ -225,8 +225,8 @@ def diagnose(losses: Sequence[float]) -> Diagnosis:
 
 # --- The clock method's grow stage (not in the plan): a stall, and what to do about it ---
 # Derived from the grow stages of 42 seeds of the default clock config on AVX-512 kernels
-# (bench/grow_stall.md: 1 grew most of the way, 41 stalled) and checked on 57 seeds with
-# oneDNN limited to AVX2 (bench/grow_avx2.md: 3 grew): it stops every stall and no success.
+# (bench/results/grow_stall.md: 1 grew most of the way, 41 stalled) and checked on 57 seeds with
+# oneDNN limited to AVX2 (bench/results/grow_avx2.md: 3 grew): it stops every stall and no success.
 #
 # Saturated: T unchanged for STALL_PATIENCE epochs (above the lowest T seen, which every run
 # leaves at its own pace), each with mean gradient norm under STALL_GRAD_NORM while the

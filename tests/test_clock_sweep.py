@@ -120,7 +120,7 @@ def test_clock_defaults_follow_the_measured_recipe() -> None:
 def test_the_full_length_stage_can_be_set_apart_from_the_grow_budget() -> None:
     from sweep.space import suggest
 
-    # bench/excellent.md's schedule: the recipe's 27 grow epochs, then 4,000 tune updates.
+    # bench/results/excellent.md's schedule: the recipe's 27 grow epochs, then 4,000 tune updates.
     sweep = SweepConfig(method="clock", epochs=67, tune_epochs=40)
     cfg = suggest(optuna.create_study().ask(), sweep.training_method, sweep.settings)
     assert (cfg.grow_updates, cfg.tune_updates) == (2700, 4000)

@@ -1,5 +1,5 @@
 """The clock's stall rule (sweep.divergence.check_stalled), table-driven from the grow stages
-recorded in bench/data/grow_trajectories.jsonl (42 seeds of the default clock config), and
+recorded in bench/results/grow_trajectories.jsonl (42 seeds of the default clock config), and
 through the pruner on a real in-memory study."""
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from sweep.divergence import (
 )
 from sweep.pruner import DivergencePruner, diagnose_all
 
-DATA = Path(__file__).resolve().parent.parent / "bench" / "data" / "grow_trajectories.jsonl"
+DATA = Path(__file__).resolve().parent.parent / "bench" / "results" / "grow_trajectories.jsonl"
 FULL, LAST_GROW = 10_000, 24
 RECORDED = {r["seed"]: r["epochs"] for r in map(json.loads, DATA.read_text().splitlines())}
 

@@ -6,10 +6,10 @@ its thresholds were searched in (``bench.grow_stall_search``) and for the record
 Pure functions, no imports from the project. ``stalled`` is called after each grow epoch with
 the history so far (one value per finished epoch, oldest first) and returns a one-line reason
 when the grow stage has stalled, else None. The thresholds were chosen on
-``bench/data/grow_trajectories.jsonl`` (see ``bench/grow_stall.md``) as the earliest-firing
-setting of this form that stops no recorded run that grew (or nearly grew).
+``bench/results/grow_trajectories.jsonl`` (see ``bench/results/grow_stall.md``) as the
+earliest-firing setting of this form that stops no recorded run that grew (or nearly grew).
 
-    python -m bench.yardsticks.stall_rule [bench/data/grow_trajectories.jsonl]
+    python -m bench.yardsticks.stall_rule [bench/results/grow_trajectories.jsonl]
 
 replays the rule over the recorded seeds and prints, per seed, its outcome and the epoch and
 cumulative CPU seconds at which the rule fires (or its margin on a success).
@@ -144,7 +144,7 @@ def load(path: Path) -> list[dict]:
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    path = Path(args[0] if args else "bench/data/grow_trajectories.jsonl")
+    path = Path(args[0] if args else "bench/results/grow_trajectories.jsonl")
     records = sorted(load(path), key=lambda r: r["seed"])
     print(
         f"rule 1 (saturated): T > {PREFIX_START} unchanged for {PATIENCE} epochs, each with "

@@ -18,7 +18,7 @@ GROWTH_GATES = ("mean", "worst")
 
 @dataclass(frozen=True)
 class ClockConfig:
-    """One clock-learning run. The defaults are the measured recipe (bench/grow_screen.md):
+    """One clock-learning run. The defaults are the measured recipe (bench/results/grow_screen.md):
     a seed whose grow stage reaches full length is a good-tier model in ~2.5 CPU-minutes."""
 
     METHOD: ClassVar[str] = "clock"

@@ -15,22 +15,22 @@ from model.clock.training import ClockTraining
 from model.data import DataConfig, SignalSet
 from model.method import IntParam, Param, Settings
 
-#: Searched: the seed only. On this kind of machine (bench/grow_screen.md) no recipe knob that
-#: was screened changed how often a grow stage reaches full length (lr scale 1e-3 vs 3e-3, a
-#: glide of 2 cycles or a scaled glide, the growth gate, clip 0.1, an oscillator-bank
-#: initialisation): the initial weights decide, so the sweep searches those, and each trial
-#: starts a stalled attempt over from other initial weights.
+#: Searched: the seed only. On this kind of machine (bench/results/grow_screen.md) no recipe
+#: knob that was screened changed how often a grow stage reaches full length (lr scale 1e-3
+#: vs 3e-3, a glide of 2 cycles or a scaled glide, the growth gate, clip 0.1, an
+#: oscillator-bank initialisation): the initial weights decide, so the sweep searches those,
+#: and each trial starts a stalled attempt over from other initial weights.
 SEEDS = (0, 9999)
 #: The best measured point: the only seed of 22 whose grow stage reached T = 10,000 under the
-#: recipe's defaults on the measuring machine (bench/grow_screen.md; the outcome depends on the
-#: CPU's kernels). Every clock study starts here.
+#: recipe's defaults on the measuring machine (bench/results/grow_screen.md; the outcome
+#: depends on the CPU's kernels). Every clock study starts here.
 BEST_MEASURED = {"seed": 1}
 #: The share of an attempt's epochs spent growing the prefix (the rest tune at full length,
 #: and a clock that has grown tunes at once): measured, 100-200 tune updates at batch 4 take
-#: a grown clock to the good tier (bench/grow_screen.md).
+#: a grown clock to the good tier (bench/results/grow_screen.md).
 GROW_SHARE = 0.9
 #: Stalled attempts a trial starts over (from other initial weights) before the sweep stops it:
-#: about 15 CPU-s an attempt, and 1 in 22 attempts grew (bench/grow_screen.md).
+#: about 15 CPU-s an attempt, and 1 in 22 attempts grew (bench/results/grow_screen.md).
 MAX_RESTARTS = 8
 #: Most warm-up updates of the tune stage (at most half of it).
 TUNE_WARMUP = 50
