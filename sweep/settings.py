@@ -55,7 +55,8 @@ class SweepConfig:
         default=30,
         **_help(
             "most epochs per trial (clock: epochs of --updates-per-epoch updates per attempt, "
-            "90%% grow; a stalled attempt starts over from other initial weights)"
+            "90%% grow; a stalled attempt starts over from other initial weights; the polish "
+            "stage's epochs come on top)"
         ),
     )
     updates_per_epoch: int = field(
@@ -64,8 +65,8 @@ class SweepConfig:
     tune_epochs: int = field(
         default=0,
         **_help(
-            "clock method: epochs of the full-length stage, out of --epochs (0: 10%%; "
-            "bench/excellent.md reached the excellent tier with 40)"
+            "clock method: epochs of the full-length Adam stage (tune), out of --epochs (0: "
+            "none when there is a polish stage, else 10%%)"
         ),
     )
     polish_evaluations: int = field(

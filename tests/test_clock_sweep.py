@@ -105,7 +105,13 @@ def test_clock_defaults_follow_the_measured_recipe() -> None:
     sweep = SweepConfig(method="clock")
     cfg = suggest(trial, sweep.training_method, sweep.settings)
     assert isinstance(cfg, ClockConfig)
-    assert cfg.grow_updates == 2700 and cfg.tune_updates == 300 and cfg.updates_per_epoch == 100
+    # A grown clock goes straight to the L-BFGS polish (bench/results/polish.md); the tune stage
+    # is there when asked for, or when the polish is off.
+    assert cfg.grow_updates == 2700 and cfg.tune_updates == 0 and cfg.updates_per_epoch == 100
+    assert cfg.polish_evaluations == 600 and cfg.epochs == 27 * 9 + 6
+    unpolished = SweepConfig(method="clock", polish_evaluations=0)
+    plain = suggest(trial, unpolished.training_method, unpolished.settings)
+    assert (plain.grow_updates, plain.tune_updates, plain.polish_evaluations) == (2700, 300, 0)
     # The recipe: S ignored (so one realisation a block), tune once grown, and an attempt
     # starts over where the sweep's stall rule would stop it.
     assert cfg.ignore_s and cfg.realisations == cfg.tune_realisations == 1
