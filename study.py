@@ -114,7 +114,11 @@ def cmd_run(argv: list[str]) -> int:
         config = SweepConfig(**vars(args))
     except ValueError as exc:
         return fail(str(exc))
-    signal.signal(signal.SIGTERM, _terminate)
+    from sweep.interrupts import deferring
+
+    # Raised only where it is safe: never inside a database write (sweep.interrupts).
+    signal.signal(signal.SIGINT, deferring(signal.default_int_handler))
+    signal.signal(signal.SIGTERM, deferring(_terminate))
     try:
         # Imported here so that --help and argument errors answer at once, without torch.
         import optuna

@@ -12,13 +12,14 @@ import multiprocessing.connection
 import os
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import optuna
 from optuna.storages import RDBStorage
 
-from sweep import orphans
+from sweep import interrupts, orphans
 from sweep import records as rec
 from sweep.recovery import CheckpointWriteError, finished_count, mark_dead
 from sweep.settings import SweepConfig
@@ -36,13 +37,11 @@ class WorkerStartError(Exception):
     no worker of this command started a trial."""
 
 
-def _interrupt(_signum: int, _frame: object) -> None:
-    raise KeyboardInterrupt
-
-
 #: Exit codes of a worker process that the parent understands.
 WORKER_INTERRUPTED = 130
 WORKER_CHECKPOINT_WRITE = 3
+#: The signals that stop a sweep, held back while workers start (``_start``).
+_STOPS = frozenset({signal.SIGINT, signal.SIGTERM})
 #: Deaths by these signals are the trial's own crash (they count against its retries).
 CRASH_SIGNALS = frozenset({signal.SIGSEGV, signal.SIGBUS, signal.SIGABRT, signal.SIGILL,
                            signal.SIGFPE})  # fmt: skip
@@ -54,12 +53,13 @@ def _worker_main(run: RunWorker, config: SweepConfig, index: int, parent: int, n
     # to the whole process group, is ignored, or a worker could be interrupted twice while
     # it records the first interruption. SIGTERM sent to a worker stops it the same way.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGUSR1, _interrupt)
-    signal.signal(signal.SIGTERM, _interrupt)
-    # A worker never outlives the sweep that started it: if the parent dies (even by
-    # SIGKILL), the kernel sends SIGUSR1, and the worker stops like on Ctrl-C.
-    orphans.die_with_parent(signal.SIGUSR1, parent)
-    try:
+    # Raised only where it is safe: never inside a database write (sweep.interrupts).
+    signal.signal(signal.SIGUSR1, interrupts.interrupt)
+    signal.signal(signal.SIGTERM, interrupts.interrupt)
+    try:  # from here on, a stop is an exit code, never a traceback
+        # A worker never outlives the sweep that started it: if the parent dies (even by
+        # SIGKILL), the kernel sends SIGUSR1, and the worker stops like on Ctrl-C.
+        orphans.die_with_parent(signal.SIGUSR1, parent)
         go.wait()  # until every worker has started: if one cannot be, none starts a trial
         run(config, index, log=lambda m: print(m, flush=True), n_trials=n_trials)
     except KeyboardInterrupt:
@@ -76,7 +76,7 @@ def run_processes(run: RunWorker, config: SweepConfig, study: optuna.Study,
     full checkpoint disk is raised as ``CheckpointWriteError``, an interrupted worker as
     ``KeyboardInterrupt``, any other failure as ``WorkerError``; a worker that cannot be started
     as ``WorkerStartError``, before any worker starts a trial."""
-    procs, errors = _start(run, config, n_trials)
+    procs, errors, _go = _start(run, config, n_trials)  # _go: see _start
     try:
         dead = _join(procs, study, storage)
     except KeyboardInterrupt:
@@ -91,28 +91,55 @@ def run_processes(run: RunWorker, config: SweepConfig, study: optuna.Study,
         raise WorkerError(_failed(procs, dead, study, config))
 
 
-def _start(run: RunWorker, config: SweepConfig, n_trials: int) -> tuple[list, Any]:
+def _start(run: RunWorker, config: SweepConfig, n_trials: int) -> tuple[list, Any, Any]:
     """Start every worker, holding each back until all have started. Under a limit on
     processes (``ulimit -u``) the system refuses one at some point (BlockingIOError): then the
-    ones started are stopped before they start a trial, and the user is told in one line."""
+    ones started are stopped before they start a trial, and the user is told in one line.
+
+    Returns the processes, the error queue and the start event. The caller must hold the
+    event until the workers end: ``Process.start`` drops its arguments, and an event collected
+    here unlinks its named semaphore before a spawned worker (slow on a busy machine) has
+    unpickled it (each worker then died at once of ``FileNotFoundError`` in ``SemLock``)."""
     ctx = multiprocessing.get_context("spawn")
     started: list = []
     try:
-        errors, go = ctx.SimpleQueue(), ctx.Event()  # each may start a helper process
-        for i in range(config.workers):
-            p = ctx.Process(target=_worker_main,
-                            args=(run, config, i, os.getpid(), n_trials, errors, go))  # fmt: skip
-            p.start()
-            started.append(p)
-    except OSError as exc:
+        with _stops_ignored_by_new_processes():
+            errors, go = ctx.SimpleQueue(), ctx.Event()  # each may start a helper process
+            for i in range(config.workers):
+                p = ctx.Process(target=_worker_main, args=(run, config, i, os.getpid(),
+                                                           n_trials, errors, go))  # fmt: skip
+                p.start()
+                started.append(p)
+    except BaseException as exc:
+        # Ctrl-C while starting them too: a worker left waiting for ``go`` would never end,
+        # and this process would wait for it at exit.
         _stop(started)
+        if not isinstance(exc, OSError):
+            raise
         raise WorkerStartError(
             f"cannot start worker process {len(started) + 1} of {config.workers} "
             f"({type(exc).__name__}: {exc}): the system allows no more processes here "
             "(ulimit -u, memory); no trial was started: use a smaller --workers"
         ) from None
     go.set()
-    return started, errors
+    return started, errors, go
+
+
+@contextmanager
+def _stops_ignored_by_new_processes() -> Iterator[None]:
+    """Processes started inside start with Ctrl-C and SIGTERM ignored (an ignored signal stays
+    ignored across exec, a handler does not): the terminal's Ctrl-C, sent to the whole group
+    while a worker started up (before ``_worker_main`` ignores it), printed a KeyboardInterrupt
+    traceback from its unpickling. This process blocks them meanwhile (Linux keeps a blocked
+    signal pending even while ignored), so one that came is raised on leaving."""
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _STOPS)
+    handlers = {s: signal.signal(s, signal.SIG_IGN) for s in _STOPS}
+    try:
+        yield
+    finally:
+        for s, handler in handlers.items():
+            signal.signal(s, handler)
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
 
 
 def _join(procs: list, study: optuna.Study, storage: RDBStorage) -> dict[int, list[int]]:
