@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import sqlite3
 import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +16,7 @@ import pytest
 from conftest import TinyStudy
 from optuna.artifacts import FileSystemArtifactStore, get_all_artifact_meta
 from optuna.trial import TrialState, create_trial
+from servers import dashboard_server
 
 import study
 from sweep.artifacts import (
@@ -33,7 +32,6 @@ from sweep.artifacts import (
 from sweep.report import collect
 
 READABLE = ("verdict", "action", "tier", "train_mse", "val_mse", "test_mse", "test_train_ratio")
-STARTUP_S = 30
 
 
 def study_artifacts(study: optuna.Study) -> list[dict]:
@@ -160,12 +158,6 @@ def test_an_artifact_deleted_in_the_dashboard_does_not_break_attaching(tmp_path:
     assert attach_report(study, store, page, url) == first
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def get(url: str) -> tuple[str, bytes]:
     with urllib.request.urlopen(url, timeout=10) as r:
         return r.headers.get("Content-Type", ""), r.read()
@@ -188,45 +180,11 @@ def dashboard(tiny_study: TinyStudy, tmp_path_factory) -> Iterator[str]:
     """The report made with the default artifact folder, then the dashboard on that folder."""
     argv = ["--storage", tiny_study.url, "--study-name", tiny_study.name]
     assert study.main(["report", *argv, "--html", str(tiny_study.folder / "report.html")]) == 0
-    port = free_port()
-    log = (tmp_path_factory.mktemp("dashboard") / "log.txt").open("w+")
-    proc = subprocess.Popen(
-        [
-            *dashboard_command(),
-            tiny_study.url,
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--artifact-dir",
-            str(tiny_study.folder / "artifacts"),
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + STARTUP_S
-        while True:
-            if proc.poll() is not None:
-                log.seek(0)
-                pytest.fail(f"optuna-dashboard exited with {proc.returncode}:\n{log.read()}")
-            try:
-                get(base + "/api/meta")
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    pytest.fail(f"optuna-dashboard did not answer on {base} in {STARTUP_S} s")
-                time.sleep(0.2)
+    command = [*dashboard_command(), tiny_study.url,
+               "--artifact-dir", str(tiny_study.folder / "artifacts")]  # fmt: skip
+    log = tmp_path_factory.mktemp("dashboard") / "log.txt"
+    with dashboard_server(command, log) as base:
         yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
 
 
 def study_detail(base: str, name: str) -> tuple[int, dict]:

@@ -3,10 +3,8 @@ PostgreSQL) and ``--workers 3`` in one command end with exactly ``--trials`` fin
 
 from __future__ import annotations
 
-import os
 import signal
 import threading
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,11 +12,11 @@ import optuna
 import pytest
 from cli_runs import SLOW_SAVE_ENV, Sweep, finished, integrity, tiny_args, trials, writing
 from optuna.trial import TrialState
+from servers import postgres_database
 
 # Each checkpoint write pauses, so that a trial lasts about a second and the workers overlap.
 SLOW = {SLOW_SAVE_ENV: "0.3"}
 N = 6
-PG_SERVER = os.environ.get("LSTM_SWEEP_TEST_POSTGRES", "postgresql://127.0.0.1:5432/test")
 
 
 def _run_three_at_once(url: str, folder: Path) -> list[Sweep]:
@@ -81,26 +79,8 @@ def test_three_processes_share_one_sqlite_study(tmp_path: Path) -> None:
 
 @pytest.fixture()
 def postgres_url() -> Iterator[str]:
-    psycopg2 = pytest.importorskip("psycopg2")
-    from sqlalchemy.engine import make_url
-
-    server = make_url(PG_SERVER)
-    try:
-        admin = psycopg2.connect(host=server.host, port=server.port or 5432,
-                                 user=server.username, dbname=server.database or "postgres",
-                                 connect_timeout=3)  # fmt: skip
-    except psycopg2.OperationalError as exc:
-        pytest.skip(f"no PostgreSQL server answers at {PG_SERVER} ({str(exc).strip()})")
-    admin.autocommit = True
-    name = f"sweep_test_{uuid.uuid4().hex[:12]}"
-    with admin.cursor() as cur:
-        cur.execute(f"CREATE DATABASE {name}")
-    try:
-        yield server.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.cursor() as cur:
-            cur.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        admin.close()
+    with postgres_database("sweep_test") as url:
+        yield url
 
 
 def test_three_processes_share_one_postgresql_study(tmp_path: Path, postgres_url: str) -> None:

@@ -6,22 +6,18 @@ module". URLs naming psycopg2 (``postgresql+psycopg2://``) keep working too."""
 
 from __future__ import annotations
 
-import getpass
-import os
 import shutil
 import subprocess
 import sys
-import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from cli_runs import run_study, tiny_args
+from servers import dashboard_server, postgres_database
 from sqlalchemy.engine import make_url
-from test_dashboard import STARTUP_S, free_port, get_json
+from test_dashboard import get_json
 
-PG_SERVER = os.environ.get("LSTM_SWEEP_TEST_POSTGRES", "postgresql://127.0.0.1:5432/test")
 NAME = "pg-clients"
 TRIALS = 2
 
@@ -29,27 +25,8 @@ TRIALS = 2
 @pytest.fixture(scope="module")
 def readme_url() -> Iterator[str]:
     """A database of its own on the server, as the README's URL: user, host, port, name."""
-    # psycopg2 makes it: the driver a URL names is what is under test, not the fixture's.
-    psycopg2 = pytest.importorskip("psycopg2")
-    server = make_url(PG_SERVER)
-    user = server.username or getpass.getuser()
-    try:
-        admin = psycopg2.connect(host=server.host, port=server.port or 5432, user=user,
-                                 password=server.password, dbname=server.database or "postgres",
-                                 connect_timeout=3)  # fmt: skip
-    except psycopg2.OperationalError as exc:
-        pytest.skip(f"no PostgreSQL server answers at {PG_SERVER} ({str(exc).strip()})")
-    admin.autocommit = True
-    name = f"sweep_clients_{uuid.uuid4().hex[:12]}"
-    with admin.cursor() as cur:
-        cur.execute(f"CREATE DATABASE {name}")
-    try:
-        url = server.set(username=user, port=server.port or 5432, database=name)
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with admin.cursor() as cur:
-            cur.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        admin.close()
+    with postgres_database("sweep_clients") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -87,28 +64,8 @@ def test_optuna_studies_lists_the_study(swept: str, form: str) -> None:
 @pytest.fixture()
 def dashboard(swept: str, tmp_path: Path) -> Iterator[str]:
     """optuna-dashboard started on the README's URL, as a user starts it."""
-    port = free_port()
-    log = (tmp_path / "log.txt").open("w+")
-    argv = [_client("optuna-dashboard"), swept, "--host", "127.0.0.1", "--port", str(port)]
-    proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + STARTUP_S
-        while True:
-            if proc.poll() is not None:
-                log.seek(0)
-                pytest.fail(f"optuna-dashboard exited with {proc.returncode}:\n{log.read()}")
-            try:
-                get_json(base + "/api/meta")
-                break
-            except OSError:
-                assert time.monotonic() < deadline, f"no answer on {base} in {STARTUP_S} s"
-                time.sleep(0.2)
+    with dashboard_server([_client("optuna-dashboard"), swept], tmp_path / "log.txt") as base:
         yield base
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-        log.close()
 
 
 def test_optuna_dashboard_shows_the_study_and_its_trials(dashboard: str) -> None:

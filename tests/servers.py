@@ -1,0 +1,90 @@
+"""Real servers the tests talk to: a fresh PostgreSQL database on the server the machine runs
+(skipping with a reason when none answers), and optuna-dashboard started as a user starts it.
+Written once here for every test that needs them."""
+
+from __future__ import annotations
+
+import getpass
+import os
+import socket
+import subprocess
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+PG_SERVER = os.environ.get("LSTM_SWEEP_TEST_POSTGRES", "postgresql://127.0.0.1:5432/test")
+#: Seconds optuna-dashboard may take to answer after it is started.
+STARTUP_S = 30
+
+
+@contextmanager
+def postgres_database(prefix: str) -> Iterator[str]:
+    """The URL of a database of its own (``postgresql://USER@HOST:PORT/NAME``), dropped after;
+    the test is skipped when no server answers at ``PG_SERVER``."""
+    # psycopg2 makes it: the driver a URL names is what some tests put under test.
+    psycopg2 = pytest.importorskip("psycopg2")
+    from sqlalchemy.engine import make_url
+
+    server = make_url(PG_SERVER)
+    user = server.username or getpass.getuser()
+    try:
+        admin = psycopg2.connect(host=server.host, port=server.port or 5432, user=user,
+                                 password=server.password, dbname=server.database or "postgres",
+                                 connect_timeout=3)  # fmt: skip
+    except psycopg2.OperationalError as exc:
+        pytest.skip(f"no PostgreSQL server answers at {PG_SERVER} ({str(exc).strip()})")
+    admin.autocommit = True
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    with admin.cursor() as cur:
+        cur.execute(f"CREATE DATABASE {name}")
+    try:
+        url = server.set(username=user, port=server.port or 5432, database=name)
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with admin.cursor() as cur:
+            cur.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        admin.close()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def dashboard_server(command: list[str], log_path: Path) -> Iterator[str]:
+    """optuna-dashboard (``command``: the program and its storage, without host and port)
+    started on a free port; its base URL once it answers. Stopped after."""
+    port = free_port()
+    log = log_path.open("w+")
+    argv = [*command, "--host", "127.0.0.1", "--port", str(port)]
+    proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + STARTUP_S
+        while True:
+            if proc.poll() is not None:
+                log.seek(0)
+                pytest.fail(f"optuna-dashboard exited with {proc.returncode}:\n{log.read()}")
+            try:
+                with urllib.request.urlopen(base + "/api/meta", timeout=10):
+                    break
+            except OSError:
+                if time.monotonic() > deadline:
+                    pytest.fail(f"optuna-dashboard did not answer on {base} in {STARTUP_S} s")
+                time.sleep(0.2)
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
