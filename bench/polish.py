@@ -4,6 +4,7 @@ the same grown weights, with a fixed budget of loss+gradient evaluations.
     python -m bench.polish grow --db studies.db --out /tmp/grown      # the clocks (once)
     python -m bench.polish compare --clocks /tmp/grown --evals 600 --jobs 2 \\
         --out bench/results/polish.jsonl
+    python -m bench.polish summary                                     # the table
 
 ``grow`` reads a finished clock study (``python study.py --method clock``): for every trial
 that reached its full-length stage it runs the sweep's config of that trial's seed again from
@@ -164,13 +165,14 @@ def _f64_epoch(run: ClockTraining):
     return report
 
 
-def compare(clocks: Path, variants: list[str], evals: int, jobs: int, out: Path) -> None:
+def compare(clocks: Path, variants: list[str], evals: int, jobs: int, out: Path,
+            match: str = "*") -> None:  # fmt: skip
     done = set()
     if out.exists():
         for line in out.read_text().splitlines():
             r = json.loads(line)
             done.add((r["clock"], r["variant"], r["evals"]))
-    todo = [(str(p), v, evals) for p in sorted(clocks.glob("*.pt")) for v in variants
+    todo = [(str(p), v, evals) for p in sorted(clocks.glob(f"{match}.pt")) for v in variants
             if (p.stem, v, evals) not in done]  # fmt: skip
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
                             text=True).stdout.strip()  # fmt: skip
@@ -184,6 +186,21 @@ def compare(clocks: Path, variants: list[str], evals: int, jobs: int, out: Path)
             print(f"{r['clock']:>22} {r['variant']:>14}: {r['start_val']:.5f} -> "
                   f"{r['val_mse'][-1]:.6f} in {r['cpu_s'][-1]:.0f} CPU-s ({r['stop']})",
                   flush=True)  # fmt: skip
+
+
+def summary(out: Path, marks: tuple[int, ...] = (100, 200, 300, 600)) -> str:
+    """A markdown table of ``out``: per clock and variant, the honest validation MSE after
+    each of ``marks`` evaluations (epochs of 100), the CPU seconds and how it stopped."""
+    rows = [json.loads(line) for line in out.read_text().splitlines() if line.strip()]
+    head = " | ".join(f"after {m}" for m in marks)
+    lines = [f"| clock | start | variant | {head} | CPU s | stop |",
+             "|---" * (len(marks) + 5) + "|"]  # fmt: skip
+    for r in sorted(rows, key=lambda r: (r["clock"], r["variant"])):
+        vals = r["val_mse"]
+        cells = [f"{vals[m // 100 - 1]:.6f}" if m // 100 <= len(vals) else "-" for m in marks]
+        lines.append(f"| {r['clock']} | {r['start_val']:.5f} | {r['variant']} | "
+                     + " | ".join(cells) + f" | {r['cpu_s'][-1]:.0f} | {r['stop']} |")  # fmt: skip
+    return "\n".join(lines)
 
 
 def _cpu_name() -> str:
@@ -206,12 +223,17 @@ def main() -> None:
     c.add_argument("--variants", default="lbfgs,tune300+lbfgs,adam100+lbfgs")
     c.add_argument("--evals", type=int, default=600)
     c.add_argument("--jobs", type=int, default=2)
+    c.add_argument("--match", default="*", help="glob of the clocks' names (no .pt)")
     c.add_argument("--out", type=Path, default=Path("bench/results/polish.jsonl"))
+    m = sub.add_parser("summary")
+    m.add_argument("--out", type=Path, default=Path("bench/results/polish.jsonl"))
     a = p.parse_args()
-    if a.cmd == "grow":
+    if a.cmd == "summary":
+        print(summary(a.out))
+    elif a.cmd == "grow":
         grow(a.db, a.study_name, a.out, [int(x) for x in a.seeds.split(",") if x])
     else:
-        compare(a.clocks, a.variants.split(","), a.evals, a.jobs, a.out)
+        compare(a.clocks, a.variants.split(","), a.evals, a.jobs, a.out, a.match)
 
 
 if __name__ == "__main__":

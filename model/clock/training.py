@@ -165,7 +165,9 @@ class ClockTraining:
         s, cfg = self.state, self.state.config
         polisher = Polisher(self.model, self.optimizer, self.data, cfg.ignore_s)
         step = polisher.run(cfg.updates_per_epoch)
-        finite = math.isfinite(step.lowest_loss) and math.isfinite(step.grad_norm)
+        # A line search can step onto non-finite weights while its lowest loss stays finite.
+        weights_finite = all(bool(torch.isfinite(p).all()) for p in self.model.parameters())
+        finite = weights_finite and math.isfinite(step.lowest_loss)
         return _Progress(s.prefix, s.ema, s.updates + step.evaluations, 1.0,
                          (step.lowest_loss,), (step.grad_norm,), not finite,
                          steps=step.evaluations, converged=step.converged)  # fmt: skip
