@@ -30,6 +30,7 @@ from optuna.storages import BaseStorage
 from optuna.trial import FrozenTrial
 
 from sweep import records as rec
+from sweep.artifact_store import AtomicArtifactStore
 from sweep.report import collect
 from sweep.storage import open_storage, sqlite_path
 
@@ -51,7 +52,7 @@ def default_artifact_dir(storage_url: str) -> Path:
 
 def open_store(directory: Path) -> FileSystemArtifactStore:
     directory.mkdir(parents=True, exist_ok=True)
-    return FileSystemArtifactStore(directory)
+    return AtomicArtifactStore(directory)  # a full disk leaves no half-written artifact
 
 
 def resolve_checkpoint(trial: FrozenTrial, base: Path | None = None) -> Path:

@@ -16,6 +16,7 @@ from model.method import STOP_NON_FINITE, Run, State
 from sweep import liveness
 from sweep import records as rec
 from sweep.admission import refuse_surplus
+from sweep.artifact_store import ArtifactWriteError
 from sweep.continuation import remove_stale_temporaries, start_or_continue
 from sweep.delivery import Sets, deliver
 from sweep.divergence import Diagnosis, diagnose, non_finite_step
@@ -65,10 +66,13 @@ class Objective:
             raise
         except OSError as exc:
             # Not the trial's fault (a full disk, most often): the sweep stops, and the next
-            # run continues the trial from its last checkpoint.
+            # run continues the trial from its last checkpoint. The message names the folder
+            # that failed: the artifact folder's error once blamed the checkpoint folder.
             trial.set_user_attr(rec.STOP_REASON, rec.STOP_CHECKPOINT_WRITE)
+            what = ("to the artifact folder" if isinstance(exc, ArtifactWriteError)
+                    else "checkpoint")  # fmt: skip
             raise CheckpointWriteError(
-                f"cannot write checkpoint {exc.filename or self.root}: {exc.strerror or exc}; "
+                f"cannot write {what} {exc.filename or self.root}: {exc.strerror or exc}; "
                 f"trial {trial.number} is stopped and continues from its last checkpoint when "
                 "you run the same command again"
             ) from None
