@@ -78,6 +78,8 @@ class Settings:
     """Epochs of a final full-length stage, where a method has one (0: its own share)."""
     polish_evaluations: int
     """Loss+gradient evaluations of a deterministic polish stage, where a method has one."""
+    polish_target: float
+    """The validation MSE at which that polish stops early (0: it spends its budget)."""
     stall: StallRule
     """The sweep's stall rule, for a method that starts a stalled run over by itself rather
     than have the sweep stop it."""

@@ -77,6 +77,13 @@ class SweepConfig:
             "polish; bench/results/polish.md measured it)"
         ),
     )
+    polish_target: float = field(
+        default=0.0,
+        **_help(
+            "clock method: a trial's polish stops once its honest validation MSE is under "
+            "this, saving the rest of its budget for other trials (0: spend the budget)"
+        ),
+    )
     lr_min: float = field(default=LR_MIN, **_help("lower bound of the log-uniform lr range"))
     lr_max: float = field(default=LR_MAX, **_help("upper bound of the log-uniform lr range"))
     storage: str = field(default=DEFAULT_STORAGE, **_help("Optuna storage URL (SQLAlchemy)"))
@@ -154,6 +161,8 @@ class SweepConfig:
         if not (0 <= self.tune_epochs < max(self.epochs, 1)):
             raise ValueError(f"--tune-epochs must be in [0, --epochs), got {self.tune_epochs} "
                              f"with --epochs {self.epochs}")  # fmt: skip
+        if not 0.0 <= self.polish_target < 1.0:
+            raise ValueError(f"--polish-target must be in [0, 1), got {self.polish_target}")
         if self.polish_evaluations < 0:
             raise ValueError(f"--polish-evaluations must be >= 0, got {self.polish_evaluations}")
         if self.updates_per_epoch < 1:

@@ -22,6 +22,7 @@ from model.clock.polish import full_length_batch
 from model.clock.training import ClockTraining
 from model.data import DataConfig, make_set
 from model.lstm import module_from_weights
+from model.method import STOP_TARGET
 
 DATA = DataConfig(samples=300)
 CONFIG = ClockConfig(seed=1, grow_updates=200, tune_updates=100, polish_evaluations=400,
@@ -94,6 +95,17 @@ def test_without_its_history_the_continued_run_differs(whole) -> None:
     fresh = torch.optim.LBFGS([torch.zeros(1)]).state_dict()
     again = _continue(whole, replace(state, optimizer=fresh))
     assert not _same_weights(again.state.best_weights, whole.state.best_weights)
+
+
+def test_a_polish_stops_at_its_target(whole) -> None:
+    """Polish to a target: the first polish epoch under it ends the run, the rest of the budget
+    unspent."""
+    polish = [r for r in whole.state.history if r.stage == STAGE_POLISH]
+    target = (polish[0].val_mse + polish[1].val_mse) / 2  # met by the second epoch, not the first
+    run = _run(replace(CONFIG, polish_target=target))
+    reports = list(run.epochs())
+    assert [r.val_mse for r in reports] == [r.val_mse for r in whole.state.history[:5]]
+    assert reports[-1].stop_reason == STOP_TARGET and reports[-1].stage == STAGE_POLISH
 
 
 def test_a_polish_needs_s_ignored() -> None:

@@ -39,7 +39,7 @@ STAGE_OPTIMIZERS = {STAGE_GROW: "Adam", STAGE_TUNE: "Adam", STAGE_POLISH: "L-BFG
 #: Fields the sweep sets from its own flags rather than searching.
 _SET_BY_SWEEP = ("updates_per_epoch", "grow_updates", "tune_updates", "tune_warmup", "clip",
                  "hidden_size", "max_restarts", "restart_patience", "restart_grad_norm",
-                 "restart_unstarted", "polish_evaluations")  # fmt: skip
+                 "restart_unstarted", "polish_evaluations", "polish_target")  # fmt: skip
 
 DISCLOSURE = (
     "This model was trained with the clock method, not with the plan's L=1 loop: each update "
@@ -116,6 +116,7 @@ class ClockMethod:
             restart_grad_norm=settings.stall.grad_norm,
             restart_unstarted=settings.stall.started_block_mse,
             polish_evaluations=settings.polish_evaluations,
+            polish_target=settings.polish_target,
         )
 
     def identity(self, settings: Settings) -> dict[str, Any]:
@@ -126,7 +127,8 @@ class ClockMethod:
         restarts = {"max_restarts": MAX_RESTARTS, "stall": asdict(settings.stall)}
         return {"updates_per_epoch": settings.updates_per_epoch, "clock_recipe": recipe,
                 "restarts": restarts, "tune_epochs": settings.tune_epochs,
-                "polish_evaluations": settings.polish_evaluations}  # fmt: skip
+                "polish_evaluations": settings.polish_evaluations,
+                "polish_target": settings.polish_target}  # fmt: skip
 
     def judged_from(self, settings: Settings) -> int:
         # The grow stage's honest MSE is meant to swing while the prefix grows.
@@ -197,4 +199,5 @@ class ClockMethod:
                 if c.polish_evaluations
                 else ""
             )
+            + (f", stopping once under {c.polish_target:g}" if c.polish_target else "")
         )
