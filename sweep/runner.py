@@ -15,6 +15,7 @@ from optuna.trial import FrozenTrial, TrialState
 from optuna_dashboard import save_note
 
 from sweep import liveness
+from sweep import records as rec
 from sweep.admission import SurplusTrial
 from sweep.artifacts import attach_after_sweep, default_artifact_dir, open_store
 from sweep.delivery import Sets
@@ -28,7 +29,7 @@ from sweep.report import collect
 from sweep.report_text import conclusion
 from sweep.settings import SweepConfig
 from sweep.space import sampler
-from sweep.storage import StorageError, sqlite_path
+from sweep.storage import GRACE_PERIOD_S, HEARTBEAT_INTERVAL_S, StorageError, sqlite_path
 
 #: A worker's warm-up longer than this compiled its kernels (loading them takes ~0.5 s): said.
 COMPILE_NOTE_S = 2.0
@@ -142,6 +143,7 @@ def run_sweep(config: SweepConfig, log: Callable[[str], None] = print) -> optuna
     check_writable_folder(checkpoint_root(config))
     study, storage = open_study_and_storage(config)
     n_trials = len(study.get_trials(deepcopy=False))
+    waited: set[int] = set()  # trials of other machines waited for once already
     while True:
         done = finished_count(study)
         if done >= config.trials:
@@ -166,7 +168,7 @@ def run_sweep(config: SweepConfig, log: Callable[[str], None] = print) -> optuna
             if _wait_for_unowned(study, log, "judging them"):
                 fail_dead(study, storage)
             break
-        if not _wait_for_unowned(study, log):
+        if not (_wait_for_unowned(study, log) or _wait_for_other_hosts(study, log, waited)):
             break
     # The best model, where optuna-dashboard lists it (beside the database, for SQLite).
     attach_after_sweep(study, config.storage, log)
@@ -186,4 +188,37 @@ def _wait_for_unowned(study: optuna.Study, log: Callable[[str], None],
     log(f"trial(s) {', '.join(map(str, sorted(ages)))} running in no known process; "
         f"{what} in {wait:.0f} s unless their process shows itself")  # fmt: skip
     time.sleep(wait)
+    return True
+
+
+def _wait_for_other_hosts(study: optuna.Study, log: Callable[[str], None],
+                          waited: set[int]) -> bool:  # fmt: skip
+    """The study is short because of trials RUNNING on other machines, whose process this one
+    cannot judge: wait until they end or their heartbeat has been silent for the grace period
+    (then the next round takes them over); True when there was something to wait for. (A
+    machine that died moments ago left them with a fresh heartbeat: the sweep ended `done.`
+    with the study short.) Trials still running after one such wait are alive: said, False."""
+    here = liveness.host_id()
+    trials = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    remote = {t.number: w.rsplit(":", 2)[0] for t in trials
+              if isinstance(w := t.user_attrs.get(rec.WORKER), str)
+              and w.rsplit(":", 2)[0] != here}  # fmt: skip
+    if not remote:
+        return False
+    numbers = ", ".join(map(str, sorted(remote)))
+    if set(remote) <= waited:
+        log(f"trial(s) {numbers} still running on {', '.join(sorted(set(remote.values())))} "
+            "with a live heartbeat: the study is complete once they finish there")  # fmt: skip
+        return False
+    waited.update(remote)
+    wait = GRACE_PERIOD_S + HEARTBEAT_INTERVAL_S
+    log(f"trial(s) {numbers} running on another machine ({', '.join(sorted(set(remote.values())))}"
+        f"); waiting up to {wait} s for them to end or their heartbeat to stop, then taking "
+        "them over")  # fmt: skip
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        time.sleep(1.0)
+        still = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        if not {t.number for t in still} & set(remote):
+            break
     return True
