@@ -74,6 +74,18 @@ def owner_dead(worker: str) -> bool:
     return _start_time(int(pid)) != start
 
 
+def owner_alive(worker: str) -> bool:
+    """True only when we can tell: same host, and that very process still exists (stopped
+    or not)."""
+    try:
+        host, pid, start = worker.rsplit(":", 2)
+    except ValueError:
+        return False
+    if host != host_id() or not pid.isdigit():
+        return False
+    return not owner_dead(worker)
+
+
 def _pid_exists(pid: int) -> bool:
     try:
         os.kill(pid, 0)

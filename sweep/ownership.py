@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from optuna.trial import FrozenTrial
+
 from sweep import liveness
 from sweep import records as rec
 from sweep.optuna_private import StampingStorage
@@ -24,3 +26,10 @@ class OwnedStorage(StampingStorage):
 
     def stamp(self) -> dict[str, Any]:
         return {rec.WORKER: liveness.worker_id()}
+
+    def alive_despite_silence(self, trial: FrozenTrial) -> bool:
+        # A worker frozen (SIGSTOP, a laptop asleep) past the grace period was taken over
+        # while it lived; woken, it trained an epoch twice and died with
+        # UpdateFinishedTrialError. A live process on this host is trusted over its silence.
+        worker = trial.user_attrs.get(rec.WORKER)
+        return isinstance(worker, str) and liveness.owner_alive(worker)
