@@ -92,7 +92,8 @@ def test_without_its_history_the_continued_run_differs(whole) -> None:
     """The control for the test above: the L-BFGS history is what makes the continuation exact
     (a checkpoint that dropped it would continue to other numbers)."""
     state = clock_state.load(whole.saved[4])
-    fresh = torch.optim.LBFGS([torch.zeros(1)]).state_dict()
+    model = module_from_weights(state.weights, DATA.input_size, 64)
+    fresh = torch.optim.LBFGS(model.parameters()).state_dict()
     again = _continue(whole, replace(state, optimizer=fresh))
     assert not _same_weights(again.state.best_weights, whole.state.best_weights)
 
