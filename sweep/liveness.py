@@ -61,29 +61,32 @@ def worker_id(pid: int | None = None) -> str:
     return f"{host_id()}:{pid}:{_start_time(pid) or '?'}"
 
 
-def owner_dead(worker: str) -> bool:
-    """True only when we can tell: same host, and that process is gone."""
+def _on_this_host(worker: str) -> tuple[int, str] | None:
+    """(pid, start time) of a worker stamp of this host; None for another host's or a bad one."""
     try:
         host, pid, start = worker.rsplit(":", 2)
     except ValueError:
-        return False
+        return None
     if host != host_id() or not pid.isdigit():
+        return None
+    return int(pid), start
+
+
+def owner_dead(worker: str) -> bool:
+    """True only when we can tell: same host, and that process is gone."""
+    here = _on_this_host(worker)
+    if here is None:
         return False
+    pid, start = here
     if start == "?":  # no /proc here: whether the pid exists is all we can tell
-        return not _pid_exists(int(pid))
-    return _start_time(int(pid)) != start
+        return not _pid_exists(pid)
+    return _start_time(pid) != start
 
 
 def owner_alive(worker: str) -> bool:
     """True only when we can tell: same host, and that very process still exists (stopped
     or not)."""
-    try:
-        host, pid, start = worker.rsplit(":", 2)
-    except ValueError:
-        return False
-    if host != host_id() or not pid.isdigit():
-        return False
-    return not owner_dead(worker)
+    return _on_this_host(worker) is not None and not owner_dead(worker)
 
 
 def _pid_exists(pid: int) -> bool:

@@ -51,6 +51,20 @@ def postgres_database(prefix: str) -> Iterator[str]:
         admin.close()
 
 
+@contextmanager
+def small_tmpfs(folder: Path) -> Iterator[Path]:
+    """``folder`` on a 64 KiB tmpfs (root only: skipped elsewhere), unmounted after."""
+    folder.mkdir()
+    rc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(folder)],
+                        capture_output=True, check=False).returncode  # fmt: skip
+    if rc != 0:
+        pytest.skip("cannot mount a tmpfs here (needs root)")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=False)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -8,23 +8,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-from tests.cli_runs import finished, run_study, tiny_args, trials
+from cli_runs import finished, run_study, tiny_args, trials
+from servers import small_tmpfs
 
 
 @pytest.fixture
 def full_artifacts(tmp_path: Path) -> Iterator[Path]:
     """``artifacts/`` beside the database, on a 64 KiB tmpfs (a best checkpoint is ~70 KB)."""
-    folder = tmp_path / "artifacts"
-    folder.mkdir()
-    rc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(folder)],
-                        capture_output=True, check=False).returncode  # fmt: skip
-    if rc != 0:
-        pytest.skip("cannot mount a tmpfs here (needs root)")
-    try:
+    with small_tmpfs(tmp_path / "artifacts") as folder:
         yield folder
-    finally:
-        subprocess.run(["umount", "-l", str(folder)], check=False)
 
 
 def test_a_full_artifact_disk_names_its_folder_and_leaves_no_half_written_file(

@@ -16,6 +16,7 @@ import optuna
 import pytest
 from cli_runs import Sweep, finished, run_study, tiny_args, trials
 from optuna.trial import TrialState
+from servers import small_tmpfs
 
 import study as study_py
 from sweep import liveness
@@ -195,16 +196,8 @@ def test_someone_elses_database_is_never_remade(tmp_path: Path) -> None:
 @pytest.fixture()
 def tmpfs(tmp_path: Path) -> Iterator[Path]:
     """A 64 KiB file system (root only); ``remount(size)`` enlarges it."""
-    folder = tmp_path / "small"
-    folder.mkdir()
-    rc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(folder)],
-                        capture_output=True, check=False).returncode  # fmt: skip
-    if rc != 0:
-        pytest.skip("cannot mount a tmpfs here (needs root)")
-    try:
+    with small_tmpfs(tmp_path / "small") as folder:
         yield folder
-    finally:
-        subprocess.run(["umount", "-l", str(folder)], check=False)
 
 
 def _remount(folder: Path, size: str) -> None:
