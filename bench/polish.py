@@ -23,8 +23,8 @@ pass each):
 - ``adam100+lbfgs``: 100 tune updates, then the polish;
 - ``tune300+lbfgs``: today's tune stage, then the polish (its first 300 evaluations are
   ``tune300``);
-- ``lbfgs-fresh``: the polish with its history dropped after every epoch;
-- ``lbfgs-f64``: the polish in float64 (torch has no fast float64 LSTM on the CPU: slow).
+- ``lbfgs-fresh``: the polish with its history dropped after every epoch.
+(Float64 was not run here: ../shared/notes/clock-polish.md measured it once.)
 """
 
 from __future__ import annotations
@@ -49,8 +49,7 @@ from model.data import VALIDATION_SEED, DataConfig, make_set
 from model.lstm import weights_of
 from sweep.settings import SweepConfig
 
-VARIANTS = ("adam", "tune300", "lbfgs", "adam100+lbfgs", "tune300+lbfgs", "lbfgs-fresh",
-            "lbfgs-f64")  # fmt: skip
+VARIANTS = ("adam", "tune300", "lbfgs", "adam100+lbfgs", "tune300+lbfgs", "lbfgs-fresh")
 
 
 def grown_attempts(db: Path, study_name: str) -> list[tuple[int, int, int]]:
@@ -130,16 +129,10 @@ def run_one(job: tuple[str, str, int]) -> dict:
     start = clock_state.initial_state(cfg, data)
     weights = grown.best_weights or grown.weights
     run = ClockTraining(None, val, replace(start, weights=weights), data)
-    if variant == "lbfgs-f64":
-        run.model.double()
-        run.optimizer = run._optimizer_for(run.state.stage)
     cpu, curve, seconds, stop = time.process_time(), [], [], None
     first = run.evaluate(val, weights).mse
     while not run.finished:
-        if variant == "lbfgs-f64":
-            report = _f64_epoch(run)
-        else:
-            report = run.run_epoch()
+        report = run.run_epoch()
         curve.append(report.val_mse)
         seconds.append(round(time.process_time() - cpu, 2))
         stop = report.stop_reason
@@ -148,21 +141,6 @@ def run_one(job: tuple[str, str, int]) -> dict:
             run.state = replace(run.state, optimizer=run.optimizer.state_dict())
     return {"clock": Path(path).stem, "variant": variant, "evals": evals, "start_val": first,
             "val_mse": curve, "cpu_s": seconds, "stop": stop}  # fmt: skip
-
-
-def _f64_epoch(run: ClockTraining):
-    """A polish epoch in float64 (the bench's own: the stage itself is float32)."""
-    from model.clock import polish
-
-    x, y = polish.full_length_batch(run.data)
-    original = polish.full_length_batch
-    polish.full_length_batch = lambda data: (x.double(), y.double())
-    try:
-        report = run.run_epoch()
-    finally:
-        polish.full_length_batch = original
-    run.model.double()
-    return report
 
 
 def compare(clocks: Path, variants: list[str], evals: int, jobs: int, out: Path,
