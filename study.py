@@ -114,9 +114,9 @@ def cmd_run(argv: list[str]) -> int:
         config = SweepConfig(**vars(args))
     except ValueError as exc:
         return fail(str(exc))
-    from sweep.interrupts import deferring
+    from sweep.store.interrupts import deferring
 
-    # Raised only where it is safe: never inside a database write (sweep.interrupts).
+    # Raised only where it is safe: never inside a database write (sweep.store.interrupts).
     signal.signal(signal.SIGINT, deferring(signal.default_int_handler))
     signal.signal(signal.SIGTERM, deferring(_terminate))
     try:
@@ -124,12 +124,12 @@ def cmd_run(argv: list[str]) -> int:
         import optuna
         from sqlalchemy.exc import SQLAlchemyError
 
-        from sweep.artifacts import default_artifact_dir
         from sweep.identity import ConfigConflict
         from sweep.processes import WorkerError, WorkerStartError
-        from sweep.recovery import CheckpointWriteError
+        from sweep.report.artifacts import default_artifact_dir
         from sweep.runner import run_sweep
-        from sweep.storage import StorageError, scrub
+        from sweep.store.recovery import CheckpointWriteError
+        from sweep.store.storage import StorageError, scrub
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         run_sweep(config, log=lambda m: print(m, flush=True))
@@ -171,9 +171,9 @@ def cmd_report(argv: list[str]) -> int:
         folder = Path(args.html).parent
         if not folder.is_dir():
             return fail(f"cannot write --html {args.html}: folder {folder} does not exist")
-    from sweep.report import collect, sibling_studies
-    from sweep.report_text import render_text, to_json
-    from sweep.storage import StorageError, load_study
+    from sweep.report.summary import collect, sibling_studies
+    from sweep.report.text import render_text, to_json
+    from sweep.store.storage import StorageError, load_study
 
     # --html and --artifacts attach files to the study: a read-only database is refused first.
     writes = ("report --html (it attaches the page to the study)" if args.html is not None
@@ -189,7 +189,7 @@ def cmd_report(argv: list[str]) -> int:
     if args.html is None and args.artifacts is None:
         print(text)
         return 0
-    from sweep.publish import PublishError, publish
+    from sweep.report.publish import PublishError, publish
 
     out = sys.stderr if args.json else sys.stdout  # keep --json's stdout one JSON document
     lines: list[str] = []
@@ -221,8 +221,8 @@ def eval_parser() -> Parser:
 
 def cmd_eval(argv: list[str]) -> int:
     args = eval_parser().parse_args(argv)
-    from sweep.evaluation import EvaluationError, evaluate_trial, render
-    from sweep.storage import StorageError, load_study, sqlite_path
+    from sweep.report.evaluation import EvaluationError, evaluate_trial, render
+    from sweep.store.storage import StorageError, load_study, sqlite_path
 
     try:
         study = load_study(args.storage, args.study_name)

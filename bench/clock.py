@@ -35,7 +35,7 @@ from model.clock.training import ClockTraining
 from model.data import TEST_SEED, TRAIN_SEED, VALIDATION_SEED, DataConfig, make_set
 from model.delivered import save_model
 from model.lstm import module_from_weights
-from sweep.criteria import tier
+from sweep.rules.criteria import tier
 
 FRESH_SEEDS = (11, 12, 777)
 #: The seed of the best measured run of the defaults (bench/results/grow_screen.md).

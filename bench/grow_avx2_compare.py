@@ -3,7 +3,7 @@
     python -m bench.grow_avx2_compare [avx2.jsonl] [avx512.jsonl]
 
 Prints a markdown table over the seeds present in the first file: outcome and final T in each
-recording, the T trajectory under AVX2, where the sweep's stall rule (``sweep.divergence.
+recording, the T trajectory under AVX2, where the sweep's stall rule (``sweep.rules.divergence.
 diagnose_grow``, as in ``bench.stall_replay``) fires on the AVX2 trajectory, and CPU seconds.
 """
 
@@ -15,7 +15,7 @@ from pathlib import Path
 
 from bench.stall_replay import FULL_LENGTH, LAST_GROW_EPOCH, grow_epochs
 from bench.yardsticks.stall_rule import load, outcome
-from sweep.divergence import diagnose_grow
+from sweep.rules.divergence import diagnose_grow
 
 
 def runs(prefixes: list[int]) -> str:

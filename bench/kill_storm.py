@@ -250,7 +250,7 @@ def _check(url: str, name: str, trials: int, outputs: list[str], counts: Counts)
 
 def _resolve(url: str) -> str:
     sys.path.insert(0, str(ROOT))
-    from sweep.storage import resolve_url
+    from sweep.store.storage import resolve_url
 
     return resolve_url(url)
 

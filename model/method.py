@@ -87,7 +87,7 @@ class Settings:
 
 @dataclass(frozen=True)
 class StallRule:
-    """The values of the sweep's stall rule (``sweep.divergence`` holds them)."""
+    """The values of the sweep's stall rule (``sweep.rules.divergence`` holds them)."""
 
     patience: int
     """Grow epochs with T unchanged."""

@@ -5,7 +5,7 @@ library is installed (it is not here: ``numba -s``), so a loop over 256 gates ma
 calls and is never vectorised; in the LSTM step those calls cost more than the matrix product.
 These versions are branch-free float32 arithmetic (a Cephes-style expf: range reduction by
 ln 2, a degree-6 polynomial, the power of two put into the exponent bits), which the loop
-vectoriser turns into AVX code. Their error is a few float32 ulp (tests/test_vecmath.py).
+vectoriser turns into AVX code. Their error is a few float32 ulp (tests/model/test_kernels.py).
 """
 
 from __future__ import annotations

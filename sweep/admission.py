@@ -6,7 +6,7 @@ from __future__ import annotations
 import optuna
 
 from sweep import records as rec
-from sweep.recovery import occupancy
+from sweep.store.recovery import occupancy
 
 
 class SurplusTrial(Exception):

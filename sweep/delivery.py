@@ -19,11 +19,11 @@ from model.delivered import save_model
 from model.method import Method, Run
 from model.params import Weights
 from sweep import records as rec
-from sweep.criteria import at_floor, mse_ratio, tier
-from sweep.divergence import Diagnosis
 from sweep.identity import data_floor
-from sweep.notes import TrialFacts, trial_note
 from sweep.pruner import record_diagnosis
+from sweep.report.notes import TrialFacts, trial_note
+from sweep.rules.criteria import at_floor, mse_ratio, tier
+from sweep.rules.divergence import Diagnosis
 from sweep.settings import SweepConfig
 
 

@@ -14,12 +14,12 @@ from optuna.storages import RDBStorage
 from model import registry
 from model.data import DataConfig, targets
 from sweep import records as rec
-from sweep.criteria import floor_mse
 from sweep.pruner import DivergencePruner
-from sweep.recovery import requeue
+from sweep.rules.criteria import floor_mse
 from sweep.settings import SweepConfig
 from sweep.space import enqueue_first
-from sweep.storage import StorageError, open_storage, sqlite_path
+from sweep.store.recovery import requeue
+from sweep.store.storage import StorageError, open_storage, sqlite_path
 
 
 class ConfigConflict(Exception):
@@ -44,7 +44,7 @@ def open_study_and_storage(
     config: SweepConfig, heartbeat: bool = True
 ) -> tuple[optuna.Study, RDBStorage]:
     """Create the study, or load it after checking it was made with the same settings; with
-    the storage it was opened on (to mark other processes' trials, ``sweep.recovery``).
+    the storage it was opened on (to mark other processes' trials, ``sweep.store.recovery``).
 
     Nothing is written to an existing study whose settings conflict. Workers started at once
     may find the study created but its settings not yet recorded: the first to record them
@@ -138,7 +138,7 @@ def stored_data(study: optuna.Study) -> tuple[DataConfig, int]:
 
 
 def stored_floor(study: optuna.Study) -> float:
-    """The floor of the study's data (``sweep.criteria.floor_mse``): the best honest MSE of a
+    """The floor of the study's data (``sweep.rules.criteria.floor_mse``): the best honest MSE of a
     model that cannot tell time. A study without recorded settings gets the assignment's."""
     try:
         config = stored_data(study)[0]
@@ -149,5 +149,6 @@ def stored_floor(study: optuna.Study) -> float:
 
 @functools.cache  # every trial's end asks; the sum over 40,000 sines cost ~25 ms each time
 def data_floor(config: DataConfig) -> float:
-    """``sweep.criteria.floor_mse`` of the targets of ``config`` (exact: from float64 sines)."""
+    """``sweep.rules.criteria.floor_mse`` of the targets of ``config`` (exact: from float64
+    sines)."""
     return floor_mse(targets(config, np.float64))

@@ -13,17 +13,17 @@ import optuna
 from optuna.artifacts import FileSystemArtifactStore
 
 from model.method import STOP_NON_FINITE, Run, State
-from sweep import liveness
 from sweep import records as rec
 from sweep.admission import refuse_surplus
-from sweep.artifact_store import ArtifactWriteError
 from sweep.continuation import remove_stale_temporaries, start_or_continue
 from sweep.delivery import Sets, deliver
-from sweep.divergence import Diagnosis, diagnose, non_finite_step
 from sweep.pruner import diagnose_all
-from sweep.recovery import CheckpointWriteError
+from sweep.rules.divergence import Diagnosis, diagnose, non_finite_step
 from sweep.settings import SweepConfig
 from sweep.space import suggest
+from sweep.store import liveness
+from sweep.store.artifact_store import ArtifactWriteError
+from sweep.store.recovery import CheckpointWriteError
 
 
 class Objective:
@@ -59,7 +59,7 @@ class Objective:
                 return self._train(trial, train_config, folder)
         except KeyboardInterrupt:
             # The epoch in progress is abandoned; the checkpoint of the last completed one
-            # stays, and the next run continues from it (sweep.recovery). A write cut off at
+            # stays, and the next run continues from it (sweep.store.recovery). A write cut off at
             # any moment (even inside mkstemp, before it could clean up) leaves no temporary.
             remove_stale_temporaries(folder)
             trial.set_user_attr(rec.STOP_REASON, rec.STOP_INTERRUPTED)

@@ -19,10 +19,10 @@ from typing import Any
 import optuna
 from optuna.storages import RDBStorage
 
-from sweep import interrupts, orphans
 from sweep import records as rec
-from sweep.recovery import CheckpointWriteError, finished_count, mark_dead
 from sweep.settings import SweepConfig
+from sweep.store import interrupts, orphans
+from sweep.store.recovery import CheckpointWriteError, finished_count, mark_dead
 
 #: A worker's share of the trials: (config, index, log, n_trials).
 RunWorker = Callable[..., None]
@@ -53,7 +53,7 @@ def _worker_main(run: RunWorker, config: SweepConfig, index: int, parent: int, n
     # to the whole process group, is ignored, or a worker could be interrupted twice while
     # it records the first interruption. SIGTERM sent to a worker stops it the same way.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    # Raised only where it is safe: never inside a database write (sweep.interrupts).
+    # Raised only where it is safe: never inside a database write (sweep.store.interrupts).
     signal.signal(signal.SIGUSR1, interrupts.interrupt)
     signal.signal(signal.SIGTERM, interrupts.interrupt)
     try:  # from here on, a stop is an exit code, never a traceback

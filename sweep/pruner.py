@@ -1,4 +1,5 @@
-"""A thin Optuna adapter over `sweep.divergence`: prune a trial once its curve gets a verdict.
+"""A thin Optuna adapter over `sweep.rules.divergence`: prune a trial once its curve gets a
+verdict.
 
 The pruner is stateless: storage keeps no pruner state across a resume, so every decision is
 derived again from the trial's reported values. Steps are read in step order and numbered as
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from optuna.pruners import BasePruner
 
 from sweep import records as rec
-from sweep.divergence import Diagnosis, GrowEpoch, diagnose, diagnose_grow
+from sweep.rules.divergence import Diagnosis, GrowEpoch, diagnose, diagnose_grow
 
 if TYPE_CHECKING:
     from optuna.study import Study

@@ -2,7 +2,7 @@
 and stop reason. Readers and writers import these names; no key is spelled twice.
 
 Who writes what: ``sweep.objective`` (a trial's settings, curves, final numbers), the pruner
-adapter (verdicts), ``sweep.recovery`` (the line of a cut-off trial), ``sweep.identity`` (the
+adapter (verdicts), ``sweep.store.recovery`` (the line of a cut-off trial), ``sweep.identity`` (the
 study's settings).
 """
 
@@ -25,7 +25,7 @@ OBJECTIVE_TEXT = "honest validation MSE of the best checkpoint"
 METRIC_NAME = "honest validation MSE"
 """The objective's name where optuna-dashboard plots it."""
 
-# --- Trial attributes: who runs it (sweep.objective, sweep.liveness) ---
+# --- Trial attributes: who runs it (sweep.objective, sweep.store.liveness) ---
 WORKER = "worker"
 """host:pid:start-time of the process running the trial; written first of all."""
 METHOD = "method"
@@ -33,7 +33,7 @@ METHOD = "method"
 CHECKPOINT = "checkpoint"
 """Path of the trial's last.npz (its state after its last completed epoch)."""
 
-# --- Trial attributes: the line of a cut-off trial (sweep.recovery) ---
+# --- Trial attributes: the line of a cut-off trial (sweep.store.recovery) ---
 CONTINUES_TRIAL = "continues_trial"
 """Number of the cut-off trial this one continues."""
 CONTINUES_CHECKPOINT = "continues_checkpoint"

@@ -14,22 +14,28 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 from optuna_dashboard import save_note
 
-from sweep import liveness
 from sweep import records as rec
 from sweep.admission import SurplusTrial
-from sweep.artifacts import attach_after_sweep, default_artifact_dir, open_store
 from sweep.delivery import Sets
 from sweep.identity import open_study, open_study_and_storage
-from sweep.notes import study_note
 from sweep.objective import Objective
-from sweep.optuna_private import OPTIMIZE_LOGGER
 from sweep.processes import run_processes
-from sweep.recovery import CheckpointWriteError, fail_dead, finished_count, occupancy, recover
-from sweep.report import collect
-from sweep.report_text import conclusion
+from sweep.report.artifacts import attach_after_sweep, default_artifact_dir, open_store
+from sweep.report.notes import study_note
+from sweep.report.summary import collect
+from sweep.report.text import conclusion
 from sweep.settings import SweepConfig
 from sweep.space import sampler
-from sweep.storage import GRACE_PERIOD_S, HEARTBEAT_INTERVAL_S, StorageError, sqlite_path
+from sweep.store import liveness
+from sweep.store.optuna_private import OPTIMIZE_LOGGER
+from sweep.store.recovery import (
+    CheckpointWriteError,
+    fail_dead,
+    finished_count,
+    occupancy,
+    recover,
+)
+from sweep.store.storage import GRACE_PERIOD_S, HEARTBEAT_INTERVAL_S, StorageError, sqlite_path
 
 #: A worker's warm-up longer than this compiled its kernels (loading them takes ~0.5 s): said.
 COMPILE_NOTE_S = 2.0

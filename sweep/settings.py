@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from model import registry
 from model.data import FREQUENCIES, TEST_SEED, TRAIN_SEED, VALIDATION_SEED, DataConfig
 from model.method import Method, Settings, StallRule
-from sweep.divergence import STALL_GRAD_NORM, STALL_PATIENCE, STARTED_BLOCK_MSE
 from sweep.paths import MAX_STUDY_NAME
+from sweep.rules.divergence import STALL_GRAD_NORM, STALL_PATIENCE, STARTED_BLOCK_MSE
 from sweep.space import lowest
 
 DEFAULT_STORAGE = "sqlite:///studies.db"

@@ -19,7 +19,7 @@ import numpy as np
 import optuna
 
 from model.delivered import load_model
-from sweep.storage import resolve_url
+from sweep.store.storage import resolve_url
 
 ROOT = Path(__file__).resolve().parents[1]
 STUDY_PY = str(ROOT / "study.py")

@@ -25,7 +25,7 @@ from sweep.objective import Objective
 from sweep.pruner import DivergencePruner
 from sweep.records import STOP_INTERRUPTED
 from sweep.settings import SweepConfig
-from sweep.storage import TIMEOUT_ENV
+from sweep.store.storage import TIMEOUT_ENV
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 TINY = dict(trials=1, epochs=2, samples=100, workers=1)

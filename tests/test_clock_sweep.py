@@ -15,9 +15,9 @@ from model.data import make_set
 from model.delivered import load_model
 from model.evaluate import evaluate
 from model.lstm import module_from_weights
-from sweep.divergence import STALL_GRAD_NORM, STALL_PATIENCE, STARTED_BLOCK_MSE
-from sweep.evaluation import data_config_of
 from sweep.pruner import DivergencePruner
+from sweep.report.evaluation import data_config_of
+from sweep.rules.divergence import STALL_GRAD_NORM, STALL_PATIENCE, STARTED_BLOCK_MSE
 from sweep.settings import SweepConfig
 
 TINY = ["--epochs", "2", "--samples", "200", "--workers", "1", "--storage", "sqlite:///s.db"]
@@ -135,8 +135,8 @@ def test_the_full_length_stage_can_be_set_apart_from_the_grow_budget() -> None:
 
 
 def test_the_sweep_figure_of_a_clock_study_plots_the_seed(both) -> None:
-    from sweep.figures import sweep_info
-    from sweep.report import collect
+    from sweep.report.figures import sweep_info
+    from sweep.report.summary import collect
 
     study = optuna.load_study(study_name="lstm-clock", storage=f"sqlite:///{both / 's.db'}")
     info = sweep_info(collect(study))

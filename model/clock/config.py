@@ -87,7 +87,8 @@ class ClockConfig:
     """Saturated = this many epochs in a row with T unchanged above prefix_start, online loss
     above growth_threshold and mean gradient norm under restart_grad_norm (the measured dead
     end; with 3 and 0.05 it fires wherever the sweep's stall rule,
-    ``sweep.divergence.check_stalled``, does, and a little more often: its loss bar is 0.012)."""
+    ``sweep.rules.divergence.check_stalled``, does, and a little more often: its loss bar is
+    0.012)."""
     restart_grad_norm: float = 0.05
     """Mean gradient norm under which a grow epoch that has not learnt its prefix is stalled."""
     restart_unstarted: float = math.inf

@@ -5,7 +5,7 @@ An engine owns the weights and Adam's state of one model and runs one epoch of t
 training: batch 1, sequence length 1, the (h, c) state carried from sample to sample within a
 block and detached after every step, reset to zeros at each block start, MSE loss, gradient-norm
 clip, then Adam. ``model.l1.reference`` defines it in eager PyTorch; ``model.l1.fast`` compiles
-it and must agree (tests/test_fast_engine.py).
+it and must agree (tests/model/test_fast_engine.py).
 """
 
 from __future__ import annotations

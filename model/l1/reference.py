@@ -5,7 +5,7 @@ training: batch 1, sequence length 1, the (h, c) state carried from sample to sa
 block and detached after every step, reset to zeros at each block start, MSE loss, gradient-norm
 clip, then Adam. The reference engine does this with ``nn.LSTM``, autograd,
 ``clip_grad_norm_`` and ``torch.optim.Adam``: it is the definition of what a trial computes.
-The compiled engine in ``model.fast`` must agree with it (see tests/test_fast_engine.py).
+The compiled engine in ``model.fast`` must agree with it (see tests/model/test_fast_engine.py).
 """
 
 from __future__ import annotations

@@ -1,0 +1,251 @@
+"""The data behind each figure of the HTML report, collected by pure functions.
+
+Nothing here draws: `sweep.report.html` turns these tuples into plotly figures, and the tests
+assert on the tuples (as optuna's own `_get_..._info` / `_get_..._plot` split does).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+import optuna
+
+from model import registry
+from model.data import DataConfig, SignalSet, make_set, time_axis
+from model.delivered import load_model
+from model.kernels import predict
+from model.params import score
+from sweep import records as rec
+from sweep.identity import stored_data
+from sweep.report.artifacts import resolve_checkpoint
+from sweep.report.summary import Summary, TrialRow
+from sweep.rules.criteria import FLOOR_FRACTION, TIERS, Tier, TierGap, at_floor, mse_ratio
+
+#: Graph (4) shows this much of the test set: enough periods to read, few enough to see dots.
+WINDOW_S = 1.0
+DEFAULT_FREQ_HZ = 3.0
+
+
+class SweepPoint(NamedTuple):
+    number: int
+    state: str
+    lr: float
+    val_mse: float
+    verdict: str | None
+    tier: str | None
+
+
+class SweepInfo(NamedTuple):
+    """(1) the sweep axis (the learning rate, or the clock's seed) against final honest
+    validation MSE."""
+
+    points: tuple[SweepPoint, ...]
+    tiers: tuple[Tier, ...]
+    floor: float
+    """The floor of the study's data (0.5 over whole periods)."""
+    floor_from: float
+    """Above this an MSE counts as "at the floor" (FLOOR_FRACTION of it)."""
+    x_title: str = "initial learning rate (log)"
+    """What x is: the l1 learning rate, or the clock method's seed."""
+    best: float | None = None
+    """The best trial's validation MSE."""
+    noise: float | None = None
+    """The noise level of validation MSE (see ``sweep.report.summary.ties_for``), where known."""
+
+
+class Curve(NamedTuple):
+    number: int
+    state: str
+    lr: float | None
+    verdict: str | None
+    epochs: tuple[int, ...]
+    val_mse: tuple[float | None, ...]
+    online_loss: tuple[float | None, ...]
+    prefix: tuple[float | None, ...] = ()
+    """The clock method's prefix length T after each epoch (empty for other methods)."""
+    stage: tuple[str | None, ...] = ()
+    """The clock method's stage of each epoch, grow or tune (empty for other methods)."""
+
+
+class CurvesInfo(NamedTuple):
+    """(2) honest validation MSE and online training loss per epoch, one curve per trial."""
+
+    curves: tuple[Curve, ...]
+    floor: float
+    floor_from: float
+    x_name: str = "lr"
+    """The sweep axis each curve's ``lr`` holds (the clock's seed, say)."""
+
+
+class CriteriaInfo(NamedTuple):
+    """(3) the best trial's train MSE, test MSE and their ratio against every tier."""
+
+    number: int
+    train_mse: float
+    test_mse: float
+    ratio: float
+    standing: tuple[TierGap, ...]
+    at_floor: bool = False
+    """The best model sits at the predict-zero floor: test ~ train because both are ~0.5, so
+    the ratio says nothing about generalising."""
+
+
+class Panel(NamedTuple):
+    freq: float
+    time: np.ndarray
+    target: np.ndarray
+    output: np.ndarray
+
+
+class PredictionInfo(NamedTuple):
+    """(4) the model's output on the test set over the first ``window_s`` seconds: one
+    frequency with the noisy mixed signal S behind it (``focus``, ``mixed``), and every
+    frequency (``panels``)."""
+
+    number: int
+    window_s: float
+    focus: Panel
+    mixed: np.ndarray
+    panels: tuple[Panel, ...]
+
+
+class PerFreqInfo(NamedTuple):
+    """(5) test MSE per frequency, beside what predicting 0 scores on the same samples."""
+
+    number: int
+    freqs: tuple[float, ...]
+    mse: tuple[float, ...]
+    zero_mse: tuple[float, ...]
+    overall: float
+
+
+def sweep_info(summary: Summary) -> SweepInfo:
+    """The method's sweep axis (the learning rate, or the clock's seed) against
+    validation MSE, per trial."""
+    axis, title = registry.get(summary.method).sweep_axis
+
+    def x(r: TrialRow) -> float | None:
+        return (r.params or {}).get(axis)
+
+    points = tuple(
+        SweepPoint(r.number, r.state, x(r), r.val_mse, r.verdict, r.tier)
+        for r in summary.rows
+        if x(r) is not None and r.val_mse is not None
+    )
+    best = summary.best.val_mse if summary.best is not None else None
+    noise = summary.ties.noise if summary.ties is not None else None
+    floor_from = FLOOR_FRACTION * summary.floor
+    return SweepInfo(points, TIERS, summary.floor, floor_from, title, best, noise)
+
+
+def _padded(values: list, n: int) -> tuple:
+    return tuple((list(values) + [None] * n)[:n])
+
+
+def curves_info(
+    trials: Iterable[optuna.trial.FrozenTrial], floor: float, axis: str = "lr"
+) -> CurvesInfo:
+    """Every trial that finished at least one epoch; a pruned trial's curve simply ends at
+    the epoch it was stopped after. ``axis``: the parameter the sweep varies (the method's
+    ``sweep_axis``), which orders and colours the curves."""
+    curves = []
+    for t in trials:
+        val = rec.curve(t.user_attrs, "val_mse")
+        if not val:
+            continue
+        online = rec.curve(t.user_attrs, "online_loss")
+        prefix = rec.curve(t.user_attrs, rec.CLOCK_PREFIX)
+        stage = rec.curve(t.user_attrs, rec.CLOCK_STAGE)
+        curves.append(
+            Curve(
+                number=t.number,
+                state=t.state.name,
+                lr=t.params.get(axis),
+                verdict=t.user_attrs.get(rec.VERDICT),
+                epochs=tuple(range(1, len(val) + 1)),
+                val_mse=tuple(val),
+                online_loss=_padded(online, len(val)),
+                prefix=_padded(prefix, len(val)) if prefix else (),
+                stage=_padded(stage, len(val)) if stage else (),
+            )
+        )
+    return CurvesInfo(tuple(curves), floor, FLOOR_FRACTION * floor, x_name=axis)
+
+
+def criteria_info(summary: Summary) -> CriteriaInfo | None:
+    b = summary.best
+    if b is None or b.train_mse is None or b.test_mse is None:
+        return None
+    # The stored ratio is null where it is infinite (JSON has no inf): recompute it.
+    ratio = mse_ratio(b.train_mse, b.test_mse)
+    return CriteriaInfo(
+        b.number,
+        b.train_mse,
+        b.test_mse,
+        ratio,
+        summary.standing,
+        at_floor(b.val_mse, summary.floor),
+    )
+
+
+def freq_index(freq: float, config: DataConfig) -> int:
+    for i, f in enumerate(config.frequencies):
+        if np.isclose(f, freq):
+            return i
+    known = ", ".join(f"{f:g}" for f in config.frequencies)
+    raise ValueError(f"no {freq:g} Hz component in this study (its frequencies: {known} Hz)")
+
+
+def _check_shape(outputs: np.ndarray, data: SignalSet) -> None:
+    if outputs.shape != data.targets.shape:
+        raise ValueError(f"outputs of shape {outputs.shape} for targets {data.targets.shape}")
+
+
+def prediction_info(
+    number: int,
+    outputs: np.ndarray,
+    data: SignalSet,
+    config: DataConfig,
+    freq: float = DEFAULT_FREQ_HZ,
+    window_s: float = WINDOW_S,
+) -> PredictionInfo:
+    """``outputs``: the model's predictions on ``data``, shaped like its targets."""
+    _check_shape(outputs, data)
+    focus = freq_index(freq, config)
+    n = max(1, min(config.samples, round(window_s * config.sample_rate)))
+    t = time_axis(config)[:n]
+    panels = tuple(
+        Panel(f, t, data.targets[i, :n], outputs[i, :n]) for i, f in enumerate(config.frequencies)
+    )
+    return PredictionInfo(number, n / config.sample_rate, panels[focus], data.mixed[:n], panels)
+
+
+def per_freq_info(
+    number: int, outputs: np.ndarray, data: SignalSet, config: DataConfig
+) -> PerFreqInfo:
+    _check_shape(outputs, data)
+    ev = score(outputs, data)
+    zero = score(np.zeros_like(outputs), data)
+    return PerFreqInfo(number, tuple(config.frequencies), ev.per_freq, zero.per_freq, ev.mse)
+
+
+# The one impure step: the model a trial delivered, run on the study's own test set.
+
+
+def trial_outputs(
+    study: optuna.Study, number: int, base: Path | None = None
+) -> tuple[np.ndarray, SignalSet, DataConfig]:
+    """Load trial ``number``'s best checkpoint and predict the study's test set with it
+    (compiled forward pass, no torch). Relative checkpoint paths are tried from the working
+    folder, then from ``base``."""
+    trials = {t.number: t for t in study.get_trials(deepcopy=False)}
+    if number not in trials:
+        raise ValueError(f"study {study.study_name!r} has no trial {number}")
+    path = resolve_checkpoint(trials[number], base)
+    config, seed = stored_data(study)
+    data = make_set(seed, config)
+    weights, _, _ = load_model(path)
+    return predict(weights, data), data, config

@@ -1,0 +1,93 @@
+"""The markdown notes optuna-dashboard shows on a trial's page and on the study's page: what a
+person reads first (the verdict and why, the tier against each criterion, honest against
+online numbers, whether the model is at the floor, how it was trained). Pure functions of the
+numbers; ``sweep.delivery`` and ``sweep.runner`` save them with ``optuna_dashboard.save_note``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sweep.rules.criteria import RATIO_AT_FLOOR, TierGap, gaps, mse_ratio
+from sweep.rules.divergence import Diagnosis
+
+
+@dataclass(frozen=True)
+class TrialFacts:
+    number: int
+    method: str
+    trained: str
+    """How the model was trained, in a few words (the method's description of its config)."""
+    disclosure: str | None
+    diagnosis: Diagnosis
+    action: str
+    """The tool's advice (at the floor: its own, whatever the plan's row says)."""
+    epochs: int
+    best_epoch: int
+    train_mse: float
+    val_mse: float
+    test_mse: float
+    best_online_loss: float | None
+    floor: float
+    at_floor: bool
+
+
+def _f(x: float | None) -> str:
+    return "-" if x is None else f"{x:.5f}"
+
+
+def trial_note(t: TrialFacts) -> str:
+    d = t.diagnosis
+    ratio = mse_ratio(t.train_mse, t.test_mse)
+    lines = [
+        f"## Trial {t.number}: {d.verdict}" + (" (at the floor)" if t.at_floor else ""),
+        "",
+        f"**Why:** {d.reason}",
+        "",
+        f"**What to do:** {t.action}",
+    ]
+    if t.action != d.action:
+        lines += ["", f"*The plan's row for '{d.verdict}' says:* {d.action}"]
+    lines += [
+        "",
+        f"Honest MSE of the best checkpoint (epoch {t.best_epoch} of {t.epochs}; frozen "
+        "weights, whole sets, state reset at each block start):",
+        "",
+        "| criterion | value | minimum | good | excellent |",
+        "|---|---|---|---|---|",
+    ]
+    rows = {"train MSE": t.train_mse, "test MSE": t.test_mse, "test/train": ratio}
+    standing = list(reversed(gaps(t.train_mse, t.test_mse)))  # minimum first
+    for name, value in rows.items():
+        cells = [_cell(g, name, t.at_floor) for g in standing]
+        lines.append(f"| {name} | {_f(value)} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        f"Validation MSE (what the sweep minimises): {_f(t.val_mse)}. Lowest online training "
+        f"loss: {_f(t.best_online_loss)}: taken while the weights moved, it is not the model's "
+        "MSE.",
+        "",
+    ]
+    if t.at_floor:
+        lines += [
+            f"**At the floor:** a model that cannot tell time scores at best {t.floor:.4f} on "
+            "this data (each block's mean); this one is no better.",
+            "",
+        ]
+    lines.append(f"Trained with the {t.method} method: {t.trained}.")
+    if t.disclosure:
+        lines += ["", t.disclosure]
+    return "\n".join(lines)
+
+
+def _cell(gap: TierGap, measure: str, at_floor: bool) -> str:
+    if measure == "test/train" and at_floor:
+        # Two sets scored by a model that cannot tell time score alike: a ratio near 1 there
+        # says nothing about generalisation.
+        return RATIO_AT_FLOOR
+    value = {"train MSE": gap.train_gap, "test MSE": gap.test_gap, "test/train": gap.ratio_gap}
+    g = value[measure]
+    return ("met" if g < 0 else "missed") + f" ({g:+.4f})"
+
+
+def study_note(title: str, lines: list[str]) -> str:
+    return "\n".join([f"## {title}", "", *lines])

@@ -1,0 +1,40 @@
+"""A worker compiles before its first trial: the warm-up must compile exactly what a trial runs,
+or the first epoch would still pay for compiling (and its recorded time include it)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+#: In a fresh process (a loaded or compiled kernel adds its signature to the dispatcher): the
+#: kernels' signatures after the warm-up, then after one epoch of a real run and its delivery.
+SCRIPT = """
+from model import kernels
+from model.data import TEST_SEED, TRAIN_SEED, VALIDATION_SEED, make_set
+from model.l1 import fast
+from sweep.settings import SweepConfig
+
+def signatures():
+    return {f.__name__: sorted(map(str, f.signatures))
+            for f in (fast._train_epoch, kernels.predict_rows)}
+
+config = SweepConfig(samples=50, epochs=1)
+method = config.training_method
+method.warm_up(config.settings, config.data)
+warm = signatures()
+train, val, test = (make_set(s, config.data) for s in (TRAIN_SEED, VALIDATION_SEED, TEST_SEED))
+run = method.start(method.make_config({"lr": 1e-4}, config.settings), train, val, config.data)
+run.run_epoch()
+kernels.evaluate(run.state.weights, test)
+assert all(warm.values()), warm
+assert signatures() == warm, (warm, signatures())
+print("same")
+"""
+
+
+def test_the_warm_up_compiles_what_a_trial_runs() -> None:
+    out = subprocess.run([sys.executable, "-c", SCRIPT], cwd=ROOT, capture_output=True,
+                         text=True, timeout=300)  # fmt: skip
+    assert out.returncode == 0 and out.stdout.strip() == "same", out.stdout + out.stderr
