@@ -15,7 +15,7 @@ from pathlib import Path
 
 from bench.stall_replay import FULL_LENGTH, LAST_GROW_EPOCH, grow_epochs
 from bench.yardsticks.stall_rule import load, outcome
-from sweep.rules.divergence import diagnose_grow
+from sweep.rules.stall import diagnose_grow
 
 
 def runs(prefixes: list[int]) -> str:

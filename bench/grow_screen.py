@@ -5,7 +5,7 @@
 Each seed runs the grow stage of ``ClockConfig(seed=s, tune_updates=0, **overrides)`` on the
 full-size data, validated honestly after each epoch, and ends at the first of:
 - **grown**: the prefix T reached the block length (the tune stage finishes such a clock);
-- **stalled**: the sweep's stall rule (``sweep.rules.divergence.check_stalled``) fired, i.e. where
+- **stalled**: the sweep's stall rule (``sweep.rules.stall.check_stalled``) fired, i.e. where
 a
   clock sweep would stop the trial;
 - the end of the grow stage: **partial** when T >= 3,000 and every block is under the rule's
@@ -31,7 +31,7 @@ from model.clock import state as clock_state
 from model.clock.config import ClockConfig
 from model.clock.training import ClockTraining
 from model.data import VALIDATION_SEED, DataConfig, make_set
-from sweep.rules.divergence import STARTED_BLOCK_MSE, GrowEpoch, check_stalled
+from sweep.rules.stall import STARTED_BLOCK_MSE, GrowEpoch, check_stalled
 
 DEFAULT_OUT = Path("bench/results/grow_screen.jsonl")
 #: T at or above which a grow stage that started every block counts as partly grown.

@@ -1,4 +1,4 @@
-"""Replay the project's stall rule (``sweep.rules.divergence.check_stalled``) over the recorded
+"""Replay the project's stall rule (``sweep.rules.stall.check_stalled``) over the recorded
 grow
 stages and print, per seed, its outcome and when the rule stops it.
 
@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 from bench.yardsticks.stall_rule import load, outcome
-from sweep.rules.divergence import GrowEpoch, diagnose_grow
+from sweep.rules.stall import GrowEpoch, diagnose_grow
 
 FULL_LENGTH = 10_000
 LAST_GROW_EPOCH = 24

@@ -1,8 +1,8 @@
 """The honest evaluation as it was before the batched kernels (commit c48fafc), frozen: one
 block after another, one matrix-vector product per step, the C library's exp and tanh, weights
 in ``PARAM_NAMES`` layout. Kept as the yardstick the batched evaluation is held to
-(``tests/model/test_kernels.py``) and for the previous engine (``bench.yardsticks.fast_v1``); nothing
-in a sweep uses it.
+(``tests/model/test_kernels.py``) and for the previous engine (``bench.yardsticks.fast_v1``);
+nothing in a sweep uses it.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ imports Optuna, and ``sweep.space`` turns each parameter into the matching ``sug
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -47,6 +47,14 @@ class EpochReport:
     stop_reason: str | None = None
 
 
+StallCheck = Callable[[Sequence["EpochReport"], int, int], "str | None"]
+"""The sweep's stall rule for a method that starts a stalled attempt over by itself: given the
+current attempt's grow-epoch reports (oldest first, the latest included), the full block length
+and the last epoch of a grow budget, a sentence when the attempt has stalled, else None. The
+sweep passes it (``sweep.pruner.stall_check``) so the rule is written once, in
+``sweep.rules.stall``, and the trainer restarts exactly where the sweep would stop it."""
+
+
 @dataclass(frozen=True)
 class Settings:
     """What the sweep's flags fix for every trial; each method reads the fields it uses.
@@ -81,8 +89,10 @@ class Settings:
     polish_target: float
     """The validation MSE at which that polish stops early (0: it spends its budget)."""
     stall: StallRule
-    """The sweep's stall rule, for a method that starts a stalled run over by itself rather
-    than have the sweep stop it."""
+    """The values of the sweep's stall rule (recorded in a study's identity)."""
+    stall_check: StallCheck
+    """The sweep's stall rule itself, for a method that starts a stalled run over by itself
+    rather than have the sweep stop it (``Method.start`` and ``resume`` receive it)."""
 
 
 @dataclass(frozen=True)
@@ -207,9 +217,11 @@ class Method(Protocol):
         """Which implementation computes the run (recorded on the trial)."""
         ...
 
-    def start(self, config: Any, train: SignalSet, val: SignalSet, data: DataConfig) -> Run: ...
+    def start(self, config: Any, train: SignalSet, val: SignalSet, data: DataConfig,
+              stall_check: StallCheck | None = None) -> Run: ...  # fmt: skip
 
-    def resume(self, state: State, train: SignalSet, val: SignalSet, data: DataConfig) -> Run: ...
+    def resume(self, state: State, train: SignalSet, val: SignalSet, data: DataConfig,
+               stall_check: StallCheck | None = None) -> Run: ...  # fmt: skip
 
     def save(self, state: State, path: Path) -> None: ...
 

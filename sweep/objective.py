@@ -80,7 +80,8 @@ class Objective:
     def _train(self, trial: optuna.Trial, train_config: object, folder: Path) -> float:
         trial.set_user_attr(rec.METHOD, self.method.name)
         sets = (self.sets.train, self.sets.val, self.config.data)
-        run = start_or_continue(trial, self.method, train_config, sets, self.root, self.log)
+        run = start_or_continue(trial, self.method, train_config, sets, self.root, self.log,
+                                self.config.settings.stall_check)  # fmt: skip
         started = time.perf_counter() - sum(r.seconds for r in run.state.history)
         if run.state.history:
             self._continued(trial, run.state)

@@ -10,14 +10,15 @@ is the step itself.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from optuna.pruners import BasePruner
 
 from sweep import records as rec
-from sweep.rules.divergence import Diagnosis, GrowEpoch, diagnose, diagnose_grow
+from sweep.rules.divergence import Diagnosis, diagnose
+from sweep.rules.stall import GrowEpoch, check_stalled, diagnose_grow
 
 if TYPE_CHECKING:
     from optuna.study import Study
@@ -87,16 +88,31 @@ def grow_epochs(attrs: Mapping[str, Any], before_step: int) -> tuple[int, list[G
     if n and restarted[n - 1]:
         return first, []
 
-    def finite(x: float | None) -> float:
-        return math.inf if x is None else x  # stored NaN (JSON null): treat as not learnt
-
     return first, [
-        GrowEpoch(
-            prefix[i], max(finite(v) for v in per_freq[i]), finite(online[i]), finite(norm[i])
-        )  # fmt: skip
+        grow_epoch(prefix[i], per_freq[i], online[i], norm[i])
         for i in range(first, n)
         if not judged[i]
     ]
+
+
+def grow_epoch(prefix: int, per_freq: Sequence[float | None], online: float | None,
+               grad_norm: float | None) -> GrowEpoch:  # fmt: skip
+    """What the stall rule reads of one grow epoch; a NaN (stored as JSON null) counts as not
+    learnt."""
+
+    def finite(x: float | None) -> float:
+        return math.inf if x is None or math.isnan(x) else x
+
+    return GrowEpoch(prefix, max(finite(v) for v in per_freq), finite(online), finite(grad_norm))
+
+
+def stall_check(reports: Sequence[Any], full_length: int, last_grow_epoch: int) -> str | None:
+    """``model.method.StallCheck``: the stall rule over a trainer's own reports of its current
+    attempt's grow epochs, so a method starts an attempt over exactly where the pruner would
+    stop it."""
+    epochs = [grow_epoch(r.prefix, r.val_per_freq, r.online_loss, r.grad_norm_mean)
+              for r in reports]  # fmt: skip
+    return check_stalled(epochs, full_length, last_grow_epoch)
 
 
 def judged_steps(values: dict[int, float], attrs: Mapping[str, Any], from_step: int) -> set[int]:

@@ -11,7 +11,8 @@ from model import registry
 from model.data import FREQUENCIES, TEST_SEED, TRAIN_SEED, VALIDATION_SEED, DataConfig
 from model.method import Method, Settings, StallRule
 from sweep.paths import MAX_STUDY_NAME
-from sweep.rules.divergence import STALL_GRAD_NORM, STALL_PATIENCE, STARTED_BLOCK_MSE
+from sweep.pruner import stall_check
+from sweep.rules.stall import STALL_GRAD_NORM, STALL_PATIENCE, STARTED_BLOCK_MSE
 from sweep.space import lowest
 
 DEFAULT_STORAGE = "sqlite:///studies.db"
@@ -201,8 +202,9 @@ class SweepConfig:
     def settings(self) -> Settings:
         """The flags every trial's config is made from."""
         stall = StallRule(STALL_PATIENCE, STALL_GRAD_NORM, STARTED_BLOCK_MSE)
-        names = [f.name for f in dataclasses.fields(Settings) if f.name != "stall"]
-        return Settings(**{n: getattr(self, n) for n in names}, stall=stall)
+        rules = {"stall": stall, "stall_check": stall_check}
+        names = [f.name for f in dataclasses.fields(Settings) if f.name not in rules]
+        return Settings(**{n: getattr(self, n) for n in names}, **rules)
 
     def identity(self) -> dict[str, object]:
         """What the study's numbers depend on: a resumed study must match it exactly.

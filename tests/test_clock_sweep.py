@@ -15,9 +15,9 @@ from model.data import make_set
 from model.delivered import load_model
 from model.evaluate import evaluate
 from model.lstm import module_from_weights
-from sweep.pruner import DivergencePruner
+from sweep.pruner import DivergencePruner, stall_check
 from sweep.report.evaluation import data_config_of
-from sweep.rules.divergence import STALL_GRAD_NORM, STALL_PATIENCE, STARTED_BLOCK_MSE
+from sweep.rules.stall import STALL_GRAD_NORM, STALL_PATIENCE, STARTED_BLOCK_MSE
 from sweep.settings import SweepConfig
 
 TINY = ["--epochs", "2", "--samples", "200", "--workers", "1", "--storage", "sqlite:///s.db"]
@@ -116,11 +116,13 @@ def test_clock_defaults_follow_the_measured_recipe() -> None:
     # starts over where the sweep's stall rule would stop it.
     assert cfg.ignore_s and cfg.realisations == cfg.tune_realisations == 1
     assert cfg.tune_when_grown and cfg.max_restarts > 0
-    assert (cfg.restart_patience, cfg.restart_grad_norm, cfg.restart_unstarted) == (
+    # The rule is the sweep's own, handed to the trainer (written once: sweep.rules.stall).
+    assert sweep.settings.stall_check is stall_check
+    assert (sweep.settings.stall.patience, sweep.settings.stall.grad_norm) == (
         STALL_PATIENCE,
         STALL_GRAD_NORM,
-        STARTED_BLOCK_MSE,
     )
+    assert sweep.settings.stall.started_block_mse == STARTED_BLOCK_MSE
 
 
 def test_the_full_length_stage_can_be_set_apart_from_the_grow_budget() -> None:

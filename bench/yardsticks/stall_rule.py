@@ -1,5 +1,5 @@
 """A candidate stall rule for the clock method's grow stage, derived from recorded trajectories.
-Superseded by the rule the sweep uses (``sweep.rules.divergence.check_stalled``); kept as the
+Superseded by the rule the sweep uses (``sweep.rules.stall.check_stalled``); kept as the
 family
 its thresholds were searched in (``bench.grow_stall_search``) and for the recordings' outcomes
 (``outcome``, used by ``bench.stall_replay`` and ``bench.grow_avx2_compare``).

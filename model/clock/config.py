@@ -82,19 +82,8 @@ class ClockConfig:
     polish_target: float = 0.0
     """The polish stops once the honest validation MSE is under this (0: spend the budget)."""
     max_restarts: int = 0
-    """Grow stage: restart from new initial weights at most this many times when stalled."""
-    restart_patience: int = 3
-    """Saturated = this many epochs in a row with T unchanged above prefix_start, online loss
-    above growth_threshold and mean gradient norm under restart_grad_norm (the measured dead
-    end; with 3 and 0.05 it fires wherever the sweep's stall rule,
-    ``sweep.rules.divergence.check_stalled``, does, and a little more often: its loss bar is
-    0.012)."""
-    restart_grad_norm: float = 0.05
-    """Mean gradient norm under which a grow epoch that has not learnt its prefix is stalled."""
-    restart_unstarted: float = math.inf
-    """A grow budget that ends short of full length with a block's honest validation MSE at
-    or above this also restarts (the sweep's rule uses 0.2: that oscillator never started,
-    and full-length training does not create one); inf: never."""
+    """Grow stage: restart from new initial weights at most this many times when stalled (by
+    the stall rule the trainer is given: ``model.method.StallCheck``; without one, never)."""
     updates_per_epoch: int = 100
     """Updates per reported epoch: the unit of reports, validation and pruning."""
     hidden_size: int = HIDDEN_SIZE
@@ -111,7 +100,7 @@ class ClockConfig:
 
     def __post_init__(self) -> None:
         for name in ("realisations", "prefix_start", "tune_realisations", "updates_per_epoch",
-                     "hidden_size", "lr_ref_length", "restart_patience"):  # fmt: skip
+                     "hidden_size", "lr_ref_length"):  # fmt: skip
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
         for name in ("grow_updates", "tune_updates", "tune_warmup", "max_restarts",

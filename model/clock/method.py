@@ -13,7 +13,7 @@ from model.clock.config import STAGE_GROW, STAGE_POLISH, STAGE_TUNE, ClockConfig
 from model.clock.state import ClockReport, ClockState
 from model.clock.training import ClockTraining
 from model.data import DataConfig, SignalSet
-from model.method import IntParam, Param, Settings
+from model.method import IntParam, Param, Settings, StallCheck
 
 #: Searched: the seed only. On this kind of machine (bench/results/grow_screen.md) no recipe
 #: knob that was screened changed how often a grow stage reaches full length (lr scale 1e-3
@@ -38,8 +38,7 @@ TUNE_WARMUP = 50
 STAGE_OPTIMIZERS = {STAGE_GROW: "Adam", STAGE_TUNE: "Adam", STAGE_POLISH: "L-BFGS"}
 #: Fields the sweep sets from its own flags rather than searching.
 _SET_BY_SWEEP = ("updates_per_epoch", "grow_updates", "tune_updates", "tune_warmup", "clip",
-                 "hidden_size", "max_restarts", "restart_patience", "restart_grad_norm",
-                 "restart_unstarted", "polish_evaluations", "polish_target")  # fmt: skip
+                 "hidden_size", "max_restarts", "polish_evaluations", "polish_target")  # fmt: skip
 
 DISCLOSURE = (
     "This model was trained with the clock method, not with the plan's L=1 loop: each update "
@@ -110,11 +109,6 @@ class ClockMethod:
             clip=settings.clip,
             hidden_size=settings.hidden_size,
             max_restarts=MAX_RESTARTS,
-            # The sweep's stall rule: an attempt starts over where the sweep would stop it (and
-            # a little more often: the trainer's loss bar is growth_threshold, 0.01 < 0.012).
-            restart_patience=settings.stall.patience,
-            restart_grad_norm=settings.stall.grad_norm,
-            restart_unstarted=settings.stall.started_block_mse,
             polish_evaluations=settings.polish_evaluations,
             polish_target=settings.polish_target,
         )
@@ -140,13 +134,13 @@ class ClockMethod:
     def engine(self, config: ClockConfig) -> str:
         return "torch"
 
-    def start(self, config: ClockConfig, train: SignalSet, val: SignalSet, data: DataConfig
-              ) -> ClockTraining:  # fmt: skip
-        return ClockTraining.start(config, train, val, data)
+    def start(self, config: ClockConfig, train: SignalSet, val: SignalSet, data: DataConfig,
+              stall_check: StallCheck | None = None) -> ClockTraining:  # fmt: skip
+        return ClockTraining.start(config, train, val, data, stall_check)
 
-    def resume(self, state: ClockState, train: SignalSet, val: SignalSet, data: DataConfig
-               ) -> ClockTraining:  # fmt: skip
-        return ClockTraining(train, val, state, data)
+    def resume(self, state: ClockState, train: SignalSet, val: SignalSet, data: DataConfig,
+               stall_check: StallCheck | None = None) -> ClockTraining:  # fmt: skip
+        return ClockTraining(train, val, state, data, stall_check)
 
     def save(self, state: ClockState, path: Path) -> None:
         clock_state.save(state, path)

@@ -66,8 +66,6 @@ class ClockState:
     """Restarts so far; the stage budgets count from ``attempt_start``."""
     attempt_start: int = 0
     """Update count at which the current attempt began."""
-    stalled: int = 0
-    """Grow epochs in a row that looked stalled."""
     tune_start: int | None = None
     """Update count at which the tune stage began (None: still growing)."""
     polish_start: int | None = None
@@ -147,7 +145,11 @@ def state_from_dict(d: dict) -> ClockState:
         plain["optimizer"] = d["adam"]
     if "tune_start" not in d and d["stage"] == STAGE_TUNE:
         plain["tune_start"] = d["attempt_start"] + d["config"]["grow_updates"]
-    plain.update(config=ClockConfig(**d["config"]), weights=arrays(d["weights"]),
+    # A config field removed since (the trainer's own copy of the stall rule's values, before
+    # it received the sweep's rule) is dropped: it no longer changes what a run does.
+    known = {f.name for f in fields(ClockConfig)}
+    config = ClockConfig(**{k: v for k, v in d["config"].items() if k in known})
+    plain.update(config=config, weights=arrays(d["weights"]),
                  best_weights=arrays(d["best_weights"]), history=history)  # fmt: skip
     return ClockState(**plain)
 

@@ -49,7 +49,13 @@ from model.clock.state import (
 from model.data import DataConfig, SignalSet
 from model.kernels import evaluate
 from model.lstm import SineLSTM, module_from_weights, weights_of
-from model.method import STOP_CONVERGED, STOP_MAX_EPOCHS, STOP_NON_FINITE, STOP_TARGET
+from model.method import (
+    STOP_CONVERGED,
+    STOP_MAX_EPOCHS,
+    STOP_NON_FINITE,
+    STOP_TARGET,
+    StallCheck,
+)
 from model.params import Evaluation, Weights
 
 
@@ -78,6 +84,9 @@ class ClockTraining:
     val_set: SignalSet
     state: ClockState
     data: DataConfig
+    stall_check: StallCheck | None = None
+    """The sweep's stall rule (``model.method.StallCheck``): a grow attempt it calls stalled
+    starts over while restarts are left. None: attempts never start over."""
     model: SineLSTM = field(init=False)
     optimizer: torch.optim.Optimizer = field(init=False)
     rng: np.random.Generator = field(init=False)
@@ -98,10 +107,11 @@ class ClockTraining:
 
     @classmethod
     def start(cls, config: ClockConfig, train_set: SignalSet | None, val_set: SignalSet,
-              data: DataConfig | None = None) -> ClockTraining:  # fmt: skip
+              data: DataConfig | None = None, stall_check: StallCheck | None = None
+              ) -> ClockTraining:  # fmt: skip
         if data is None:
             data = DataConfig(samples=val_set.inputs.shape[1])
-        return cls(train_set, val_set, initial_state(config, data), data)
+        return cls(train_set, val_set, initial_state(config, data), data, stall_check)
 
     @property
     def finished(self) -> bool:
@@ -185,26 +195,24 @@ class ClockTraining:
         if val.mse < best_val:
             best, best_val, best_epoch = weights, val.mse, s.epoch + 1
         online = float(np.mean(p.losses)) if p.losses else math.nan
-        stalled = 0
-        if s.stage == STAGE_GROW and stop is None:
-            quiet = p.norms and float(np.mean(p.norms)) < cfg.restart_grad_norm
-            flat = p.prefix == s.prefix > cfg.prefix_start and p.prefix < self.data.samples
-            stalled = s.stalled + 1 if quiet and flat and online > cfg.growth_threshold else 0
         stage, prefix, ema = s.stage, p.prefix, p.ema
         attempt, attempt_start, tune_start = s.attempt, s.attempt_start, s.tune_start
         polish_start = s.polish_start
-        done = p.updates - attempt_start
-        unstarted = (done >= cfg.grow_updates and p.prefix < self.data.samples
-                     and max(val.per_freq) >= cfg.restart_unstarted)  # fmt: skip
-        saturated = stalled >= cfg.restart_patience
+        report = ClockReport(
+            epoch=s.epoch + 1, online_loss=online,
+            train_mse=train, val_mse=val.mse, val_per_freq=val.per_freq,
+            grad_norm_mean=float(np.mean(p.norms)) if p.norms else math.nan,
+            grad_norm_max=float(np.max(p.norms)) if p.norms else math.nan, lr=p.lr,
+            seconds=0.0, steps=len(p.losses) if p.steps < 0 else p.steps, stage=s.stage,
+            prefix=p.prefix, attempt=s.attempt, judged=s.stage != STAGE_GROW,
+        )  # fmt: skip
         restarted = (stop is None and s.stage == STAGE_GROW and attempt < cfg.max_restarts
-                     and (saturated or unstarted))  # fmt: skip
+                     and self._stalled(report))  # fmt: skip
         if restarted:
             # Saturated units barely move, or a block never started: start over from other
-            # initial weights. At least as permissive as the sweep's stall rule (its loss bar
-            # is 0.012, this one growth_threshold), so the sweep never stops an attempt that
-            # has restarts left.
-            attempt, attempt_start, stalled = attempt + 1, p.updates, 0
+            # initial weights, where the sweep's stall rule would stop the attempt (the
+            # pruner leaves an epoch that ended an attempt alone).
+            attempt, attempt_start = attempt + 1, p.updates
             prefix, ema = cfg.prefix_start, math.inf
             self._load(weights_of(initial_model(cfg, self.data, attempt)))
             self.optimizer = adam_for(self.model)
@@ -224,33 +232,35 @@ class ClockTraining:
             else:
                 stop = STOP_MAX_EPOCHS
         if stop is None and s.stage == STAGE_POLISH:
-            if p.converged:
-                stop = STOP_CONVERGED
-            elif val.mse < cfg.polish_target:
+            if val.mse < cfg.polish_target:  # the goal met says more than "converged" too
                 stop = STOP_TARGET
+            elif p.converged:
+                stop = STOP_CONVERGED
             elif p.updates - polish_start >= cfg.polish_evaluations:
                 stop = STOP_MAX_EPOCHS
-        report = ClockReport(
-            epoch=s.epoch + 1, online_loss=online,
-            train_mse=train, val_mse=val.mse, val_per_freq=val.per_freq,
-            grad_norm_mean=float(np.mean(p.norms)) if p.norms else math.nan,
-            grad_norm_max=float(np.max(p.norms)) if p.norms else math.nan, lr=p.lr,
-            seconds=time.perf_counter() - start,
-            steps=len(p.losses) if p.steps < 0 else p.steps, stage=s.stage,
-            prefix=p.prefix, attempt=s.attempt, restarted=restarted,
-            judged=s.stage != STAGE_GROW, stop_reason=stop,
-        )  # fmt: skip
+        report = replace(report, seconds=time.perf_counter() - start, restarted=restarted,
+                         stop_reason=stop)  # fmt: skip
         self.state = replace(
             s, epoch=s.epoch + 1, updates=p.updates, stage=stage, prefix=prefix, ema=ema,
             weights=weights_of(self.model),
             optimizer=copy.deepcopy(self.optimizer.state_dict()),
             rng=self.rng.bit_generator.state, best_weights=best, best_val=best_val,
             best_epoch=best_epoch, attempt=attempt, attempt_start=attempt_start,
-            stalled=stalled, tune_start=tune_start, polish_start=polish_start,
+            tune_start=tune_start, polish_start=polish_start,
             history=(*s.history, report),
             stop_reason=stop,
         )  # fmt: skip
         return report
+
+    def _stalled(self, latest: ClockReport) -> bool:
+        """Whether the sweep's stall rule calls the current attempt stalled after ``latest``,
+        its newest grow epoch (the attempt's earlier ones are in the history)."""
+        if self.stall_check is None:
+            return False
+        s = self.state
+        grow = [r for r in s.history if r.attempt == s.attempt and r.stage == STAGE_GROW]
+        last_grow_epoch = s.config.grow_updates // s.config.updates_per_epoch
+        return self.stall_check([*grow, latest], self.data.samples, last_grow_epoch) is not None
 
     def _train_mse(self, weights: Weights, val: Evaluation) -> float:
         if self.train_set is None:

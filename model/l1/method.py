@@ -12,7 +12,7 @@ from model.data import DataConfig, SignalSet
 from model.l1 import checkpoint
 from model.l1.config import BATCH_SIZE, SEQUENCE_LENGTH, TrainConfig
 from model.l1.training import Training, TrainState, engine_class
-from model.method import EpochReport, FloatParam, Param, Settings
+from model.method import EpochReport, FloatParam, Param, Settings, StallCheck
 from model.params import init_weights
 
 #: Settings that mean something for this method only: part of its studies' identity.
@@ -70,12 +70,13 @@ class L1Method:
     def engine(self, config: TrainConfig) -> str:
         return config.engine
 
-    def start(self, config: TrainConfig, train: SignalSet, val: SignalSet, data: DataConfig
-              ) -> Training:  # fmt: skip
+    def start(self, config: TrainConfig, train: SignalSet, val: SignalSet, data: DataConfig,
+              stall_check: StallCheck | None = None) -> Training:  # fmt: skip
+        # Nothing grows in the plan's loop: the stall rule does not apply.
         return Training.start(config, train, val)
 
-    def resume(self, state: TrainState, train: SignalSet, val: SignalSet, data: DataConfig
-               ) -> Training:  # fmt: skip
+    def resume(self, state: TrainState, train: SignalSet, val: SignalSet, data: DataConfig,
+               stall_check: StallCheck | None = None) -> Training:  # fmt: skip
         return Training(train, val, state)
 
     def save(self, state: TrainState, path: Path) -> None:

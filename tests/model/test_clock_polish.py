@@ -22,7 +22,7 @@ from model.clock.polish import full_length_batch
 from model.clock.training import ClockTraining
 from model.data import DataConfig, make_set
 from model.lstm import module_from_weights
-from model.method import STOP_TARGET
+from model.method import STOP_CONVERGED, STOP_TARGET
 
 DATA = DataConfig(samples=300)
 CONFIG = ClockConfig(seed=1, grow_updates=200, tune_updates=100, polish_evaluations=400,
@@ -57,7 +57,13 @@ def test_the_polish_follows_the_tune_stage_and_lowers_the_honest_mse(whole) -> N
     assert all(r.judged for r in polish)  # the plan's rules judge it, as they do the tune
     vals = [whole.state.history[2].val_mse] + [r.val_mse for r in polish]
     assert all(b < a for a, b in zip(vals, vals[1:], strict=False)), vals
-    assert sum(r.steps for r in polish) >= 300  # evaluations, not L-BFGS iterations
+    # Steps count loss+gradient evaluations (what the budget counts), not L-BFGS iterations;
+    # the stage spends its budget unless the line search finds no further descent (on some
+    # CPUs this tiny run converges early: 190 evaluations on an AMD EPYC, 400 on an Intel Xeon).
+    spent = sum(r.steps for r in polish)
+    assert spent == whole.state.updates - whole.state.polish_start
+    assert spent == 400 or whole.state.stop_reason == STOP_CONVERGED, (spent, whole.state)
+    assert spent > len(polish)
     assert whole.state.weights["lstm.weight_ih_l0"][:, S_COLUMN].tolist() == [0.0] * 256
 
 

@@ -1,4 +1,4 @@
-"""The clock's stall rule (sweep.rules.divergence.check_stalled), table-driven from the grow stages
+"""The clock's stall rule (sweep.rules.stall.check_stalled), table-driven from the grow stages
 recorded in bench/results/grow_trajectories.jsonl (42 seeds of the default clock config), and
 through the pruner on a real in-memory study."""
 
@@ -12,8 +12,8 @@ import pytest
 
 from sweep import records as rec
 from sweep.pruner import DivergencePruner, diagnose_all
-from sweep.rules.divergence import (
-    ACTIONS,
+from sweep.rules.divergence import ACTIONS
+from sweep.rules.stall import (
     STALL_GRAD_NORM,
     STALL_PATIENCE,
     GrowEpoch,
