@@ -1,5 +1,6 @@
 """One grow or tune update's data and loss: fresh noise realisations of every block's prefix,
-and the (optionally balanced) MSE over each block's own prefix."""
+and the (optionally balanced) MSE over each block's own prefix, computed from the zero state in
+checkpointed chunks when the sequence is long."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import NamedTuple
 
 import numpy as np
 import torch
+from torch.utils.checkpoint import checkpoint
 
 from model.data import DataConfig, mixed_signal
 
@@ -16,6 +18,11 @@ from model.data import DataConfig, mixed_signal
 NOISE_STREAM = 0xC10C
 #: The input column of the mixed signal S (the rest is the one-hot C).
 S_COLUMN = 0
+#: Steps per checkpointed chunk of a longer forward pass: backpropagation then keeps only each
+#: chunk's first state and recomputes one chunk at a time. At the full 10,000 steps this took
+#: ~100 MB off a loss+gradient evaluation's peak at no cost in speed (bench/results/memory.md);
+#: a sequence this short or shorter runs in one piece, unchanged.
+CHUNK_STEPS = 1000
 
 
 def noise_rng(seed: int) -> np.random.Generator:
@@ -51,6 +58,41 @@ def prefix_mask(prefixes: tuple[int, ...], length: int) -> torch.Tensor:
     return (torch.arange(length)[None, :] < torch.tensor(prefixes)[:, None]).float()
 
 
+def row_error_sums(out: torch.Tensor, y: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """(rows,): each row's squared error summed over the steps ``mask`` keeps (row r * n_freq
+    + b reads block b's mask)."""
+    n_freq, length = mask.shape
+    return (((out - y) ** 2).view(-1, n_freq, length) * mask).sum(dim=2).reshape(-1)
+
+
+Tensors3 = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
+
+
+def _chunk(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor,
+           h: torch.Tensor, c: torch.Tensor) -> Tensors3:  # fmt: skip
+    out, (h, c) = model(x, (h, c))
+    return row_error_sums(out, y, mask), h, c
+
+
+def error_sums(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor
+               ) -> torch.Tensor:  # fmt: skip
+    """``row_error_sums`` of ``model``'s output from the zero state at t = 0. Longer than
+    CHUNK_STEPS, the pass runs in checkpointed chunks (the same gradient; the sums' rounding
+    differs in the last bits)."""
+    h, c = model.init_state(x.shape[0])
+    length = x.shape[1]
+    if length <= CHUNK_STEPS:
+        return _chunk(model, x, y, mask, h, c)[0]
+    total = torch.zeros(())
+    for s in range(0, length, CHUNK_STEPS):
+        e = s + CHUNK_STEPS
+        # No randomness inside the model: the RNG state need not be kept for the recompute.
+        part, h, c = checkpoint(_chunk, model, x[:, s:e], y[:, s:e], mask[:, s:e], h, c,
+                                use_reentrant=False, preserve_rng_state=False)  # fmt: skip
+        total = total + part
+    return total
+
+
 class PrefixLoss(NamedTuple):
     loss: torch.Tensor
     """What is minimised (balanced or plain)."""
@@ -60,14 +102,13 @@ class PrefixLoss(NamedTuple):
     """The largest block MSE."""
 
 
-def prefix_loss(out: torch.Tensor, y: torch.Tensor, mask: torch.Tensor, balanced: bool
-                ) -> PrefixLoss:  # fmt: skip
-    """Each block's MSE over its own prefix (``mask``). Balanced: minimise
-    mean_b w_b MSE_b, w_b = MSE_b / mean(MSE), the weights detached so they only steer,
-    pushing on the worst frequency."""
-    n_freq, length = mask.shape
-    err = ((out - y) ** 2).view(-1, n_freq, length) * mask
-    per_freq = err.sum(dim=(0, 2)) / (mask.sum(dim=1) * err.shape[0])
+def prefix_loss(sums: torch.Tensor, mask: torch.Tensor, balanced: bool) -> PrefixLoss:
+    """Each block's MSE over its own prefix (``mask``), from ``row_error_sums``. Balanced:
+    minimise mean_b w_b MSE_b, w_b = MSE_b / mean(MSE), the weights detached so they only
+    steer, pushing on the worst frequency."""
+    n_freq = mask.shape[0]
+    rows = sums.view(-1, n_freq)
+    per_freq = rows.sum(dim=0) / (mask.sum(dim=1) * rows.shape[0])
     plain = per_freq.mean()
     worst = float(per_freq.detach().max())
     if not balanced:

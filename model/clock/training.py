@@ -35,7 +35,14 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import torch
 
-from model.clock.batch import S_COLUMN, draw_batch, noise_rng, prefix_loss, prefix_mask
+from model.clock.batch import (
+    S_COLUMN,
+    draw_batch,
+    error_sums,
+    noise_rng,
+    prefix_loss,
+    prefix_mask,
+)
 from model.clock.config import STAGE_GROW, STAGE_POLISH, STAGE_TUNE, ClockConfig
 from model.clock.memory import keep_freed_memory
 from model.clock.polish import Polisher, lbfgs_for
@@ -126,8 +133,7 @@ class ClockTraining:
                 ) -> tuple[float, float, float]:  # fmt: skip
         cfg = self.state.config
         self.model.train()
-        out, _ = self.model(x, self.model.init_state(x.shape[0]))  # zero state at t = 0
-        loss, plain, worst = prefix_loss(out, y, mask, cfg.balanced)
+        loss, plain, worst = prefix_loss(error_sums(self.model, x, y, mask), mask, cfg.balanced)
         self.optimizer.zero_grad(set_to_none=False)
         loss.backward()
         if cfg.ignore_s:  # S's weights stay zero: Adam never sees a gradient for them

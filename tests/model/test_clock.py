@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from model.checkpoint import atomic_save
-from model.clock.batch import draw_batch, noise_rng, prefix_loss, prefix_mask
+from model.clock.batch import draw_batch, noise_rng, prefix_loss, prefix_mask, row_error_sums
 from model.clock.config import STAGE_GROW, STAGE_TUNE, ClockConfig
 from model.clock.method import ClockMethod
 from model.clock.state import initial_model, state_from_dict, state_to_dict
@@ -105,13 +105,15 @@ def test_balanced_loss_weights_the_worst_block_but_reports_plain_mse() -> None:
     y = torch.zeros(4, 3)
     out = torch.tensor([[1.0] * 3, [0.0] * 3, [0.0] * 3, [0.0] * 3])
     mask = prefix_mask((3, 3, 3, 3), 3)
-    plain_loss, plain, worst = prefix_loss(out, y, mask, balanced=False)
-    bal_loss, plain_b, worst_b = prefix_loss(out, y, mask, balanced=True)
+    sums = row_error_sums(out, y, mask)
+    plain_loss, plain, worst = prefix_loss(sums, mask, balanced=False)
+    bal_loss, plain_b, worst_b = prefix_loss(sums, mask, balanced=True)
     assert plain == plain_b == pytest.approx(0.25) and float(plain_loss) == pytest.approx(0.25)
     assert worst == worst_b == pytest.approx(1.0)
     assert float(bal_loss) == pytest.approx(1.0)  # w = (4, 0, 0, 0)
     # The mask drops steps beyond a block's prefix.
-    masked = prefix_loss(out, y, prefix_mask((1, 3, 3, 3), 3), balanced=False).plain
+    short = prefix_mask((1, 3, 3, 3), 3)
+    masked = prefix_loss(row_error_sums(out, y, short), short, balanced=False).plain
     assert masked == pytest.approx(0.25)
 
 
@@ -156,8 +158,8 @@ def test_growth_gate_reads_the_mean_or_the_worst_block(sets, monkeypatch, gate, 
 
     real = training.prefix_loss
 
-    def fixed(out, y, mask, balanced):  # mean 0.1 is learnt at 0.3, the worst block 0.5 is not
-        return real(out, y, mask, balanced)._replace(plain=0.1, worst=0.5)
+    def fixed(sums, mask, balanced):  # mean 0.1 is learnt at 0.3, the worst block 0.5 is not
+        return real(sums, mask, balanced)._replace(plain=0.1, worst=0.5)
 
     monkeypatch.setattr(training, "prefix_loss", fixed)
     report = start(sets, growth_threshold=0.3, ema=0.0, growth_gate=gate).run_epoch()
@@ -195,10 +197,10 @@ def _learnt_once(monkeypatch) -> None:
 
     real, calls = training.prefix_loss, []
 
-    def fixed(out, y, mask, balanced):
+    def fixed(sums, mask, balanced):
         calls.append(1)
         plain = 0.0 if len(calls) == 1 else 0.5
-        return real(out, y, mask, balanced)._replace(plain=plain, worst=plain)
+        return real(sums, mask, balanced)._replace(plain=plain, worst=plain)
 
     monkeypatch.setattr(training, "prefix_loss", fixed)
 
@@ -264,3 +266,26 @@ def test_the_train_mse_is_the_train_sets_own(sets, ignore_s) -> None:
         if not report.restarted and report.stage == t.state.stage:  # the same weights
             assert report.train_mse == train and report.val_mse == val
     assert any(r.restarted for r in reports) and reports[-1].stage == STAGE_TUNE
+
+
+def test_a_long_pass_in_checkpointed_chunks_gives_the_one_piece_gradient(monkeypatch) -> None:
+    # Long sequences are backpropagated chunk by chunk (model.clock.batch.CHUNK_STEPS) to save
+    # memory: the loss and gradient must be those of one pass over the whole sequence.
+    import model.clock.batch as batch
+
+    model = initial_model(ClockConfig(hidden_size=8), DATA)
+    x, y = draw_batch(DATA, 40, 2, noise_rng(0))
+    mask = prefix_mask((40, 31, 17, 40), 40)
+
+    def gradient(chunk: int) -> tuple[float, list[np.ndarray]]:
+        monkeypatch.setattr(batch, "CHUNK_STEPS", chunk)
+        model.zero_grad()
+        loss = prefix_loss(batch.error_sums(model, x, y, mask), mask, balanced=True).loss
+        loss.backward()
+        return float(loss), [p.grad.numpy().copy() for p in model.parameters()]
+
+    whole, chunked = gradient(40), gradient(7)  # 6 chunks, the last one short
+    assert chunked[0] == pytest.approx(whole[0], rel=1e-6)
+    for a, b in zip(whole[1], chunked[1], strict=True):
+        np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-7)
+    assert any(np.any(g != 0) for g in whole[1])
