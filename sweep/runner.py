@@ -7,6 +7,7 @@ import logging
 import os
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -162,12 +163,15 @@ def run_sweep(config: SweepConfig, log: Callable[[str], None] = print) -> optuna
         queued = recover(study, storage, needed=config.trials - done)
         if queued:
             log(f"continuing trials cut off earlier: {', '.join(map(str, queued))}")
+        # No more workers than trials left: a worker with nothing to do would still ask Optuna
+        # for a trial, which is then refused and stays in the study as FAIL ("surplus").
+        this_round = replace(config, workers=min(config.workers, config.trials - done))
         log(f"study {config.study_name!r}: {done} of {config.trials} trials finished; "
-            f"running with {config.workers} worker(s)")  # fmt: skip
-        if config.workers == 1:
-            run_worker(config, 0, log, n_trials)
+            f"running with {this_round.workers} worker(s)")  # fmt: skip
+        if this_round.workers == 1:
+            run_worker(this_round, 0, log, n_trials)
         else:
-            run_processes(run_worker, config, study, storage, n_trials)
+            run_processes(run_worker, this_round, study, storage, n_trials)
         if finished_count(study) >= config.trials:
             # Full; but a trial asked by a process that died at once may still have looked
             # young when this run began: judge it before leaving, so none stays RUNNING.

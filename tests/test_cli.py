@@ -86,3 +86,13 @@ def _study_attrs(url: str, name: str) -> dict:
         return optuna.load_study(study_name=name, storage=storage).user_attrs
     finally:
         storage.engine.dispose()
+
+
+def test_no_more_workers_than_trials_left(tmp_path: Path) -> None:
+    # Two workers for one trial: the second once asked Optuna for a trial, which was then
+    # refused as surplus and stayed in the study as FAIL, in the dashboard and `optuna trials`.
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    result = run_study(tiny_args(url, trials=1, epochs=1, workers=2), tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "running with 1 worker(s)" in result.stdout
+    assert [t.state.name for t in trials(url, "tiny")] == ["COMPLETE"]
