@@ -128,6 +128,7 @@ def cmd_run(argv: list[str]) -> int:
         from sweep.processes import WorkerError, WorkerStartError
         from sweep.report.artifacts import default_artifact_dir
         from sweep.runner import run_sweep
+        from sweep.store.reconnect import DatabaseUnavailable
         from sweep.store.recovery import CheckpointWriteError
         from sweep.store.storage import StorageError, scrub
 
@@ -143,7 +144,8 @@ def cmd_run(argv: list[str]) -> int:
             flush=True,
         )
         return EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED
-    except (StorageError, ConfigConflict, CheckpointWriteError, WorkerStartError) as exc:
+    except (StorageError, ConfigConflict, CheckpointWriteError, WorkerStartError,
+            DatabaseUnavailable) as exc:  # fmt: skip
         return fail(str(exc))
     except SQLAlchemyError as exc:  # e.g. the database locked by another program for too long
         first = scrub((str(exc).strip().splitlines() or [""])[0], config.storage)

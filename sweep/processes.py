@@ -22,6 +22,7 @@ from optuna.storages import RDBStorage
 from sweep import records as rec
 from sweep.settings import SweepConfig
 from sweep.store import interrupts, orphans
+from sweep.store.reconnect import DatabaseUnavailable
 from sweep.store.recovery import CheckpointWriteError, finished_count, mark_dead
 
 #: A worker's share of the trials: (config, index, log, n_trials).
@@ -40,6 +41,7 @@ class WorkerStartError(Exception):
 #: Exit codes of a worker process that the parent understands.
 WORKER_INTERRUPTED = 130
 WORKER_CHECKPOINT_WRITE = 3
+WORKER_DATABASE_LOST = 4
 #: The signals that stop a sweep, held back while workers start (``_start``).
 _STOPS = frozenset({signal.SIGINT, signal.SIGTERM})
 #: Deaths by these signals are the trial's own crash (they count against its retries).
@@ -57,16 +59,20 @@ def _worker_main(run: RunWorker, config: SweepConfig, index: int, parent: int, n
     signal.signal(signal.SIGUSR1, interrupts.interrupt)
     signal.signal(signal.SIGTERM, interrupts.interrupt)
     try:  # from here on, a stop is an exit code, never a traceback
-        # A worker never outlives the sweep that started it: if the parent dies (even by
-        # SIGKILL), the kernel sends SIGUSR1, and the worker stops like on Ctrl-C.
-        orphans.die_with_parent(signal.SIGUSR1, parent)
-        go.wait()  # until every worker has started: if one cannot be, none starts a trial
-        run(config, index, log=lambda m: print(m, flush=True), n_trials=n_trials)
+        try:  # (nested: a Ctrl-C deferred during a retry is raised in these handlers)
+            # A worker never outlives the sweep that started it: if the parent dies (even by
+            # SIGKILL), the kernel sends SIGUSR1, and the worker stops like on Ctrl-C.
+            orphans.die_with_parent(signal.SIGUSR1, parent)
+            go.wait()  # until every worker has started: if one cannot be, none starts a trial
+            run(config, index, log=lambda m: print(m, flush=True), n_trials=n_trials)
+        except CheckpointWriteError as exc:
+            errors.put(str(exc))
+            sys.exit(WORKER_CHECKPOINT_WRITE)
+        except DatabaseUnavailable as exc:
+            errors.put(str(exc))
+            sys.exit(WORKER_DATABASE_LOST)
     except KeyboardInterrupt:
         sys.exit(WORKER_INTERRUPTED)
-    except CheckpointWriteError as exc:
-        errors.put(str(exc))
-        sys.exit(WORKER_CHECKPOINT_WRITE)
 
 
 def run_processes(run: RunWorker, config: SweepConfig, study: optuna.Study,
@@ -74,8 +80,10 @@ def run_processes(run: RunWorker, config: SweepConfig, study: optuna.Study,
     """``config.workers`` processes, each running ``run`` (``sweep.runner.run_worker``: passed
     in, not imported, which would make the two modules import each other), until they end. A
     full checkpoint disk is raised as ``CheckpointWriteError``, an interrupted worker as
-    ``KeyboardInterrupt``, any other failure as ``WorkerError``; a worker that cannot be started
-    as ``WorkerStartError``, before any worker starts a trial."""
+    ``KeyboardInterrupt``, a database out of reach for the reconnect window as
+    ``DatabaseUnavailable`` (the trials of the workers it stopped failed as cut off, where the
+    database is back to record it), any other failure as ``WorkerError``; a worker that cannot
+    be started as ``WorkerStartError``, before any worker starts a trial."""
     procs, errors, _go = _start(run, config, n_trials)  # _go: see _start
     try:
         dead = _join(procs, study, storage)
@@ -87,6 +95,12 @@ def run_processes(run: RunWorker, config: SweepConfig, study: optuna.Study,
         raise CheckpointWriteError(errors.get())
     if WORKER_INTERRUPTED in codes:
         raise KeyboardInterrupt
+    if WORKER_DATABASE_LOST in codes:
+        message = errors.get()
+        lost = [p.pid for p in procs if p.exitcode == WORKER_DATABASE_LOST and p.pid]
+        for pid in lost:  # none left RUNNING for a process that stopped, if it can be helped
+            mark_dead(study, storage, pid, rec.STOP_OWNER_DIED)
+        raise DatabaseUnavailable(message)
     if codes:
         raise WorkerError(_failed(procs, dead, study, config))
 

@@ -18,7 +18,7 @@ from optuna_dashboard import save_note
 from sweep import records as rec
 from sweep.admission import SurplusTrial
 from sweep.delivery import Sets
-from sweep.identity import open_study, open_study_and_storage
+from sweep.identity import open_study_and_storage
 from sweep.objective import Objective
 from sweep.processes import run_processes
 from sweep.report.artifacts import attach_after_sweep, default_artifact_dir, open_store
@@ -29,14 +29,16 @@ from sweep.settings import SweepConfig
 from sweep.space import sampler
 from sweep.store import liveness
 from sweep.store.optuna_private import OPTIMIZE_LOGGER
+from sweep.store.reconnect import DatabaseUnavailable
 from sweep.store.recovery import (
     CheckpointWriteError,
     fail_dead,
     finished_count,
+    mark_dead,
     occupancy,
     recover,
 )
-from sweep.store.storage import GRACE_PERIOD_S, HEARTBEAT_INTERVAL_S, StorageError, sqlite_path
+from sweep.store.storage import StorageError, heartbeat, sqlite_path
 
 #: A worker's warm-up longer than this compiled its kernels (loading them takes ~0.5 s): said.
 COMPILE_NOTE_S = 2.0
@@ -98,13 +100,14 @@ def run_worker(
         torch.set_num_threads(1)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     logging.getLogger(OPTIMIZE_LOGGER).addFilter(_expected_failures)
-    study = open_study(config)
+    prefix = f"[worker {index}] " if config.workers > 1 else ""
+    study, storage = open_study_and_storage(config)
+    storage.say = lambda m: log(prefix + m)  # a lost connection to the database, said once
     if occupied(study) >= config.trials:
         return
     if n_trials is None:
         n_trials = len(study.get_trials(deepcopy=False))
     study.sampler = sampler(config.training_method, worker_seed(config, index, n_trials))
-    prefix = f"[worker {index}] " if config.workers > 1 else ""
     started = time.perf_counter()
     config.training_method.warm_up(config.settings, config.data)
     took = time.perf_counter() - started
@@ -149,6 +152,7 @@ def run_sweep(config: SweepConfig, log: Callable[[str], None] = print) -> optuna
     of ``--trials`` because of one, the sweep waits for it, then takes it over."""
     check_writable_folder(checkpoint_root(config))
     study, storage = open_study_and_storage(config)
+    storage.say = log
     n_trials = len(study.get_trials(deepcopy=False))
     waited: set[int] = set()  # trials of other machines waited for once already
     while True:
@@ -169,7 +173,12 @@ def run_sweep(config: SweepConfig, log: Callable[[str], None] = print) -> optuna
         log(f"study {config.study_name!r}: {done} of {config.trials} trials finished; "
             f"running with {this_round.workers} worker(s)")  # fmt: skip
         if this_round.workers == 1:
-            run_worker(this_round, 0, log, n_trials)
+            try:
+                run_worker(this_round, 0, log, n_trials)
+            except DatabaseUnavailable:
+                # Its trial, if the database is back to record it, is not left RUNNING.
+                mark_dead(study, storage, os.getpid(), rec.STOP_OWNER_DIED)
+                raise
         else:
             run_processes(run_worker, this_round, study, storage, n_trials)
         if finished_count(study) >= config.trials:
@@ -221,7 +230,7 @@ def _wait_for_other_hosts(study: optuna.Study, log: Callable[[str], None],
             "with a live heartbeat: the study is complete once they finish there")  # fmt: skip
         return False
     waited.update(remote)
-    wait = GRACE_PERIOD_S + HEARTBEAT_INTERVAL_S
+    wait = sum(heartbeat())  # the grace period plus an interval
     log(f"trial(s) {numbers} running on another machine ({', '.join(sorted(set(remote.values())))}"
         f"); waiting up to {wait} s for them to end or their heartbeat to stop, then taking "
         "them over")  # fmt: skip

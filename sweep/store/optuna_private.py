@@ -24,6 +24,12 @@ from sqlalchemy.exc import IntegrityError
 #: ``optuna.study._optimize``), which logs every failed trial. Optuna's public logging API sets
 #: the level of all its loggers at once; a filter for one kind of record needs this logger.
 OPTIMIZE_LOGGER = "optuna.study._optimize"
+#: The backend methods Optuna's trial cache (``_CachedStorage``, which wraps every storage a
+#: study opens) calls by their private names, besides the public API of ``BaseStorage``: a
+#: storage that wraps every call reaching the database (``sweep.store.reconnect``) must wrap
+#: these too, or ``ask()`` and ``get_trials()`` would go unwrapped.
+BACKEND_CALLS_BY_PRIVATE_NAME = ("_create_new_trial", "_get_trials", "_get_best_trial_id",
+                                 "_set_trial_param", "_get_stale_trial_ids")  # fmt: skip
 
 
 def optuna_tables() -> frozenset[str]:

@@ -33,14 +33,13 @@ from pathlib import Path
 
 import optuna
 import sqlalchemy
-from optuna.storages import RDBStorage
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 from sqlalchemy.pool import NullPool
 
 from sweep.store import creation, sqlite_file
-from sweep.store.ownership import OwnedStorage
+from sweep.store.reconnect import ReconnectingStorage, reconnect_window
 
 #: Seconds a SQLite writer waits for another's lock before failing ("database is locked").
 SQLITE_TIMEOUT_S = 60.0
@@ -49,6 +48,9 @@ TIMEOUT_ENV = "LSTM_SWEEP_SQLITE_TIMEOUT"
 #: taken as dead, failed, and queued again (continuing from its checkpoint).
 HEARTBEAT_INTERVAL_S = 10
 GRACE_PERIOD_S = 40
+#: Overrides the heartbeat's interval, in whole seconds (for tests and the fault storm); the
+#: grace period stays four intervals.
+HEARTBEAT_ENV = "LSTM_SWEEP_HEARTBEAT_S"
 PG_CONNECT_TIMEOUT_S = 10
 #: Any fixed number: the PostgreSQL advisory lock that serialises creating the tables.
 _PG_INIT_LOCK = 0x15_7A_5E_E9
@@ -71,6 +73,19 @@ def sqlite_timeout() -> float:
     if not (math.isfinite(value) and value >= 0):
         raise StorageError(f"{TIMEOUT_ENV} must be a number of seconds >= 0, got {text!r}")
     return value
+
+
+def heartbeat() -> tuple[int, int]:
+    """(interval, grace period) in seconds; a ``LSTM_SWEEP_HEARTBEAT_S`` that is not a whole
+    number of seconds >= 1 is refused (Optuna takes whole seconds only)."""
+    text = os.environ.get(HEARTBEAT_ENV)
+    if text is None:
+        return HEARTBEAT_INTERVAL_S, GRACE_PERIOD_S
+    if not (text.strip().isdigit() and int(text) >= 1):
+        raise StorageError(f"{HEARTBEAT_ENV} must be a whole number of seconds >= 1, "
+                           f"got {text!r}")  # fmt: skip
+    interval = int(text)
+    return interval, interval * GRACE_PERIOD_S // HEARTBEAT_INTERVAL_S
 
 
 def masked(url: str) -> str:
@@ -115,6 +130,7 @@ def check_url(url: str, must_exist: bool, writes: str | None = None) -> None:
     readers; ``writes`` names who must write to the database (the sweep, unless
     ``must_exist``): it must then be writable and not locked by another program."""
     writes = writes or (None if must_exist else "the sweep")
+    heartbeat()  # a bad LSTM_SWEEP_HEARTBEAT_S is refused before anything is made
     try:
         make_url(url).get_dialect().import_dbapi()
     except (ArgumentError, NoSuchModuleError, ValueError) as exc:
@@ -126,6 +142,11 @@ def check_url(url: str, must_exist: bool, writes: str | None = None) -> None:
         ) from None
     if make_url(url).get_backend_name() == "sqlite":
         sqlite_timeout()  # a bad LSTM_SWEEP_SQLITE_TIMEOUT is refused before anything is made
+    else:
+        try:
+            reconnect_window()  # a bad LSTM_SWEEP_RECONNECT_S, likewise
+        except ValueError as exc:
+            raise StorageError(str(exc)) from None
     path = sqlite_path(url)
     if path is None:
         return
@@ -142,8 +163,9 @@ def open_storage(
     must_exist: bool = False,
     on_stale: Callable[..., None] | None = None,
     writes: str | None = None,
-) -> RDBStorage:
-    """An RDBStorage for ``url``; with ``on_stale``, heartbeats are on and a trial whose
+) -> ReconnectingStorage:
+    """An RDBStorage for ``url`` (riding out a lost connection to a server: see
+    ``sweep.store.reconnect``); with ``on_stale``, heartbeats are on and a trial whose
     worker went silent for the grace period is failed and handed to ``on_stale``.
     ``must_exist`` opens an existing database for reading: nothing is created or changed;
     ``writes`` (who will write to it, see ``check_url``) for writing too."""
@@ -163,9 +185,10 @@ def open_storage(
             kwargs.update(_pg_connect_args(url))
     hb: dict = {}
     if on_stale is not None:
+        interval, grace = heartbeat()
         hb = dict(
-            heartbeat_interval=HEARTBEAT_INTERVAL_S,
-            grace_period=GRACE_PERIOD_S,
+            heartbeat_interval=interval,
+            grace_period=grace,
             heartbeat_stale_trial_callback=on_stale,
         )
     try:
@@ -177,7 +200,7 @@ def open_storage(
                 # of disk) while making the tables leaves no half-made database behind.
                 creation.ensure(path, kwargs)
                 _use_wal(path)
-            storage = OwnedStorage(engine_url, engine_kwargs=kwargs,
+            storage = ReconnectingStorage(engine_url, engine_kwargs=kwargs,
                                    skip_table_creation=must_exist, **hb)  # fmt: skip
     except StorageError:
         raise

@@ -18,7 +18,8 @@ from nobody import Nobody, nobody, writable_folder
 import study as study_py
 from sweep.report.artifacts import artifact_metas
 from sweep.settings import max_workers
-from sweep.store.storage import TIMEOUT_ENV
+from sweep.store.reconnect import RECONNECT_ENV
+from sweep.store.storage import HEARTBEAT_ENV, TIMEOUT_ENV
 
 
 def _refused(capfd: pytest.CaptureFixture[str], argv: list[str], *words: str) -> str:
@@ -85,6 +86,21 @@ def test_a_timeout_that_is_not_a_number_of_seconds_is_refused(
     url = f"sqlite:///{tmp_path / 's.db'}"
     argv = tiny_args(url) if command == "run" else ["report", "--storage", url]
     _refused(capfd, argv, TIMEOUT_ENV, repr(value))
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(("name", "value", "backend"), [
+    (HEARTBEAT_ENV, "0", "sqlite"), (HEARTBEAT_ENV, "1.5", "sqlite"),
+    (RECONNECT_ENV, "abc", "postgresql"), (RECONNECT_ENV, "-1", "postgresql"),
+])  # fmt: skip
+def test_a_heartbeat_or_reconnect_window_that_is_not_a_number_of_seconds_is_refused(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+    name: str, value: str, backend: str,
+) -> None:  # fmt: skip
+    monkeypatch.setenv(name, value)
+    url = (f"sqlite:///{tmp_path / 's.db'}" if backend == "sqlite"
+           else "postgresql://nobody@127.0.0.1:1/none")  # fmt: skip
+    _refused(capfd, tiny_args(url), name, repr(value))
     assert list(tmp_path.iterdir()) == []
 
 
