@@ -25,6 +25,7 @@ from sweep.report.notes import TrialFacts, trial_note
 from sweep.rules.criteria import at_floor, mse_ratio, tier
 from sweep.rules.divergence import Diagnosis
 from sweep.settings import SweepConfig
+from sweep.store import fencing
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,7 @@ def deliver(
     best_path = folder / rec.BEST
     meta = {"train_mse": train, "val_mse": val, "test_mse": test.mse,
             "epoch": state.best_epoch or state.epoch}  # fmt: skip
+    fencing.check(trial)  # the delivered model, and the trial's record, are its owner's
     save_model(weights, state.config, meta, best_path)
     attrs = {
         rec.TRAIN_MSE: rec.num(train),

@@ -11,6 +11,7 @@ from typing import NoReturn
 
 import optuna
 from optuna.artifacts import FileSystemArtifactStore
+from optuna.exceptions import UpdateFinishedTrialError
 
 from model.method import STOP_NON_FINITE, Run, State
 from sweep import records as rec
@@ -21,7 +22,7 @@ from sweep.pruner import diagnose_all
 from sweep.rules.divergence import Diagnosis, diagnose, non_finite_step
 from sweep.settings import SweepConfig
 from sweep.space import suggest
-from sweep.store import liveness
+from sweep.store import fencing, liveness
 from sweep.store.artifact_store import ArtifactWriteError
 from sweep.store.recovery import CheckpointWriteError
 
@@ -56,7 +57,14 @@ class Objective:
                 # A trial restarted from scratch reports epochs its dead predecessor reported
                 # (the same values: training is deterministic); Optuna keeps the first.
                 warnings.filterwarnings("ignore", message=".*is already reported")
-                return self._train(trial, train_config, folder)
+                value = self._train(trial, train_config, folder)
+            fencing.check(trial)  # its end is told next: not for a trial taken over meanwhile
+            return value
+        except UpdateFinishedTrialError:
+            # Optuna refused a write: the trial was ended by another process (a takeover
+            # while this one was stopped, sweep.store.fencing), said in one line.
+            fencing.check(trial)
+            raise
         except KeyboardInterrupt:
             # The epoch in progress is abandoned; the checkpoint of the last completed one
             # stays, and the next run continues from it (sweep.store.recovery). A write cut off at
@@ -65,6 +73,9 @@ class Objective:
             trial.set_user_attr(rec.STOP_REASON, rec.STOP_INTERRUPTED)
             raise
         except OSError as exc:
+            # Taken over while this worker was stopped, its half-written checkpoint was
+            # removed by the worker that continues it: that is no full disk.
+            fencing.check(trial)
             # Not the trial's fault (a full disk, most often): the sweep stops, and the next
             # run continues the trial from its last checkpoint. The message names the folder
             # that failed: the artifact folder's error once blamed the checkpoint folder.
@@ -93,6 +104,7 @@ class Objective:
         most = getattr(train_config, "epochs", self.config.epochs)
         while not run.finished:
             report = run.run_epoch()
+            fencing.check(trial)  # a worker that took it over continues from the last one
             self.method.save(run.state, folder / rec.LAST)
             self._record_epoch(trial, run.state)
             verdict = self._judge(trial, run.state)

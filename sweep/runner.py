@@ -28,6 +28,7 @@ from sweep.report.text import conclusion
 from sweep.settings import SweepConfig
 from sweep.space import sampler
 from sweep.store import liveness
+from sweep.store.fencing import TakenOver
 from sweep.store.optuna_private import OPTIMIZE_LOGGER
 from sweep.store.reconnect import DatabaseUnavailable
 from sweep.store.recovery import (
@@ -124,8 +125,31 @@ def run_worker(
         if occupied(study) >= config.trials:
             study.stop()
 
-    study.optimize(objective, callbacks=[note_study, stop_when_full], catch=(SurplusTrial,),
-                   gc_after_trial=False)  # fmt: skip
+    while True:
+        try:
+            _optimize(study, objective, callbacks=[note_study, stop_when_full])
+            return
+        except TakenOver as exc:  # woken after a takeover: the trial is dropped, said once
+            log(prefix + str(exc))
+            if occupied(study) >= config.trials:
+                return
+
+
+def _optimize(study: optuna.Study, objective: Objective, callbacks: list) -> None:
+    """``study.optimize``, with our stops as they were raised. A stop raised inside the tell
+    at a trial's end (``TakenOver``, ``DatabaseUnavailable``) leaves the ``updated_state`` that
+    Optuna's trial loop reads in a ``finally`` clause unset, and comes out as the context of
+    its ``UnboundLocalError``."""
+    try:
+        study.optimize(objective, callbacks=callbacks, catch=(SurplusTrial,),
+                       gc_after_trial=False)  # fmt: skip
+    except Exception as exc:
+        stop = exc.__context__
+        while stop is not None and not isinstance(stop, TakenOver | DatabaseUnavailable):
+            stop = stop.__context__
+        if stop is None:
+            raise
+        raise stop from None
 
 
 def note_study(study: optuna.Study, _trial: FrozenTrial) -> None:

@@ -48,10 +48,12 @@ def run_study(args: list[str], cwd: Path, env: dict[str, str] | None = None,
 class Sweep:
     """A ``study.py`` run in the background; its stdout and stderr, merged, are collected."""
 
-    def __init__(self, args: list[str], cwd: Path, env: dict[str, str] | None = None) -> None:
-        self.proc = subprocess.Popen([sys.executable, STUDY_PY, *args], cwd=cwd, env=_env(env),
-                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                     text=True)  # fmt: skip
+    def __init__(self, args: list[str], cwd: Path, env: dict[str, str] | None = None,
+                 prefix: list[str] | None = None) -> None:  # fmt: skip
+        """``prefix``: a command that runs python (``unshare -u ...``), the process's own."""
+        self.proc = subprocess.Popen([*(prefix or []), sys.executable, STUDY_PY, *args],
+                                     cwd=cwd, env=_env(env), stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, text=True)  # fmt: skip
         self.lines: list[str] = []
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()

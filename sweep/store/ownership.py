@@ -10,12 +10,14 @@ its first moment; a RUNNING trial without an owner was made by some other progra
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from optuna.trial import FrozenTrial
+from optuna.exceptions import UpdateFinishedTrialError
+from optuna.trial import FrozenTrial, TrialState
 
 from sweep import records as rec
-from sweep.store import liveness
+from sweep.store import fencing, liveness
 from sweep.store.optuna_private import StampingStorage
 
 
@@ -26,6 +28,21 @@ class OwnedStorage(StampingStorage):
 
     def stamp(self) -> dict[str, Any]:
         return {rec.WORKER: liveness.worker_id()}
+
+    def set_trial_state_values(
+        self, trial_id: int, state: TrialState, values: Sequence[float] | None = None
+    ) -> bool:
+        try:
+            return super().set_trial_state_values(trial_id, state, values)
+        except UpdateFinishedTrialError:
+            # Telling the end of a trial another process took over since the objective's
+            # last check (sweep.store.fencing): one line, not Optuna's "Cannot tell a FAIL
+            # trial" traceback.
+            if state in (TrialState.COMPLETE, TrialState.PRUNED):
+                trial = self.get_trial(trial_id)
+                if fencing.taken_from_us(trial):
+                    raise fencing.taken_over(trial.number, []) from None
+            raise
 
     def alive_despite_silence(self, trial: FrozenTrial) -> bool:
         # A worker frozen (SIGSTOP, a laptop asleep) past the grace period was taken over
