@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import warnings
+from collections.abc import Callable
 
 import numpy as np
 import optuna
@@ -41,19 +42,20 @@ def open_study(config: SweepConfig, heartbeat: bool = True) -> optuna.Study:
 
 
 def open_study_and_storage(
-    config: SweepConfig, heartbeat: bool = True
+    config: SweepConfig, heartbeat: bool = True, say: Callable[[str], None] | None = None
 ) -> tuple[optuna.Study, RDBStorage]:
     """Create the study, or load it after checking it was made with the same settings; with
     the storage it was opened on (to mark other processes' trials, ``sweep.store.recovery``).
 
     Nothing is written to an existing study whose settings conflict. Workers started at once
     may find the study created but its settings not yet recorded: the first to record them
-    wins, and the others compare against what was recorded."""
+    wins, and the others compare against what was recorded. ``say``: for a worker, where its
+    notices of a lost connection go (``sweep.store.storage.open_storage``)."""
     current = config.identity()
     judged_from = config.training_method.judged_from(config.settings)
     _refuse_conflict_read_only(config, current)
     # A trial whose worker went silent is continued from its checkpoint, not restarted.
-    storage = open_storage(config.storage, on_stale=requeue if heartbeat else None)
+    storage = open_storage(config.storage, on_stale=requeue if heartbeat else None, say=say)
     if config.study_name in optuna.study.get_all_study_names(storage):
         study = optuna.load_study(study_name=config.study_name, storage=storage)
         _check_identity(config, study.user_attrs.get(rec.STUDY_CONFIG), current)

@@ -24,6 +24,7 @@ from sweep.settings import SweepConfig
 from sweep.store import interrupts, orphans
 from sweep.store.reconnect import DatabaseUnavailable
 from sweep.store.recovery import CheckpointWriteError, finished_count, mark_dead
+from sweep.store.storage import StorageError
 
 #: A worker's share of the trials: (config, index, log, n_trials).
 RunWorker = Callable[..., None]
@@ -42,8 +43,14 @@ class WorkerStartError(Exception):
 WORKER_INTERRUPTED = 130
 WORKER_CHECKPOINT_WRITE = 3
 WORKER_DATABASE_LOST = 4
+WORKER_STORAGE_ERROR = 5
 #: The signals that stop a sweep, held back while workers start (``_start``).
 _STOPS = frozenset({signal.SIGINT, signal.SIGTERM})
+#: A sweep killed with SIGKILL leaves its workers' semaphores to multiprocessing's resource
+#: tracker, which removes them and then warns in two lines ("There appear to be 7 leaked
+#: semaphore objects to clean up at shutdown"): nothing for the user to do, and no one-line
+#: message. The tracker is a process of its own that inherits the environment.
+_QUIET_TRACKER = "ignore::UserWarning:multiprocessing.resource_tracker"
 #: Deaths by these signals are the trial's own crash (they count against its retries).
 CRASH_SIGNALS = frozenset({signal.SIGSEGV, signal.SIGBUS, signal.SIGABRT, signal.SIGILL,
                            signal.SIGFPE})  # fmt: skip
@@ -71,6 +78,9 @@ def _worker_main(run: RunWorker, config: SweepConfig, index: int, parent: int, n
         except DatabaseUnavailable as exc:
             errors.put(str(exc))
             sys.exit(WORKER_DATABASE_LOST)
+        except StorageError as exc:  # one line, as the parent's own (it was a traceback)
+            errors.put(str(exc))
+            sys.exit(WORKER_STORAGE_ERROR)
     except KeyboardInterrupt:
         sys.exit(WORKER_INTERRUPTED)
 
@@ -95,6 +105,8 @@ def run_processes(run: RunWorker, config: SweepConfig, study: optuna.Study,
         raise CheckpointWriteError(errors.get())
     if WORKER_INTERRUPTED in codes:
         raise KeyboardInterrupt
+    if WORKER_STORAGE_ERROR in codes:
+        raise StorageError(errors.get())
     if WORKER_DATABASE_LOST in codes:
         message = errors.get()
         lost = [p.pid for p in procs if p.exitcode == WORKER_DATABASE_LOST and p.pid]
@@ -115,6 +127,9 @@ def _start(run: RunWorker, config: SweepConfig, n_trials: int) -> tuple[list, An
     here unlinks its named semaphore before a spawned worker (slow on a busy machine) has
     unpickled it (each worker then died at once of ``FileNotFoundError`` in ``SemLock``)."""
     ctx = multiprocessing.get_context("spawn")
+    given = os.environ.get("PYTHONWARNINGS", "")
+    if _QUIET_TRACKER not in given:
+        os.environ["PYTHONWARNINGS"] = ",".join(filter(None, [given, _QUIET_TRACKER]))
     started: list = []
     try:
         with _stops_ignored_by_new_processes():

@@ -102,8 +102,8 @@ def run_worker(
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     logging.getLogger(OPTIMIZE_LOGGER).addFilter(_expected_failures)
     prefix = f"[worker {index}] " if config.workers > 1 else ""
-    study, storage = open_study_and_storage(config)
-    storage.say = lambda m: log(prefix + m)  # a lost connection to the database, said once
+    # A lost connection to the database is said once, and ridden out even while opening.
+    study, _ = open_study_and_storage(config, say=lambda m: log(prefix + m))
     if occupied(study) >= config.trials:
         return
     if n_trials is None:

@@ -95,45 +95,40 @@ def _first_line(exc: BaseException) -> str:
     return f"{type(cause).__name__}: {lines[0] if lines else ''}"
 
 
-class ReconnectingStorage(OwnedStorage):
-    """``OwnedStorage`` whose calls ride out a lost connection to a database server (see the
-    module's docstring). ``say`` receives its one-line notices (the runner sets it, to prefix
-    the worker's name)."""
+class Outage:
+    """A process's view of its database server: calls retried while the connection is lost
+    (``run``), the loss said once and the return once, however many threads and calls meet
+    them (the heartbeat's, nested calls)."""
 
-    say: Callable[[str], None] = staticmethod(_say)
-    _reconnects = False  # until the engine is made: set in __init__
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self._outage_lock = threading.Lock()
+    def __init__(self, where: str, say: Callable[[str], None] = _say) -> None:
+        self.where, self.say = where, say
+        self.window = reconnect_window()
+        self._lock = threading.Lock()
         self._down_since: float | None = None
-        self._window = reconnect_window()
-        super().__init__(*args, **kwargs)
-        self._reconnects = self.engine.dialect.name != "sqlite"
-        self._where = self.engine.url.render_as_string(hide_password=True)
 
-    # --- the outage, said once in each process ----------------------------------------------
-    def _lost(self, exc: BaseException) -> None:
-        with self._outage_lock:
+    def lost(self, exc: BaseException) -> None:
+        with self._lock:
             if self._down_since is not None:
                 return
             self._down_since = time.monotonic()
-        self.say(f"lost the connection to the database {self._where} ({_first_line(exc)}); "
-                 f"retrying for up to {self._window:.0f} s")  # fmt: skip
+        self.say(f"lost the connection to the database {self.where} ({_first_line(exc)}); "
+                 f"retrying for up to {self.window:.0f} s")  # fmt: skip
 
-    def _back(self) -> None:
-        with self._outage_lock:
+    def back(self) -> None:
+        with self._lock:
             since, self._down_since = self._down_since, None
         if since is not None:
-            self.say(f"reconnected to the database {self._where} after "
+            self.say(f"reconnected to the database {self.where} after "
                      f"{time.monotonic() - since:.1f} s")  # fmt: skip
 
-    def _retrying(self, call: Callable[[], Any]) -> Any:
-        """``call()``, tried again while the connection is lost, within the window."""
+    def run(self, call: Callable[[], Any]) -> Any:
+        """``call()``, tried again while the connection is lost, within the window; then
+        ``DatabaseUnavailable``."""
         retrying = tenacity.Retrying(
             retry=tenacity.retry_if_exception(lost_connection),
-            stop=tenacity.stop_after_delay(self._window),
+            stop=tenacity.stop_after_delay(self.window),
             wait=tenacity.wait_exponential_jitter(_FIRST_WAIT_S, _MOST_WAIT_S, 2, _JITTER_S),
-            before_sleep=lambda state: self._lost(state.outcome.exception()),
+            before_sleep=lambda state: self.lost(state.outcome.exception()),
             reraise=True,
         )
         try:
@@ -141,15 +136,39 @@ class ReconnectingStorage(OwnedStorage):
         except Exception as exc:
             if not lost_connection(exc):
                 raise
-            self._lost(exc)  # a window of 0 retries nothing: said here
+            self.lost(exc)  # a window of 0 retries nothing: said here
             raise DatabaseUnavailable(
-                f"the database {self._where} did not answer for {self._window:.0f} s "
+                f"the database {self.where} did not answer for {self.window:.0f} s "
                 f"({_first_line(exc)}); the sweep stops, and the trials it was running "
                 "continue from their last checkpoints when you run the same command again"
             ) from None
         if self._down_since is not None:
-            self._back()
+            self.back()
         return result
+
+
+class ReconnectingStorage(OwnedStorage):
+    """``OwnedStorage`` whose calls ride out a lost connection to a database server (see the
+    module's docstring). ``say`` receives its one-line notices (the runner sets it, to prefix
+    the worker's name)."""
+
+    _reconnects = False  # until the engine is made: set in __init__
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._reconnects = self.engine.dialect.name != "sqlite"
+        self.outage = Outage(self.engine.url.render_as_string(hide_password=True))
+
+    @property
+    def say(self) -> Callable[[str], None]:
+        return self.outage.say
+
+    @say.setter
+    def say(self, say: Callable[[str], None]) -> None:
+        self.outage.say = say
+
+    def _retrying(self, call: Callable[[], Any]) -> Any:
+        return self.outage.run(call)
 
     # --- calls with something to check after a retry ----------------------------------------
     def set_trial_state_values(self, trial_id: int, state: TrialState, values: Any = None) -> bool:
@@ -183,10 +202,10 @@ class ReconnectingStorage(OwnedStorage):
             super().record_heartbeat(trial_id)
         except (StorageInternalError, sqlalchemy.exc.SQLAlchemyError) as exc:
             if self._reconnects and lost_connection(exc):
-                self._lost(exc)
+                self.outage.lost(exc)
             return  # another error: the next beat tries again; the trial's writes report it
-        if self._down_since is not None:
-            self._back()
+        if self._reconnects:
+            self.outage.back()
 
 
 def _retried(name: str) -> Callable[..., Any]:

@@ -39,7 +39,7 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 from sqlalchemy.pool import NullPool
 
 from sweep.store import creation, sqlite_file
-from sweep.store.reconnect import ReconnectingStorage, reconnect_window
+from sweep.store.reconnect import Outage, ReconnectingStorage, reconnect_window
 
 #: Seconds a SQLite writer waits for another's lock before failing ("database is locked").
 SQLITE_TIMEOUT_S = 60.0
@@ -163,12 +163,16 @@ def open_storage(
     must_exist: bool = False,
     on_stale: Callable[..., None] | None = None,
     writes: str | None = None,
+    say: Callable[[str], None] | None = None,
 ) -> ReconnectingStorage:
     """An RDBStorage for ``url`` (riding out a lost connection to a server: see
     ``sweep.store.reconnect``); with ``on_stale``, heartbeats are on and a trial whose
     worker went silent for the grace period is failed and handed to ``on_stale``.
     ``must_exist`` opens an existing database for reading: nothing is created or changed;
-    ``writes`` (who will write to it, see ``check_url``) for writing too."""
+    ``writes`` (who will write to it, see ``check_url``) for writing too. ``say``: for a
+    worker of a sweep under way, where its notices of a lost connection go; opening rides out
+    a server restart too (a command that starts, instead, is told at once that the server
+    does not answer)."""
     check_url(url, must_exist, writes)
     path = sqlite_path(url)
     shown, u, engine_url = masked(url), make_url(url), url
@@ -191,7 +195,8 @@ def open_storage(
             grace_period=grace,
             heartbeat_stale_trial_callback=on_stale,
         )
-    try:
+
+    def make() -> ReconnectingStorage:
         with _init_lock(url), warnings.catch_warnings():
             # Heartbeats are "experimental" in Optuna; the warning would only confuse users.
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -200,8 +205,14 @@ def open_storage(
                 # of disk) while making the tables leaves no half-made database behind.
                 creation.ensure(path, kwargs)
                 _use_wal(path)
-            storage = ReconnectingStorage(engine_url, engine_kwargs=kwargs,
-                                   skip_table_creation=must_exist, **hb)  # fmt: skip
+            return ReconnectingStorage(engine_url, engine_kwargs=kwargs,
+                                       skip_table_creation=must_exist, **hb)  # fmt: skip
+
+    try:
+        if say is not None and path is None:
+            storage = Outage(shown, say).run(make)
+        else:
+            storage = make()
     except StorageError:
         raise
     except Exception as exc:  # driver and server errors come in many types
@@ -210,6 +221,8 @@ def open_storage(
         ) from None
     if path is not None and not must_exist:
         _begin_immediate(storage.engine)
+    if say is not None:
+        storage.say = say
     return storage
 
 
