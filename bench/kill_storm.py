@@ -79,12 +79,15 @@ class Counts:
 
 
 class Run:
-    """One ``study.py`` process; its output is collected line by line."""
+    """One ``study.py`` process; its output is collected line by line. ``prefix``: a command
+    that runs python (``unshare -u ...``, for another machine); ``env``: added variables."""
 
-    def __init__(self, args: list[str], cwd: Path) -> None:
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", "LSTM_SWEEP_UNOWNED_GRACE": UNOWNED_GRACE}
+    def __init__(self, args: list[str], cwd: Path, prefix: list[str] | None = None,
+                 env: dict[str, str] | None = None) -> None:  # fmt: skip
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", "LSTM_SWEEP_UNOWNED_GRACE": UNOWNED_GRACE,
+               **(env or {})}  # fmt: skip
         self.proc = subprocess.Popen(
-            [sys.executable, str(ROOT / "study.py"), *args], cwd=cwd, env=env,
+            [*(prefix or []), sys.executable, str(ROOT / "study.py"), *args], cwd=cwd, env=env,
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )  # fmt: skip
         self.lines: list[str] = []
@@ -207,9 +210,8 @@ def _check(url: str, name: str, trials: int, outputs: list[str], counts: Counts)
     waiting = states.get("WAITING", 0)
     line_of = {t.number: t.system_attrs.get("retry_history", [t.number])[0] for t in ts}
     seen = collections.Counter()
-    for text in outputs:
-        m = _EPOCH.search(text)
-        if m:
+    for text in outputs:  # (finditer: two workers' lines can share one line of the pipe)
+        for m in _EPOCH.finditer(text):
             seen[(line_of.get(int(m[1]), int(m[1])), int(m[2]))] += 1
     twice = sum(n - 1 for n in seen.values() if n > 1)
     counts.epochs_printed += sum(seen.values())
