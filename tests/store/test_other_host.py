@@ -34,7 +34,10 @@ def test_trials_of_a_machine_that_just_died_are_waited_for_and_taken_over(
     finally:
         storage.engine.dispose()
 
-    again = run_study(tiny_args(url, trials=4, epochs=1), tmp_path, timeout=300)
+    # A heartbeat every 4 s (grace 16 s) instead of 10 s (40 s): the wait takes 20 s, not 50 s,
+    # and machine B's heartbeat is still fresh however slowly this run starts up.
+    again = run_study(tiny_args(url, trials=4, epochs=1), tmp_path, timeout=300,
+                      env={"LSTM_SWEEP_HEARTBEAT_S": "4"})  # fmt: skip
 
     assert again.returncode == 0, again.stdout + again.stderr
     assert "running on another machine (machine-b/4026531836)" in again.stdout
