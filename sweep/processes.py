@@ -211,9 +211,11 @@ def _failed(procs: list, dead: dict[int, list[int]], study: optuna.Study,
         parts.append(f"worker process {p.pid} {how}")
     if finished_count(study) < config.trials:
         then = "run the same command again to continue the sweep"
-    else:
+    elif any(dead.values()):
         then = (f"the study has its {config.trials} finished trials; a run with a larger "
                 "--trials continues the cut-off one")  # fmt: skip
+    else:  # the worker died between trials: nothing was cut off (it said so, untrue)
+        then = f"the study has its {config.trials} finished trials"
     return f"{'; '.join(parts)}; {then}"
 
 
