@@ -24,6 +24,10 @@ from sqlalchemy.exc import IntegrityError
 #: ``optuna.study._optimize``), which logs every failed trial. Optuna's public logging API sets
 #: the level of all its loggers at once; a filter for one kind of record needs this logger.
 OPTIMIZE_LOGGER = "optuna.study._optimize"
+#: The logger of Optuna's RDB storage (the private module ``optuna.storages._rdb.storage``),
+#: which warns, in several lines, when a query fails and it tries a slower one; a lost
+#: connection (which ``sweep.store.reconnect`` rides out) is no such case.
+RDB_LOGGER = "optuna.storages._rdb.storage"
 #: The backend methods Optuna's trial cache (``_CachedStorage``, which wraps every storage a
 #: study opens) calls by their private names, besides the public API of ``BaseStorage``: a
 #: storage that wraps every call reaching the database (``sweep.store.reconnect``) must wrap

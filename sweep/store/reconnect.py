@@ -20,6 +20,7 @@ calls are not retried here (its busy timeout covers a locked file).
 from __future__ import annotations
 
 import functools
+import logging
 import math
 import os
 import sys
@@ -35,7 +36,7 @@ from optuna.storages import BaseStorage
 from optuna.trial import TrialState
 
 from sweep import records as rec
-from sweep.store.optuna_private import BACKEND_CALLS_BY_PRIVATE_NAME
+from sweep.store.optuna_private import BACKEND_CALLS_BY_PRIVATE_NAME, RDB_LOGGER
 from sweep.store.ownership import OwnedStorage
 
 #: Seconds a storage call keeps trying to reach a server that went away before the process
@@ -75,13 +76,34 @@ def reconnect_window() -> float:
 def lost_connection(exc: BaseException) -> bool:
     """Whether ``exc`` says the server could not be reached or the connection broke (server
     shut down, starting up, restarted, connection refused or reset, session terminated), as
-    opposed to a call that was wrong. Optuna wraps the driver's error in
-    ``StorageInternalError``."""
-    if isinstance(exc, StorageInternalError) and exc.__cause__ is not None:
-        exc = exc.__cause__
-    if isinstance(exc, sqlalchemy.exc.DBAPIError) and exc.connection_invalidated:
-        return True
-    return isinstance(exc, sqlalchemy.exc.OperationalError | sqlalchemy.exc.InterfaceError)
+    opposed to a call that was wrong: anywhere in its chain, since Optuna wraps the driver's
+    error in ``StorageInternalError``, and a read it tries again in the broken session fails
+    with ``PendingRollbackError``."""
+    seen: set[int] = set()
+    link: BaseException | None = exc
+    while link is not None and id(link) not in seen:  # the whole chain: Optuna retries a
+        seen.add(id(link))  # failed read in the broken session, and that fails otherwise
+        if isinstance(link, sqlalchemy.exc.DBAPIError) and link.connection_invalidated:
+            return True
+        if isinstance(link, sqlalchemy.exc.OperationalError | sqlalchemy.exc.InterfaceError):
+            return True
+        link = link.__cause__ or link.__context__
+    return False
+
+
+#: What a driver says when the server went away (in Optuna's warning, as text only).
+_GONE = ("terminating connection", "server closed the connection", "connection failed",
+         "consuming input failed", "connection is closed", "connection is lost",
+         "Connection refused", "could not receive data", "could not send data",
+         "the database system is")  # fmt: skip
+
+
+def _not_a_lost_connection(record: logging.LogRecord) -> bool:
+    """Optuna warns, in several lines, that a failed query makes it try a slower one ("Caught
+    an error from sqlalchemy: ... Falling back to a slower alternative"): for a lost
+    connection the retry here says it in one line instead."""
+    text = record.getMessage()
+    return not ("Falling back to a slower alternative" in text and any(g in text for g in _GONE))
 
 
 def _say(message: str) -> None:
@@ -158,6 +180,9 @@ class ReconnectingStorage(OwnedStorage):
         super().__init__(*args, **kwargs)
         self._reconnects = self.engine.dialect.name != "sqlite"
         self.outage = Outage(self.engine.url.render_as_string(hide_password=True))
+        rdb_log = logging.getLogger(RDB_LOGGER)
+        if self._reconnects and _not_a_lost_connection not in rdb_log.filters:
+            rdb_log.addFilter(_not_a_lost_connection)
 
     @property
     def say(self) -> Callable[[str], None]:

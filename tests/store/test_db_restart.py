@@ -11,16 +11,20 @@ run continues its trials."""
 from __future__ import annotations
 
 import collections
+import logging
 import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import sqlalchemy.exc
 from cli_runs import Sweep, finished, run_study, tiny_args, trials
+from optuna.exceptions import StorageInternalError
 from optuna.trial import TrialState
 
 from bench import pg_cluster
+from sweep.store import reconnect
 
 #: A heartbeat each second (grace 4 s): the heartbeat thread meets the outage for certain.
 ENV = {"LSTM_SWEEP_HEARTBEAT_S": "1"}
@@ -103,3 +107,39 @@ def test_a_server_gone_past_the_window_stops_the_sweep_in_one_line_and_the_next_
     assert again.returncode == 0, again.stdout + again.stderr
     assert "continuing trial" in again.stdout, again.stdout
     _complete(url)
+
+
+def test_a_read_optuna_tries_again_in_the_broken_session_is_a_lost_connection_too() -> None:
+    """Found by the fault storm: Optuna's ``_get_trials`` answers a failed query with a slower
+    one in the same session, which fails with ``PendingRollbackError``; only the chain says
+    that the connection was lost. An error that is not one stays one."""
+    terminated = sqlalchemy.exc.OperationalError("SELECT", {}, Exception("terminating connection"))
+    try:
+        try:
+            raise terminated
+        except sqlalchemy.exc.OperationalError:
+            try:
+                raise sqlalchemy.exc.PendingRollbackError("Can't reconnect until rolled back")
+            except sqlalchemy.exc.PendingRollbackError as exc:
+                raise StorageInternalError("commit") from exc
+    except StorageInternalError as exc:
+        assert reconnect.lost_connection(exc)
+    duplicate = sqlalchemy.exc.IntegrityError("INSERT", {}, Exception("duplicate key"))
+    assert not reconnect.lost_connection(StorageInternalError("commit"))
+    try:
+        raise StorageInternalError("commit") from duplicate
+    except StorageInternalError as exc:
+        assert not reconnect.lost_connection(exc)
+
+
+@pytest.mark.parametrize(("text", "kept"), [
+    ("Caught an error from sqlalchemy: (psycopg.errors.AdminShutdown) terminating connection "
+     "due to administrator command. Falling back to a slower alternative.", False),
+    ("Caught an error from sqlalchemy: too many SQL variables. Falling back to a slower "
+     "alternative.", True),
+])  # fmt: skip
+def test_optunas_several_line_warning_is_dropped_for_a_lost_connection_only(
+    text: str, kept: bool
+) -> None:
+    record = logging.LogRecord("optuna", logging.WARNING, __file__, 1, text, None, None)
+    assert reconnect._not_a_lost_connection(record) is kept
