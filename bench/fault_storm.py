@@ -60,7 +60,7 @@ KNOWN = [re.compile(p) for p in (
     r"^continuing trials cut off earlier: [\d, ]+$", r"^compiled the kernels in ",
     r"^lost the connection to the database .*; retrying for up to \d+ s$",
     r"^reconnected to the database .* after [\d.]+ s$",
-    r"^trial \d+ was taken over while this worker was silent ",
+    r"^trial \d+ was taken over by another worker after this one's heartbeat had been silent ",
     r"^trial\(s\) [\d, ]+ (running on another machine|still running on|running in no known)",
     r"^best checkpoint attached for optuna-dashboard", r"^done\. See the results with:$",
     r"^  (python study\.py|optuna-dashboard) ", r"^study\.py: error: ",

@@ -57,9 +57,10 @@ def taken_over(number: int, trials: list[FrozenTrial]) -> TakenOver:
     by = [t.number for t in trials if t.user_attrs.get(rec.CONTINUES_TRIAL) == number]
     then = f" and trial {min(by)} continues it" if by else ""
     return TakenOver(
-        f"trial {number} was taken over while this worker was silent for longer than the "
-        f"heartbeat's grace period (stopped, or its machine asleep){then}: this worker "
-        "dropped it without writing anything more"
+        f"trial {number} was taken over by another worker after this one's heartbeat had been "
+        "silent for longer than the grace period (this worker stopped, its machine asleep, or "
+        f"the database out of reach){then}: this worker dropped it without writing anything "
+        "more"
     )
 
 
