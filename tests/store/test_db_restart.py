@@ -28,7 +28,7 @@ from sweep.store import reconnect
 
 #: A heartbeat each second (grace 4 s): the heartbeat thread meets the outage for certain.
 ENV = {"LSTM_SWEEP_HEARTBEAT_S": "1"}
-TRIALS, EPOCHS, SAMPLES = 4, 4, 3000
+TRIALS, EPOCHS, SAMPLES = 4, 3, 1500
 _EPOCH = re.compile(r"trial (\d+) epoch (\d+)/")
 
 
