@@ -5,6 +5,7 @@ Written once here for every test that needs them."""
 from __future__ import annotations
 
 import getpass
+import json
 import os
 import socket
 import subprocess
@@ -102,3 +103,13 @@ def dashboard_server(command: list[str], log_path: Path) -> Iterator[str]:
             proc.kill()
             proc.wait()
         log.close()
+
+
+def get(url: str) -> tuple[str, bytes]:
+    """A GET of ``url``: its content type and body."""
+    with urllib.request.urlopen(url, timeout=10) as r:
+        return r.headers.get("Content-Type", ""), r.read()
+
+
+def get_json(url: str) -> dict:
+    return json.loads(get(url)[1])

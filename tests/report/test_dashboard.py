@@ -7,7 +7,6 @@ import shutil
 import sqlite3
 import subprocess
 import sys
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,7 +15,7 @@ import pytest
 from conftest import TinyStudy
 from optuna.artifacts import FileSystemArtifactStore, get_all_artifact_meta
 from optuna.trial import TrialState, create_trial
-from servers import dashboard_server
+from servers import dashboard_server, get, get_json
 
 import study
 from sweep.report.artifacts import (
@@ -156,15 +155,6 @@ def test_an_artifact_deleted_in_the_dashboard_does_not_break_attaching(tmp_path:
     storage.set_study_system_attr(study_id, "artifacts:gone", json.dumps(None))
     assert [m["filename"] for m in artifact_metas(study, url)] == ["report.html"]
     assert attach_report(study, store, page, url) == first
-
-
-def get(url: str) -> tuple[str, bytes]:
-    with urllib.request.urlopen(url, timeout=10) as r:
-        return r.headers.get("Content-Type", ""), r.read()
-
-
-def get_json(url: str) -> dict:
-    return json.loads(get(url)[1])
 
 
 def dashboard_command() -> list[str]:

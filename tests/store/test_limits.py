@@ -55,7 +55,8 @@ def test_a_worker_the_system_will_not_start_ends_the_run_in_one_line(user: Nobod
     folder = writable_folder()
     try:
         workers = min(8, max_workers())  # 4 started at most: the 5th process is refused
-        args = tiny_args("sqlite:///s.db", workers=workers, epochs=1, samples=300)
+        # As many trials as workers: a sweep starts no more workers than it has trials left.
+        args = tiny_args("sqlite:///s.db", trials=workers, workers=workers, epochs=1, samples=300)
         proc = user.run([STUDY_PY, *args], folder, nproc=4,
                         env={"OPENBLAS_NUM_THREADS": "1"})  # fmt: skip
         assert proc.returncode == 2, proc.stdout + proc.stderr

@@ -14,9 +14,8 @@ from pathlib import Path
 
 import pytest
 from cli_runs import run_study, tiny_args
-from servers import dashboard_server, postgres_database
+from servers import dashboard_server, get_json, postgres_database
 from sqlalchemy.engine import make_url
-from test_dashboard import get_json
 
 NAME = "pg-clients"
 TRIALS = 2
