@@ -1,8 +1,11 @@
 """The training-method interface: everything the sweep may ask of a method, and nothing else.
 
 A method (``model.l1``: the plan's one-sample-at-a-time loop; ``model.clock``: fresh noise and
-backpropagation over a growing prefix) is one object implementing ``Method``, registered by
-name in ``model.registry``. The sweep calls the interface and never asks which method it holds.
+backpropagation over a growing prefix) is one object of a ``Method`` subclass, registered by
+name in ``model.registry``. The sweep calls the interface and never asks which method it holds:
+what a method has beyond the common epoch report (stages, a growing prefix, restarts) it
+declares in the shared vocabulary below, and how its trials read in reports in one
+``Reporting``.
 
 Its search space is plain data (``FloatParam``, ``IntParam``, ``ChoiceParam``): ``model`` never
 imports Optuna, and ``sweep.space`` turns each parameter into the matching ``suggest_*`` call.
@@ -10,8 +13,9 @@ imports Optuna, and ``sweep.space`` turns each parameter into the matching ``sug
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -161,93 +165,147 @@ class Run(Protocol):
     def evaluate(self, data: SignalSet, weights: Weights | None = None) -> Evaluation: ...
 
 
-class Method(Protocol):
-    """One way of training the plan's ``SineLSTM``."""
+# --- Optional per-epoch facts, with one meaning for every method ---
+# A method that has one reports it as a field of its ``EpochReport`` subclass and names it in
+# ``Method.curves``; the sweep records every named field as a curve, and reads these by these
+# names only, so that no method's own vocabulary reaches the sweep (a method may record other
+# curves of its own: shown, never read).
+VAL_PER_FREQ = "val_per_freq"
+"""The honest validation MSE of each frequency block (an ``EpochReport`` field every method
+has, recorded as a curve only where named: the stall rule reads it)."""
+STAGE = "stage"
+"""Which of the method's ``stages`` trained the epoch: the report says which stage gave the
+delivered weights, and where the time went."""
+PREFIX = "prefix"
+"""The length of a growing prefix after the epoch: the sweep's stall rule judges the epochs
+that report one and are not ``judged``."""
+ATTEMPT = "attempt"
+"""Which attempt (0, then one more per start-over from new initial weights) the epoch
+trained."""
+RESTARTED = "restarted"
+"""The epoch ended its attempt: the method starts over by itself, and the stall rule judges
+the new attempt afresh."""
+JUDGED = "judged"
+"""The plan's rules judge this epoch's honest MSE (where recorded, it replaces
+``Method.judged_from``)."""
+SHARED_CURVES = (VAL_PER_FREQ, STAGE, PREFIX, ATTEMPT, RESTARTED, JUDGED)
+
+
+@dataclass(frozen=True)
+class Reporting:
+    """How a method's trials read in reports: kept apart from training, declared once."""
+
+    axis: str
+    """The searched parameter the report's table and sweep plot are keyed by (a column)."""
+    axis_title: str
+    """That parameter's axis title in the plots."""
+    floor_action: str = "another point of the search space; this run learnt nothing"
+    """The advice a trial carries when its model is at the predict-zero floor, whichever of
+    the plan's rows fired (the plan's own advice is kept beside it)."""
+    at_floor_advice: str = ""
+    """What a study whose best trial sits at the floor means, and what to do about it."""
+    disclosure: str | None = None
+    """Said wherever a model trained this way is reported (None: nothing to disclose)."""
+    online_loss_is_comparable: bool = True
+    """Whether its online loss is a training MSE on the real targets, so that comparing it
+    with the honest MSE is worth a warning (the clock's is a prefix MSE on other targets)."""
+
+
+class Method(ABC):
+    """One way of training the plan's ``SineLSTM``: the abstract members are required, every
+    other member has a default that fits a method without it. A subclass sets ``name``,
+    ``config_class`` and ``reporting`` as class attributes (checked when it is defined)."""
 
     name: str
     """Its registry name, recorded on every study, trial and model file."""
-    title: str
-    """One line for ``--help`` and reports: what it does."""
-    default_study: str
-    """The study name a sweep of this method uses unless told otherwise."""
-    sweep_axis: tuple[str, str]
-    """(parameter, axis title) the report plots validation MSE against."""
-    online_loss_is_comparable: bool
-    """Whether its online loss is a training MSE on the real targets (so comparing it with the
-    honest MSE is worth a warning): the clock's is a prefix MSE on grow-stage targets."""
-    disclosure: str | None
-    """Said wherever a model trained this way is reported (None: nothing to disclose)."""
-    at_floor_advice: str
-    """What a study of this method whose best trial sits at the predict-zero floor means, and
-    what to do about it."""
-    floor_action: str
-    """The advice a trial of this method carries when its model is at the floor, whichever
-    of the plan's rows fired (the plan's own advice is kept beside it)."""
-    extra_curves: tuple[str, ...]
-    """Per-epoch report fields recorded beside the common curves."""
-    unordered_space: bool
+    config_class: type
+    """Its frozen config dataclass (with a ``METHOD`` class attribute naming the method)."""
+    reporting: Reporting
+    curves: tuple[str, ...] = ()
+    """Fields of its epoch reports recorded as curves beside ``sweep.records.CURVES``: the
+    shared ones above that it has, and any of its own."""
+    stages: tuple[str, ...] = ()
+    """The stages its epochs' ``STAGE`` names, in the order they run (none: one stage)."""
+    unordered_space = False
     """Whether nearby values of its searched parameters mean nothing alike (a seed): the sweep
     then proposes each point once, in random order, instead of modelling the objective over
     the space (which would also propose a point twice, training the same run again)."""
-    config_class: type
-    """Its frozen config dataclass (with a ``METHOD`` class attribute naming the method)."""
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        missing = [a for a in ("name", "config_class", "reporting") if not hasattr(cls, a)]
+        if missing and not getattr(cls, "__abstractmethods__", None):
+            raise TypeError(f"method {cls.__name__} does not set {', '.join(missing)}")
+
+    @property
+    def default_study(self) -> str:
+        """The study name a sweep of this method uses unless told otherwise."""
+        return f"lstm-{self.name}"
+
+    @abstractmethod
     def search_space(self, settings: Settings) -> tuple[Param, ...]: ...
 
-    def first_params(self, settings: Settings) -> dict[str, Any]:
-        """The best measured point of the search space: the first trial of every study."""
-        ...
-
+    @abstractmethod
     def make_config(self, params: Mapping[str, Any], settings: Settings) -> Any:
         """The run's frozen config; a ``ValueError`` naming the field for a bad setting."""
-        ...
 
-    def identity(self, settings: Settings) -> dict[str, Any]:
-        """What a trial's numbers depend on beyond the data: a resumed study must match."""
-        ...
-
-    def judged_from(self, settings: Settings) -> int:
-        """The first epoch the plan's divergence rules judge (earlier epochs are a stage
-        whose validation MSE is meant to swing)."""
-        ...
-
-    def uses_torch(self, settings: Settings) -> bool: ...
-
-    def engine(self, config: Any) -> str:
-        """Which implementation computes the run (recorded on the trial)."""
-        ...
-
+    @abstractmethod
     def start(self, config: Any, train: SignalSet, val: SignalSet, data: DataConfig,
               stall_check: StallCheck | None = None) -> Run: ...  # fmt: skip
 
+    @abstractmethod
     def resume(self, state: State, train: SignalSet, val: SignalSet, data: DataConfig,
                stall_check: StallCheck | None = None) -> Run: ...  # fmt: skip
 
+    @abstractmethod
     def save(self, state: State, path: Path) -> None: ...
 
+    @abstractmethod
     def load(self, path: Path) -> State:
         """A checkpoint of this method; any failure is a ``CheckpointError``."""
-        ...
+
+    def first_params(self, settings: Settings) -> dict[str, Any] | None:
+        """The best measured point of the search space, the first trial of every study (None:
+        no point is favoured)."""
+        return None
+
+    def identity(self, settings: Settings) -> dict[str, Any]:
+        """What a trial's numbers depend on beyond the data and the search space: a resumed
+        study must match."""
+        return {}
+
+    def judged_from(self, settings: Settings) -> int:
+        """The first epoch the plan's divergence rules judge (earlier epochs are a stage whose
+        validation MSE is meant to swing), where a method does not record ``JUDGED``."""
+        return 0
+
+    def uses_torch(self, settings: Settings) -> bool:
+        """Whether its runs need torch (a worker then loads it, and uses one thread)."""
+        return False
+
+    def engine(self, config: Any) -> str:
+        """Which implementation computes the run (recorded on the trial)."""
+        return self.name
 
     def adopt(self, state: State, config: Any) -> State | None:
         """``state`` ready to continue as a run of ``config``, or None when it was made with
         another configuration."""
-        ...
+        return state if state.config == config else None
 
     def warm_up(self, settings: Settings, data: DataConfig) -> None:
         """Compile what its runs compile (or load it from numba's cache) on throwaway tiny
         data: a worker does this before its first trial, so that no epoch's time includes it."""
-        ...
+        return None  # a method that compiles nothing has nothing to warm up
 
     def describe(self, config: Any) -> str:
-        """A few words naming the config's searched values, for progress lines."""
-        ...
+        """A few words naming the config's values, for notes and reports."""
+        return ", ".join(f"{f.name} {getattr(config, f.name)}" for f in fields(config))
 
     def progress(self, config: Any, report: EpochReport) -> str:
         """The method's own facts about an epoch for its progress line ("" for none)."""
-        ...
+        return ""
 
     def delivered_by(self, state: State) -> str:
         """Which stage and optimizer produced the delivered (best) weights, with the budget
         spent there, in a few words ("" where one optimizer trains throughout)."""
-        ...
+        return ""

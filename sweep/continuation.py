@@ -43,7 +43,7 @@ def start_or_continue(
     for problem in problems:
         log(f"warning: trial {trial.number}: skipping checkpoint {problem}")
     if state is None:
-        if problems or rec.curve(trial.user_attrs, "val_mse"):
+        if problems or rec.curve(trial.user_attrs, rec.VAL_MSE_CURVE):
             # It had finished epochs (inherited curve), so it had a checkpoint.
             log(f"warning: trial {trial.number}: no usable checkpoint of trial {parent}; "
                 "it starts again from scratch")  # fmt: skip

@@ -97,7 +97,7 @@ def deliver(
     for key, value in attrs.items():
         trial.set_user_attr(key, value)
     # At the floor the plan's row (say "increase LR") is not the advice: the data is the cause.
-    action = method.floor_action if attrs[rec.AT_FLOOR] else diagnosis.action
+    action = method.reporting.floor_action if attrs[rec.AT_FLOOR] else diagnosis.action
     record_diagnosis(trial, diagnosis, action)
     if store is not None:
         # While the trial runs: Optuna refuses artifacts on a finished trial.
@@ -107,9 +107,9 @@ def deliver(
     trained = method.describe(state.config) + (f"; {delivered_by}" if delivered_by else "")
     facts = TrialFacts(
         number=trial.number, method=method.name, trained=trained,
-        disclosure=method.disclosure, diagnosis=diagnosis, action=action, epochs=state.epoch,
-        best_epoch=meta["epoch"], train_mse=train, val_mse=val, test_mse=test.mse,
-        best_online_loss=min(online) if online else None, floor=floor,
+        disclosure=method.reporting.disclosure, diagnosis=diagnosis, action=action,
+        epochs=state.epoch, best_epoch=meta["epoch"], train_mse=train, val_mse=val,
+        test_mse=test.mse, best_online_loss=min(online) if online else None, floor=floor,
         at_floor=attrs[rec.AT_FLOOR],
     )  # fmt: skip
     save_note(trial, trial_note(facts))

@@ -126,7 +126,7 @@ class Objective:
         now, so the learning curve has no gap (values already inherited are skipped)."""
         for r in state.history:
             trial.report(r.val_mse, r.epoch)
-        if len(rec.curve(trial.user_attrs, "val_mse")) != state.epoch:
+        if len(rec.curve(trial.user_attrs, rec.VAL_MSE_CURVE)) != state.epoch:
             self._record_epoch(trial, state)
 
     def _prune(
@@ -141,7 +141,7 @@ class Objective:
                        stop, verdict, self.store, self.log)  # fmt: skip
 
     def _record_epoch(self, trial: optuna.Trial, state: State) -> None:
-        names = (*rec.CURVES, *self.method.extra_curves)
+        names = (*rec.CURVES, *self.method.curves)
         curves = {n: [_curve_value(getattr(r, n)) for r in state.history] for n in names}
         trial.set_user_attr(rec.CURVES_KEY, curves)
         trial.report(state.history[-1].val_mse, state.history[-1].epoch)

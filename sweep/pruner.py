@@ -36,9 +36,9 @@ class DivergencePruner(BasePruner):
         n_warmup_steps: steps below this are never pruned.
         judge_from_step: steps below this are not judged by the plan's rules (their values are
             left out of the curve the rules see), for a method whose early epochs are a
-            different stage: the clock method's growing prefix, whose honest MSE is meant to
-            swing. Those epochs are judged by the stall rule instead, from the curves the
-            trial records (its prefix ``T`` per epoch among them).
+            different stage (a growing prefix, whose honest MSE is meant to swing). Those
+            epochs are judged by the stall rule instead, from the curves the trial records
+            (``records.PREFIX`` among them: any method that reports a prefix is judged so).
         full_length: the block length a growing prefix grows to.
     """
 
@@ -73,13 +73,13 @@ def grow_epochs(attrs: Mapping[str, Any], before_step: int) -> tuple[int, list[G
     by itself).
     A trial that records which epochs are judged has its grow epochs named by that curve;
     otherwise they are the epochs before ``before_step``."""
-    prefix = rec.curve(attrs, rec.CLOCK_PREFIX)
-    per_freq = rec.curve(attrs, "val_per_freq")
-    online = rec.curve(attrs, "online_loss")
-    norm = rec.curve(attrs, "grad_norm_mean")
+    prefix = rec.curve(attrs, rec.PREFIX)
+    per_freq = rec.curve(attrs, rec.VAL_PER_FREQ)
+    online = rec.curve(attrs, rec.ONLINE_LOSS)
+    norm = rec.curve(attrs, rec.GRAD_NORM_MEAN)
     n = min(len(prefix), len(per_freq), len(online), len(norm))
-    judged = rec.curve(attrs, rec.CLOCK_JUDGED)
-    restarted = rec.curve(attrs, rec.CLOCK_RESTARTED)
+    judged = rec.curve(attrs, rec.JUDGED)
+    restarted = rec.curve(attrs, rec.RESTARTED)
     if len(judged) < n:  # recorded before attempts existed: one attempt, a fixed grow stage
         judged = [i >= before_step - 1 for i in range(n)]
     if len(restarted) < n:
@@ -118,7 +118,7 @@ def stall_check(reports: Sequence[Any], full_length: int, last_grow_epoch: int) 
 def judged_steps(values: dict[int, float], attrs: Mapping[str, Any], from_step: int) -> set[int]:
     """The steps the plan's rules judge: those the trial's ``judged`` curve names (step =
     epoch = index + 1), else every step from ``from_step`` on."""
-    judged = rec.curve(attrs, rec.CLOCK_JUDGED)
+    judged = rec.curve(attrs, rec.JUDGED)
     if judged:
         return {s for s in values if 1 <= s <= len(judged) and judged[s - 1]}
     return {s for s in values if s >= from_step}

@@ -13,7 +13,19 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from model.method import STOP_EARLY, STOP_MAX_EPOCHS, STOP_NON_FINITE  # noqa: F401  (re-exported)
+# Re-exported: the methods' stop reasons, and the per-epoch curves any method may record (the
+# interface defines them, so a method names them without importing the sweep).
+from model.method import (  # noqa: F401
+    ATTEMPT,
+    JUDGED,
+    PREFIX,
+    RESTARTED,
+    STAGE,
+    STOP_EARLY,
+    STOP_MAX_EPOCHS,
+    STOP_NON_FINITE,
+    VAL_PER_FREQ,
+)
 from sweep.paths import study_folder
 
 # --- Study attributes (sweep.identity) ---
@@ -73,18 +85,16 @@ ENGINE = "engine"
 CURVES_KEY = "curves"
 """Written once per epoch: one storage write (not one per curve), and one line among the
 dashboard's user attributes instead of a screenful burying the verdict."""
-CURVES = ("online_loss", "train_mse", "val_mse", "grad_norm_mean", "grad_norm_max", "lr",
-          "seconds")  # fmt: skip
-CLOCK_PREFIX = "prefix"
-"""The clock method's extra curve (its ``extra_curves``): prefix length T after each epoch."""
-CLOCK_STAGE = "stage"
-"""The clock method's extra curve: the stage (grow or tune) of each epoch."""
-CLOCK_ATTEMPT = "attempt"
-"""The clock method's extra curve: the attempt (initial weights) each epoch trained."""
-CLOCK_RESTARTED = "restarted"
-"""The clock method's extra curve: whether the attempt ended with the epoch (a restart)."""
-CLOCK_JUDGED = "judged"
-"""The clock method's extra curve: whether the plan's rules judge the epoch (tune epochs)."""
+ONLINE_LOSS = "online_loss"
+VAL_MSE_CURVE = "val_mse"
+GRAD_NORM_MEAN = "grad_norm_mean"
+SECONDS = "seconds"
+CURVES = (ONLINE_LOSS, "train_mse", VAL_MSE_CURVE, GRAD_NORM_MEAN, "grad_norm_max", "lr",
+          SECONDS)  # fmt: skip
+"""Every method's curves: fields of ``model.method.EpochReport``. Beside them a method records
+those it names in ``Method.curves``; of those, the sweep reads only the shared ones
+(``VAL_PER_FREQ``, ``STAGE``, ``PREFIX``, ``ATTEMPT``, ``RESTARTED``, ``JUDGED``, re-exported
+above from ``model.method``, where their meaning is given)."""
 
 
 def curve(attrs: Mapping[str, Any], name: str) -> list:

@@ -48,7 +48,7 @@ class SweepConfig:
     method: str = field(
         default=registry.DEFAULT,
         **_help(
-            f"training method, one of: {', '.join(registry.NAMES)} (the README describes each; "
+            f"training method, one of: {', '.join(registry.names())} (the README describes each; "
             "each has its own study by default)"
         ),
     )
@@ -130,9 +130,9 @@ class SweepConfig:
     quiet: bool = field(default=False, **_help("print one line per trial, not per epoch"))
 
     def __post_init__(self) -> None:
-        if self.method not in registry.NAMES:
+        if self.method not in registry.names():
             raise ValueError(
-                f"--method must be one of {', '.join(registry.NAMES)}, got {self.method!r}"
+                f"--method must be one of {', '.join(registry.names())}, got {self.method!r}"
             )
         if not self.study_name:
             object.__setattr__(self, "study_name", self.training_method.default_study)

@@ -13,7 +13,20 @@ from model.clock.config import STAGE_GROW, STAGE_POLISH, STAGE_TUNE, ClockConfig
 from model.clock.state import ClockReport, ClockState
 from model.clock.training import ClockTraining
 from model.data import DataConfig, SignalSet
-from model.method import IntParam, Param, Settings, StallCheck
+from model.method import (
+    ATTEMPT,
+    JUDGED,
+    PREFIX,
+    RESTARTED,
+    STAGE,
+    VAL_PER_FREQ,
+    IntParam,
+    Method,
+    Param,
+    Reporting,
+    Settings,
+    StallCheck,
+)
 
 #: Searched: the seed only. On this kind of machine (bench/results/grow_screen.md) no recipe
 #: knob that was screened changed how often a grow stage reaches full length (lr scale 1e-3
@@ -67,24 +80,24 @@ def grow_epochs(epochs: int, tune_epochs: int = 0) -> int:
     return min(epochs - 1, max(1, round(GROW_SHARE * epochs)))
 
 
-class ClockMethod:
+class ClockMethod(Method):
     name = ClockConfig.METHOD
-    title = ("full backpropagation over a growing prefix, then a full-length fine-tune, "
-             "ignoring S; searches the initial weights (seed), and starts a stalled grow over "
-             "from other ones")  # fmt: skip
-    default_study = "lstm-clock"
-    sweep_axis = ("seed", "seed of the initial weights")
-    # Its online loss is a prefix MSE against grow-stage targets: meant to fall below the
-    # growth threshold long before the model is any good.
-    online_loss_is_comparable = False
-    disclosure: str | None = DISCLOSURE
-    floor_action = ("another seed: the learning rate is not the cause; this run learnt no "
-                    "oscillator")  # fmt: skip
-    at_floor_advice = ("No trial of this study learnt the clock. Seeds matter; more trials or "
-                       "epochs help.")  # fmt: skip
-    extra_curves = ("stage", "prefix", "val_per_freq", "attempt", "restarted", "judged")
-    unordered_space = True  # the searched seed: seed 41 is no more like 42 than 7
     config_class = ClockConfig
+    reporting = Reporting(
+        axis="seed",
+        axis_title="seed of the initial weights",
+        floor_action=("another seed: the learning rate is not the cause; this run learnt no "
+                      "oscillator"),
+        at_floor_advice=("No trial of this study learnt the clock. Seeds matter; more trials "
+                         "or epochs help."),
+        disclosure=DISCLOSURE,
+        # Its online loss is a prefix MSE against grow-stage targets: meant to fall below the
+        # growth threshold long before the model is any good.
+        online_loss_is_comparable=False,
+    )  # fmt: skip
+    curves = (STAGE, PREFIX, VAL_PER_FREQ, ATTEMPT, RESTARTED, JUDGED)
+    stages = (STAGE_GROW, STAGE_TUNE, STAGE_POLISH)
+    unordered_space = True  # the searched seed: seed 41 is no more like 42 than 7
 
     def search_space(self, settings: Settings) -> tuple[Param, ...]:
         return (IntParam("seed", *SEEDS),)
@@ -147,9 +160,6 @@ class ClockMethod:
 
     def load(self, path: Path) -> ClockState:
         return clock_state.load(path)
-
-    def adopt(self, state: ClockState, config: ClockConfig) -> ClockState | None:
-        return state if state.config == config else None
 
     def warm_up(self, settings: Settings, data: DataConfig) -> None:
         kernels.warm_up(data, settings.hidden_size)  # its honest evaluation; torch trains it

@@ -12,7 +12,7 @@ from model.data import DataConfig, SignalSet
 from model.l1 import checkpoint
 from model.l1.config import BATCH_SIZE, SEQUENCE_LENGTH, TrainConfig
 from model.l1.training import Training, TrainState, engine_class
-from model.method import EpochReport, FloatParam, Param, Settings, StallCheck
+from model.method import FloatParam, Method, Param, Reporting, Settings, StallCheck
 from model.params import init_weights
 
 #: Settings that mean something for this method only: part of its studies' identity.
@@ -20,29 +20,23 @@ _OWN_SETTINGS = ("lr_min", "lr_max", "plateau_factor", "plateau_patience",
                  "early_stopping_patience", "seed")  # fmt: skip
 
 
-class L1Method:
+class L1Method(Method):
     name = TrainConfig.METHOD
-    title = "the plan: one sample per step, state detached; searches the lr"
-    default_study = "lstm-l1-lr"
-    sweep_axis = ("lr", "initial learning rate (log)")
-    online_loss_is_comparable = True
-    disclosure: str | None = None
-    floor_action = ("the learning rate is not the cause: at the floor, where S(t) says nothing "
-                    "about t, one-step training stays at any lr; train a clock instead "
-                    "(--method clock)")  # fmt: skip
-    at_floor_advice = ("S(t) carries no information about t, so a model trained one sample at a "
-                       "time sits there at any learning rate: the learning rate is not what "
-                       "holds it back.")  # fmt: skip
-    extra_curves: tuple[str, ...] = ()
-    unordered_space = False  # nearby learning rates train alike
     config_class = TrainConfig
+    reporting = Reporting(
+        axis="lr",
+        axis_title="initial learning rate (log)",
+        floor_action=("the learning rate is not the cause: at the floor, where S(t) says nothing "
+                      "about t, one-step training stays at any lr; train a clock instead "
+                      "(--method clock)"),
+        at_floor_advice=("S(t) carries no information about t, so a model trained one sample "
+                         "at a time sits there at any learning rate: the learning rate is not "
+                         "what holds it back."),
+    )  # fmt: skip
+    default_study = "lstm-l1-lr"
 
     def search_space(self, settings: Settings) -> tuple[Param, ...]:
         return (FloatParam("lr", settings.lr_min, settings.lr_max, log=True),)
-
-    def first_params(self, settings: Settings) -> dict[str, Any] | None:
-        # The plan's sweep is a search over the lr from its first trial: no point is favoured.
-        return None
 
     def make_config(self, params: Mapping[str, Any], settings: Settings) -> TrainConfig:
         return TrainConfig(
@@ -60,9 +54,6 @@ class L1Method:
     def identity(self, settings: Settings) -> dict[str, Any]:
         own = {name: getattr(settings, name) for name in _OWN_SETTINGS}
         return {"batch_size": BATCH_SIZE, "sequence_length": SEQUENCE_LENGTH, **own}
-
-    def judged_from(self, settings: Settings) -> int:
-        return 0
 
     def uses_torch(self, settings: Settings) -> bool:
         return settings.engine == "reference"
@@ -98,10 +89,4 @@ class L1Method:
         kernels.warm_up(data, settings.hidden_size)  # the compiled engine predicts with it too
 
     def describe(self, config: TrainConfig) -> str:
-        return f"lr {config.lr:.2e}"
-
-    def progress(self, config: TrainConfig, report: EpochReport) -> str:
-        return ""
-
-    def delivered_by(self, state: TrainState) -> str:
-        return ""  # one optimizer throughout: describe() names it
+        return f"lr {config.lr:.2e}"  # one optimizer throughout: delivered_by says nothing

@@ -65,9 +65,11 @@ class Curve(NamedTuple):
     val_mse: tuple[float | None, ...]
     online_loss: tuple[float | None, ...]
     prefix: tuple[float | None, ...] = ()
-    """The clock method's prefix length T after each epoch (empty for other methods)."""
+    """A growing prefix's length T after each epoch (empty for a method without one)."""
     stage: tuple[str | None, ...] = ()
-    """The clock method's stage of each epoch, grow or tune (empty for other methods)."""
+    """The method's stage of each epoch (empty for a method of one stage)."""
+    judged: tuple[bool | None, ...] = ()
+    """Whether the plan's rules judge each epoch (empty: not recorded)."""
 
 
 class CurvesInfo(NamedTuple):
@@ -125,7 +127,8 @@ class PerFreqInfo(NamedTuple):
 def sweep_info(summary: Summary) -> SweepInfo:
     """The method's sweep axis (the learning rate, or the clock's seed) against
     validation MSE, per trial."""
-    axis, title = registry.get(summary.method).sweep_axis
+    reporting = registry.get(summary.method).reporting
+    axis, title = reporting.axis, reporting.axis_title
 
     def x(r: TrialRow) -> float | None:
         return (r.params or {}).get(axis)
@@ -150,15 +153,16 @@ def curves_info(
 ) -> CurvesInfo:
     """Every trial that finished at least one epoch; a pruned trial's curve simply ends at
     the epoch it was stopped after. ``axis``: the parameter the sweep varies (the method's
-    ``sweep_axis``), which orders and colours the curves."""
+    ``Reporting.axis``), which orders and colours the curves."""
     curves = []
     for t in trials:
-        val = rec.curve(t.user_attrs, "val_mse")
+        val = rec.curve(t.user_attrs, rec.VAL_MSE_CURVE)
         if not val:
             continue
-        online = rec.curve(t.user_attrs, "online_loss")
-        prefix = rec.curve(t.user_attrs, rec.CLOCK_PREFIX)
-        stage = rec.curve(t.user_attrs, rec.CLOCK_STAGE)
+        online = rec.curve(t.user_attrs, rec.ONLINE_LOSS)
+        prefix = rec.curve(t.user_attrs, rec.PREFIX)
+        stage = rec.curve(t.user_attrs, rec.STAGE)
+        judged = rec.curve(t.user_attrs, rec.JUDGED)
         curves.append(
             Curve(
                 number=t.number,
@@ -170,6 +174,7 @@ def curves_info(
                 online_loss=_padded(online, len(val)),
                 prefix=_padded(prefix, len(val)) if prefix else (),
                 stage=_padded(stage, len(val)) if stage else (),
+                judged=_padded(judged, len(val)) if judged else (),
             )
         )
     return CurvesInfo(tuple(curves), floor, FLOOR_FRACTION * floor, x_name=axis)

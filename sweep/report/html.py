@@ -162,7 +162,7 @@ def build(
         fg.freq_index(freq, stored_data(study)[0])  # a wrong --freq fails before any work
     crit = fg.criteria_info(summary)
     sweep = fg.sweep_info(summary)
-    axis = registry.get(summary.method).sweep_axis[0]
+    axis = registry.get(summary.method).reporting.axis
     sections = [
         Section("1. The sweep", sweep_intro(sweep), _div(sweep_figure(sweep), "sweep")),
         Section(

@@ -184,18 +184,19 @@ def _panel_axis(values: list[float | None], info: fg.CurvesInfo) -> ax.YAxis:
 
 
 def _mark(c: fg.Curve, k: int, cut: bool) -> str:
-    """x where a pruned trial stopped; for a clock trial, squares in its tune stage."""
+    """x where a pruned trial stopped; squares on the epochs the plan's rules judge, where a
+    trial records which (a growing prefix's epochs are circles)."""
     if cut:
         return "x"
-    return "square" if k < len(c.stage) and c.stage[k] == "tune" else "circle"
+    return "square" if k < len(c.judged) and c.judged[k] else "circle"
 
 
 def curves_figure(info: fg.CurvesInfo) -> go.Figure:
-    clock = any(c.prefix for c in info.curves)
+    grows = any(c.prefix for c in info.curves)
     titles = (
         "honest validation MSE (frozen weights, whole set)",
         "online training loss (mean while the weights move)",
-    ) + (("clock: prefix length T (grow: circles, tune: squares)",) if clock else ())
+    ) + (("prefix length T (squares: epochs the plan's rules judge)",) if grows else ())
     fig = make_subplots(1, len(titles), horizontal_spacing=0.07, subplot_titles=titles)
     colours = curve_colours(info.curves)
     rank = {n: i for i, n in enumerate(colours)}
@@ -206,7 +207,7 @@ def curves_figure(info: fg.CurvesInfo) -> go.Figure:
             " (pruned)" if pruned else ""
         )
         last = len(c.epochs) - 1
-        panels = (c.val_mse, c.online_loss) + ((c.prefix,) if clock else ())
+        panels = (c.val_mse, c.online_loss) + ((c.prefix,) if grows else ())
         for col, ys in enumerate(panels, start=1):
             fig.add_scatter(
                 x=c.epochs,
@@ -233,7 +234,7 @@ def curves_figure(info: fg.CurvesInfo) -> go.Figure:
         if axis.contains(info.floor):
             _floor(fig, info.floor, axis.type == ax.LOG, row=1, col=col)
         _apply(fig, axis, "MSE" if col == 1 else "loss", row=1, col=col)
-    if clock:
+    if grows:
         fig.update_yaxes(title="T (samples)", rangemode="tozero", row=1, col=3)
     longest = max((len(c.epochs) for c in info.curves), default=0)
     fig.update_xaxes(title="epoch", dtick=1 if longest <= 12 else None)

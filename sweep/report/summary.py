@@ -90,17 +90,17 @@ class Summary:
 
 def _row(t: optuna.trial.FrozenTrial) -> TrialRow:
     a = t.user_attrs
-    online = [v for v in rec.curve(a, "online_loss") if v is not None]
-    attempt = rec.curve(a, rec.CLOCK_ATTEMPT)
-    restarted = rec.curve(a, rec.CLOCK_RESTARTED)
-    stages = rec.curve(a, rec.CLOCK_STAGE)
+    online = [v for v in rec.curve(a, rec.ONLINE_LOSS) if v is not None]
+    attempt = rec.curve(a, rec.ATTEMPT)
+    restarted = rec.curve(a, rec.RESTARTED)
+    stages = rec.curve(a, rec.STAGE)
     best_epoch = a.get(rec.BEST_EPOCH)
     return TrialRow(
         number=t.number,
         state=t.state.name,
         lr=t.params.get("lr"),
         verdict=a.get(rec.VERDICT),
-        epochs=a.get(rec.EPOCHS, len(rec.curve(a, "val_mse")) or None),
+        epochs=a.get(rec.EPOCHS, len(rec.curve(a, rec.VAL_MSE_CURVE)) or None),
         train_mse=a.get(rec.TRAIN_MSE),
         val_mse=a.get(rec.VAL_MSE),
         test_mse=a.get(rec.TEST_MSE),
@@ -114,11 +114,11 @@ def _row(t: optuna.trial.FrozenTrial) -> TrialRow:
         verdict_epoch=a.get(rec.VERDICT_EPOCH),
         attempts=max(attempt) + 1 if attempt else None,
         restart_epochs=tuple(i + 1 for i, r in enumerate(restarted) if r),
-        tuned=any(rec.curve(a, rec.CLOCK_JUDGED)),
+        tuned=any(rec.curve(a, rec.JUDGED)),
         delivered_stage=stages[best_epoch - 1]
         if best_epoch and best_epoch <= len(stages)
         else None,
-        stage_seconds=_stage_seconds(stages, rec.curve(a, "seconds")),
+        stage_seconds=_stage_seconds(stages, rec.curve(a, rec.SECONDS)),
     )
 
 
@@ -143,14 +143,14 @@ def notes_for(rows: tuple[TrialRow, ...], best: TrialRow | None, floor: float
             f"{who} at the predict-zero floor: the best honest validation MSE is "
             f"{best.val_mse:.4f}, and the best a model that cannot tell time can score on this "
             f"data is {floor:.4f} (each block's mean; over whole periods that is 0.5, what "
-            "predicting 0 scores). " + method.at_floor_advice
+            "predicting 0 scores). " + method.reporting.at_floor_advice
         )
-    if method is not None and method.disclosure:
-        notes.append(method.disclosure)
+    if method is not None and method.reporting.disclosure:
+        notes.append(method.reporting.disclosure)
     for r in scored:
         if r.best_online_loss is None or r.train_mse is None:
             continue
-        if not registry.get(r.method).online_loss_is_comparable:
+        if not registry.get(r.method).reporting.online_loss_is_comparable:
             continue
         for t in reversed(TIERS):  # the loosest tier the online loss would meet
             if r.best_online_loss < t.max_train <= r.train_mse:
@@ -253,7 +253,7 @@ def collect(study: optuna.Study, others: list[optuna.Study] | None = None) -> Su
 
 def axis_value(r: TrialRow) -> tuple[str, Any]:
     """The name of the trial's method's sweep axis and the trial's value on it (None: none)."""
-    name = registry.get(r.method).sweep_axis[0]
+    name = registry.get(r.method).reporting.axis
     return name, r.lr if name == "lr" else (r.params or {}).get(name)
 
 

@@ -240,12 +240,13 @@ def test_a_clock_studys_curves_get_a_prefix_panel() -> None:
             state=TrialState.COMPLETE, value=0.3, params={"lr_scale": 2e-3 * (i + 1)},
             distributions=dist,
             user_attrs={"curves": {"val_mse": [0.5, 0.3], "online_loss": [0.1, 0.01],
-                                   "prefix": [100, 400], "stage": ["grow", "tune"]}},
+                                   "prefix": [100, 400], "stage": ["grow", "tune"],
+                                   "judged": [False, True]}},
         ))  # fmt: skip
     fig = plots.curves_figure(fg.curves_info(study.get_trials(), 0.5, "lr_scale"))
     prefix = [tr for tr in fig.data if tr.xaxis == "x3"]
     assert [list(tr.y) for tr in prefix] == [[100, 400], [100, 400]]
-    # The stage of each epoch: in the hover text, and as the marker (tune: squares).
+    # The stage of each epoch in the hover text; the epochs the plan's rules judge: squares.
     assert list(prefix[0].marker.symbol) == ["circle", "square"]
     assert list(prefix[0].customdata) == ["grow", "tune"] and "(%{customdata})" in (
         prefix[0].hovertemplate

@@ -26,7 +26,7 @@ def test_at_the_floor_the_advice_is_the_tools_own_and_the_plans_is_kept(tiny_stu
     for t in finished(study):
         a = t.user_attrs
         assert a[rec.AT_FLOOR] is True  # 200 samples: its own floor, not 0.5
-        assert a[rec.ACTION] == l1.floor_action
+        assert a[rec.ACTION] == l1.reporting.floor_action
         assert (
             "learning rate is not the cause" in a[rec.ACTION] and "--method clock" in a[rec.ACTION]
         )

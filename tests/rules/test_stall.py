@@ -117,7 +117,7 @@ def _curves(epochs: list[dict], restarted: list[bool]) -> dict:
         "val_per_freq": [x["val_per_freq"] for x in epochs],
         "online_loss": [x["online_loss"] for x in epochs],
         "grad_norm_mean": [x["grad_norm_mean"] for x in epochs],
-        rec.CLOCK_RESTARTED: restarted, rec.CLOCK_JUDGED: [False] * len(epochs)}}  # fmt: skip
+        rec.RESTARTED: restarted, rec.JUDGED: [False] * len(epochs)}}  # fmt: skip
 
 
 def test_an_attempt_that_ended_in_a_restart_is_not_judged_and_the_next_starts_afresh() -> None:
@@ -141,7 +141,7 @@ def test_an_attempt_that_ended_in_a_restart_is_not_judged_and_the_next_starts_af
 
 
 def test_the_plan_rules_judge_only_the_epochs_the_method_marks() -> None:
-    attrs = {rec.CURVES_KEY: {rec.CLOCK_JUDGED: [False] * 5 + [True] * 4}}
+    attrs = {rec.CURVES_KEY: {rec.JUDGED: [False] * 5 + [True] * 4}}
     # Grow epochs swing wildly (not judged); the tune epochs jump by more than 20%.
     values = {1: 0.5, 2: 0.01, 3: 0.9, 4: 0.02, 5: 0.5, 6: 0.02, 7: 0.019, 8: 0.03, 9: 0.02}
     d = diagnose_all(values, attrs, 3, FULL)
