@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import NamedTuple
 
+from model import registry
 from sweep.report.summary import FINISHED_NAMES, TrialRow
 from sweep.rules.criteria import TIERS
 
@@ -24,14 +25,16 @@ class Outcomes(NamedTuple):
     stopped: dict[str, tuple[int, ...]]
     """Per verdict that stopped trials early: the epochs at which it did."""
     by_config: dict[str, tuple[int, int]]
-    """For a method that searches a seed: per setting of everything else, (trials that
-    reached the minimum tier, trials), over the seeds tried."""
+    """For a method whose space is unordered (a seed): per setting of everything but its
+    sweep axis, (trials that reached the minimum tier, trials), over the axis values tried."""
     attempts: tuple[int, int, int] | None = None
     """For a method that starts stalled runs over: (initial weights tried in all, of them
     given up as stalled inside a trial, trials that reached their full-length stage)."""
     stages: tuple[tuple[str, float, int, int], ...] = ()
     """For a method that trains in stages: per stage, (stage, seconds of training spent in it
     over all finished trials, trials that ran it, trials whose delivered weights it gave)."""
+    over: str = ""
+    """The sweep axis ``by_config`` counts over (the clock's seed)."""
 
 
 def outcomes(rows: Sequence[TrialRow]) -> Outcomes:
@@ -45,10 +48,13 @@ def outcomes(rows: Sequence[TrialRow]) -> Outcomes:
         if r.state == "PRUNED" and r.verdict and r.verdict_epoch is not None:
             stopped.setdefault(r.verdict, []).append(r.verdict_epoch)
     by_config: dict[str, list[int]] = {}
+    over = ""
     for r in finished:
+        method = registry.get(r.method)
         params = dict(r.params or {})
-        if params.pop("seed", None) is None:
+        if not method.unordered_space or params.pop(method.reporting.axis, None) is None:
             continue
+        over = method.reporting.axis
         key = ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}"
                         for k, v in sorted(params.items()))  # fmt: skip
         ok, n = by_config.get(key, [0, 0])
@@ -61,7 +67,7 @@ def outcomes(rows: Sequence[TrialRow]) -> Outcomes:
         attempts = (sum(r.attempts for r in tried), restarts, grown)
     return Outcomes(
         len(finished), reached, {k: tuple(sorted(v)) for k, v in stopped.items()},
-        {k: (v[0], v[1]) for k, v in by_config.items()}, attempts, _stages(finished),
+        {k: (v[0], v[1]) for k, v in by_config.items()}, attempts, _stages(finished), over,
     )  # fmt: skip
 
 
@@ -86,9 +92,10 @@ def outcome_lines(o: Outcomes) -> list[str]:
         at = ", ".join(map(str, epochs))
         lines.append(f"Stopped as {verdict}: {len(epochs)} (at epoch {at})")
     if o.by_config:
-        lines.append("Minimum tier reached per setting, over the seeds tried:")
+        lines.append(f"Minimum tier reached per setting, over the values of {o.over} tried:")
+        only = f"the recipe (only the {o.over} is searched)"
         for key, (ok, n) in sorted(o.by_config.items(), key=lambda kv: -kv[1][0] / kv[1][1]):
-            lines.append(f"  {ok} of {n}: {key or 'the recipe (only the seed is searched)'}")
+            lines.append(f"  {ok} of {n}: {key or only}")
     if o.attempts is not None:
         tried, restarts, grown = o.attempts
         lines.append(

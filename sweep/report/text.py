@@ -87,11 +87,12 @@ def render_methods(methods: tuple[MethodRow, ...]) -> list[str]:
 
 
 def render_text(summary: Summary) -> str:
-    axis = registry.get(summary.method).reporting.axis
+    method = registry.get(summary.method)
+    axis = method.reporting.axis
     head = (f"{'#':>4} {'state':<9} {axis:>9} {'verdict':<12} {'ep':>3} {'train MSE':>10} "
             f"{'val MSE':>9} {'test MSE':>9} {'ratio':>6} {'tier':<9} {'online':>8}")  # fmt: skip
     # A method that trains in stages: which stage gave each trial's delivered weights.
-    staged = any(r.delivered_stage for r in summary.rows)
+    staged = bool(method.stages)
     head += "  from" if staged else ""
     lines = [f"study {summary.study_name!r} (method {summary.method}): "
              f"{len(summary.rows)} trials", "", head]  # fmt: skip

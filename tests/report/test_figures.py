@@ -13,6 +13,7 @@ from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState, create_trial
 
 from model.data import DataConfig, make_set
+from sweep import records as rec
 from sweep.identity import stored_data
 from sweep.report import figures as fg
 from sweep.report.summary import collect, noise_level, ties_for
@@ -362,6 +363,7 @@ def test_outcomes_say_where_the_time_went_and_which_stage_delivered() -> None:
 
 def test_the_text_report_names_the_stage_that_delivered_each_model() -> None:
     study = optuna.create_study()
+    study.set_user_attr(rec.STUDY_CONFIG, {"method": "clock"})  # a method with stages
     for v, stages, best, tier in ((0.0004, ["grow", "tune", "polish"], 3, "excellent"),
                                   (0.2, ["grow"], 1, "below")):  # fmt: skip
         curves = {"stage": stages, "seconds": [1.0] * len(stages), "val_mse": [v] * len(stages)}
