@@ -233,8 +233,9 @@ class Method(ABC):
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        # Said when the class is defined, not when a report first asks for its texts.
         missing = [a for a in ("name", "config_class", "reporting") if not hasattr(cls, a)]
-        if missing and not getattr(cls, "__abstractmethods__", None):
+        if missing:
             raise TypeError(f"method {cls.__name__} does not set {', '.join(missing)}")
 
     @property

@@ -143,7 +143,7 @@ def test_the_sweep_figure_of_a_clock_study_plots_the_seed(both) -> None:
     study = optuna.load_study(study_name="lstm-clock", storage=f"sqlite:///{both / 's.db'}")
     info = sweep_info(collect(study))
     assert info.x_title.startswith("seed")
-    assert sorted(p.lr for p in info.points) == sorted(t.params["seed"] for t in study.trials)
+    assert sorted(p.x for p in info.points) == sorted(t.params["seed"] for t in study.trials)
 
 
 def test_a_clock_study_starts_with_the_best_measured_point_once(tmp_path) -> None:

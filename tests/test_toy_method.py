@@ -14,7 +14,7 @@ from optuna.trial import TrialState
 
 from model import registry
 from model.delivered import load_model
-from model.method import SHARED_CURVES
+from model.method import SHARED_CURVES, Method
 from sweep import records as rec
 from sweep.report.summary import collect
 from sweep.report.text import render_text, to_json
@@ -64,7 +64,7 @@ def test_a_toy_method_runs_through_the_real_sweep(toy: None, tmp_path: Path) -> 
     text = render_text(summary)
     assert text.splitlines()[2].split()[2] == "step"  # its axis names the column
     assert "  from" in text.splitlines()[2]  # it has stages: which one delivered
-    assert "0.5 " in text and "  fit" in text and "delivered by its fit stage" in text
+    assert "5.00e-01" in text and "  fit" in text and "delivered by its fit stage" in text
     assert tm.DISCLOSURE in text and tm.ToyMethod.reporting.at_floor_advice in text
     report = to_json(summary)
     assert report["method"] == "toy"
@@ -86,3 +86,10 @@ def test_the_sweep_names_no_methods_own_vocabulary(toy: None) -> None:
             if isinstance(node, ast.Constant) and node.value in own:
                 found.append(f"{path.relative_to(ROOT)}:{node.lineno}: {node.value!r}")
     assert not found, found
+
+
+def test_a_method_must_name_itself_its_config_and_its_reporting() -> None:
+    with pytest.raises(TypeError, match="does not set config_class, reporting"):
+
+        class Unnamed(Method):
+            name = "unnamed"

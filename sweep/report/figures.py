@@ -32,7 +32,8 @@ DEFAULT_FREQ_HZ = 3.0
 class SweepPoint(NamedTuple):
     number: int
     state: str
-    lr: float
+    x: float
+    """The trial's value on its method's sweep axis (``Reporting.axis``)."""
     val_mse: float
     verdict: str | None
     tier: str | None
@@ -48,8 +49,8 @@ class SweepInfo(NamedTuple):
     """The floor of the study's data (0.5 over whole periods)."""
     floor_from: float
     """Above this an MSE counts as "at the floor" (FLOOR_FRACTION of it)."""
-    x_title: str = "initial learning rate (log)"
-    """What x is: the l1 learning rate, or the clock method's seed."""
+    x_title: str
+    """What x is (the method's ``Reporting.axis_title``)."""
     best: float | None = None
     """The best trial's validation MSE."""
     noise: float | None = None
@@ -59,7 +60,8 @@ class SweepInfo(NamedTuple):
 class Curve(NamedTuple):
     number: int
     state: str
-    lr: float | None
+    x: float | None
+    """The trial's value on its method's sweep axis (``Reporting.axis``)."""
     verdict: str | None
     epochs: tuple[int, ...]
     val_mse: tuple[float | None, ...]
@@ -78,8 +80,8 @@ class CurvesInfo(NamedTuple):
     curves: tuple[Curve, ...]
     floor: float
     floor_from: float
-    x_name: str = "lr"
-    """The sweep axis each curve's ``lr`` holds (the clock's seed, say)."""
+    x_name: str
+    """The sweep axis each curve's ``x`` holds (the method's ``Reporting.axis``)."""
 
 
 class CriteriaInfo(NamedTuple):
@@ -148,9 +150,7 @@ def _padded(values: list, n: int) -> tuple:
     return tuple((list(values) + [None] * n)[:n])
 
 
-def curves_info(
-    trials: Iterable[optuna.trial.FrozenTrial], floor: float, axis: str = "lr"
-) -> CurvesInfo:
+def curves_info(trials: Iterable[optuna.trial.FrozenTrial], floor: float, axis: str) -> CurvesInfo:
     """Every trial that finished at least one epoch; a pruned trial's curve simply ends at
     the epoch it was stopped after. ``axis``: the parameter the sweep varies (the method's
     ``Reporting.axis``), which orders and colours the curves."""
@@ -167,7 +167,7 @@ def curves_info(
             Curve(
                 number=t.number,
                 state=t.state.name,
-                lr=t.params.get(axis),
+                x=t.params.get(axis),
                 verdict=t.user_attrs.get(rec.VERDICT),
                 epochs=tuple(range(1, len(val) + 1)),
                 val_mse=tuple(val),

@@ -114,7 +114,7 @@ def sweep_figure(info: fg.SweepInfo) -> go.Figure:
     for (verdict, symbol), pts in groups.items():
         tier = next((t for t, s in TIER_SYMBOLS.items() if s == symbol), "no tier met")
         fig.add_scatter(
-            x=[p.lr for p in pts],
+            x=[p.x for p in pts],
             y=[p.val_mse for p in pts],
             mode="markers",
             name=verdict if shapes == {"circle"} else f"{verdict}, {tier}",
@@ -168,7 +168,7 @@ def _zoom_notes(fig: go.Figure, info: fg.SweepInfo) -> None:
 def curve_colours(curves: Sequence[fg.Curve]) -> dict[int, str]:
     """One colour per trial along a sequential scale, ordered by the swept value (then trial
     number): distinct for any number of trials, and neighbours in colour are neighbours in lr."""
-    order = sorted(curves, key=lambda c: (c.lr is None, c.lr or 0.0, c.number))
+    order = sorted(curves, key=lambda c: (c.x is None, c.x or 0.0, c.number))
     n = len(order)
     positions = [CURVE_SCALE_END * i / (n - 1) if n > 1 else 0.0 for i in range(n)]
     colours = sample_colorscale(CURVE_SCALE, positions) if n else []
@@ -202,7 +202,7 @@ def curves_figure(info: fg.CurvesInfo) -> go.Figure:
     rank = {n: i for i, n in enumerate(colours)}
     for c in info.curves:
         pruned = c.state == "PRUNED"
-        x = "-" if c.lr is None else f"{c.lr:.1e}"
+        x = "-" if c.x is None else f"{c.x:.1e}"
         name = f"#{c.number} {info.x_name} {x}: {c.verdict or '-'}" + (
             " (pruned)" if pruned else ""
         )

@@ -24,7 +24,6 @@ FINISHED_NAMES = tuple(s.name for s in FINISHED)
 class TrialRow:
     number: int
     state: str
-    lr: float | None
     verdict: str | None
     epochs: int | None
     train_mse: float | None
@@ -98,7 +97,6 @@ def _row(t: optuna.trial.FrozenTrial) -> TrialRow:
     return TrialRow(
         number=t.number,
         state=t.state.name,
-        lr=t.params.get("lr"),
         verdict=a.get(rec.VERDICT),
         epochs=a.get(rec.EPOCHS, len(rec.curve(a, rec.VAL_MSE_CURVE)) or None),
         train_mse=a.get(rec.TRAIN_MSE),
@@ -254,7 +252,7 @@ def collect(study: optuna.Study, others: list[optuna.Study] | None = None) -> Su
 def axis_value(r: TrialRow) -> tuple[str, Any]:
     """The name of the trial's method's sweep axis and the trial's value on it (None: none)."""
     name = registry.get(r.method).reporting.axis
-    return name, r.lr if name == "lr" else (r.params or {}).get(name)
+    return name, (r.params or {}).get(name)
 
 
 def axis_text(r: TrialRow) -> str:

@@ -57,13 +57,12 @@ def _f(x: float | None, spec: str = ".4f") -> str:
     return "-" if x is None else format(x, spec)
 
 
-def _lr(r: TrialRow) -> str:
-    """The learning rate; for a method whose sweep axis is another setting (the clock's
-    seed), that setting's value (the column is named after it)."""
-    if r.lr is not None:
-        return format(r.lr, ".2e")
+def _x(r: TrialRow) -> str:
+    """The trial's value on its method's sweep axis (the column is named after it)."""
     value = axis_value(r)[1]
-    return "-" if value is None else f"{value:g}"
+    if value is None:
+        return "-"
+    return format(value, ".2e") if isinstance(value, float) else f"{value:g}"
 
 
 def _ratio(b: TrialRow, g: TierGap, floor: float) -> str:
@@ -98,7 +97,7 @@ def render_text(summary: Summary) -> str:
              f"{len(summary.rows)} trials", "", head]  # fmt: skip
     for r in summary.rows:
         lines.append(
-            f"{r.number:>4} {r.state:<9} {_lr(r):>9} {r.verdict or '-':<12} "
+            f"{r.number:>4} {r.state:<9} {_x(r):>9} {r.verdict or '-':<12} "
             f"{_f(r.epochs, 'd'):>3} {_f(r.train_mse):>10} {_f(r.val_mse):>9} "
             f"{_f(r.test_mse):>9} {_f(r.test_train_ratio, '.2f'):>6} {r.tier or '-':<9} "
             f"{_f(r.best_online_loss):>8}" + (f"  {r.delivered_stage or '-'}" if staged else "")

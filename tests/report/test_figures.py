@@ -72,14 +72,14 @@ def test_sweep_info_has_one_point_per_scored_trial_and_the_floor() -> None:
         (0, "COMPLETE", "healthy", 0.498),
         (1, "PRUNED", "diverging", 0.52),
     ]
-    assert info.points[1].lr == 3e-4
+    assert info.points[1].x == 3e-4
     assert info.tiers == TIERS
     assert info.floor == pytest.approx(0.5, abs=1e-6)
     assert info.floor_from == pytest.approx(0.45)
 
 
 def test_curves_end_where_a_pruned_trial_stopped() -> None:
-    info = fg.curves_info(floor_study().get_trials(), 0.5)
+    info = fg.curves_info(floor_study().get_trials(), 0.5, "lr")
     by_number = {c.number: c for c in info.curves}
     assert set(by_number) == {0, 1}  # the failed trial has no epoch to draw
     pruned = by_number[1]
@@ -271,9 +271,9 @@ def test_a_clock_trials_curves_carry_its_prefix_and_its_lr_scale() -> None:
         )
     )
     (curve,) = fg.curves_info(study.get_trials(), 0.5, "lr_scale").curves
-    assert (curve.lr, curve.prefix) == (3e-3, (100, 200, None))
+    assert (curve.x, curve.prefix) == (3e-3, (100, 200, None))
     assert curve.stage == ("grow", "grow", None)
-    (plain,) = fg.curves_info(floor_study().get_trials()[:1], 0.5).curves
+    (plain,) = fg.curves_info(floor_study().get_trials()[:1], 0.5, "lr").curves
     assert plain.prefix == ()
 
 
@@ -282,7 +282,7 @@ def test_outcomes_count_tiers_stops_and_success_per_setting_over_seeds() -> None
     from sweep.report.summary import TrialRow
 
     def row(n, state, tier, seed, scale=3e-3, verdict=None, epoch=None):
-        return TrialRow(number=n, state=state, lr=None, verdict=verdict, epochs=10,
+        return TrialRow(number=n, state=state, verdict=verdict, epochs=10,
                         train_mse=None, val_mse=0.1, test_mse=None, test_train_ratio=None,
                         tier=tier, best_online_loss=None, stop_reason=None,
                         continued_from=None, method="clock",
@@ -310,7 +310,7 @@ def test_outcomes_count_the_initial_weights_each_trial_tried() -> None:
     from sweep.report.summary import TrialRow
 
     def row(n, state, tier, attempts, restarts, tuned):
-        return TrialRow(number=n, state=state, lr=None, verdict=None, epochs=10,
+        return TrialRow(number=n, state=state, verdict=None, epochs=10,
                         train_mse=None, val_mse=0.1, test_mse=None, test_train_ratio=None,
                         tier=tier, best_online_loss=None, stop_reason=None,
                         continued_from=None, method="clock", params={"seed": n},

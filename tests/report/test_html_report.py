@@ -219,7 +219,7 @@ def test_sweep_figure_at_the_floor_zooms_a_linear_axis_onto_the_trials() -> None
 
 
 def test_curves_figure_gives_each_panel_its_range_and_each_of_20_trials_a_colour() -> None:
-    info = fg.curves_info(floor_sweep(24).get_trials(), 0.5)
+    info = fg.curves_info(floor_sweep(24).get_trials(), 0.5, "lr")
     fig = plots.curves_figure(info)
     assert fig.layout.yaxis2.matches is None and fig.layout.yaxis.range != fig.layout.yaxis2.range
     val, online = fig.layout.yaxis, fig.layout.yaxis2
@@ -253,11 +253,13 @@ def test_a_clock_studys_curves_get_a_prefix_panel() -> None:
     )
     assert "prefix length T" in fig.layout.annotations[2].text
     assert "lr_scale 2.0e-03" in fig.data[0].name
-    assert len(plots.curves_figure(fg.curves_info(floor_study().get_trials(), 0.5)).data) == 4
+    assert (
+        len(plots.curves_figure(fg.curves_info(floor_study().get_trials(), 0.5, "lr")).data) == 4
+    )
 
 
 def test_curves_figure_pairs_both_panels_and_marks_where_a_trial_was_pruned() -> None:
-    fig = plots.curves_figure(fg.curves_info(floor_study().get_trials(), 0.5))
+    fig = plots.curves_figure(fg.curves_info(floor_study().get_trials(), 0.5, "lr"))
     assert len(fig.data) == 4  # two trials, two panels each
     val_complete, online_complete, val_pruned, online_pruned = fig.data
     assert val_pruned.legendgroup == online_pruned.legendgroup
