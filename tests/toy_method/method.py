@@ -30,6 +30,7 @@ from model.method import (
     Param,
     Reporting,
     Settings,
+    StallCheck,
 )
 from model.params import Evaluation, Weights, param_shapes, score
 
@@ -138,13 +139,14 @@ class ToyMethod(Method):
     def make_config(self, params: Mapping[str, Any], settings: Settings) -> ToyConfig:
         return ToyConfig(**params, epochs=settings.epochs, hidden_size=settings.hidden_size)
 
-    def start(self, config: ToyConfig, train: SignalSet, val: SignalSet, data: DataConfig
-              ) -> ToyRun:  # fmt: skip
+    def start(self, config: ToyConfig, train: SignalSet, val: SignalSet, data: DataConfig,
+              stall_check: StallCheck | None = None) -> ToyRun:  # fmt: skip
+        # Nothing grows: the stall rule does not apply.
         weights = constant(0.0, data.input_size, config.hidden_size)
         return ToyRun(ToyState(config, 0, weights, None, (), None), train, val, data)
 
-    def resume(self, state: ToyState, train: SignalSet, val: SignalSet, data: DataConfig
-               ) -> ToyRun:  # fmt: skip
+    def resume(self, state: ToyState, train: SignalSet, val: SignalSet, data: DataConfig,
+               stall_check: StallCheck | None = None) -> ToyRun:  # fmt: skip
         return ToyRun(state, train, val, data)
 
     def save(self, state: ToyState, path: Path) -> None:
