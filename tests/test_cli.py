@@ -12,8 +12,8 @@ from model.delivered import load_model
 from model.l1.checkpoint import load_state
 from sweep.records import CURVES
 
-REPORT_KEYS = {"number", "state", "lr", "verdict", "epochs", "train_mse", "val_mse", "test_mse",
-               "test_train_ratio", "tier"}  # fmt: skip
+REPORT_KEYS = {"number", "state", "params", "verdict", "epochs", "train_mse", "val_mse",
+               "test_mse", "test_train_ratio", "tier"}  # fmt: skip
 FINISHED_ATTRS = {"train_mse", "val_mse", "test_mse", "test_train_ratio", "test_mse_per_freq",
                   "tier", "epochs", "stop_reason", "wall_seconds", "peak_rss_mb",
                   "best_checkpoint", "verdict", "worker", "checkpoint"}  # fmt: skip
@@ -53,6 +53,8 @@ def test_three_trials_end_to_end_then_resume_runs_nothing_more(tmp_path: Path) -
     doc = json.loads(report.stdout)
     assert len(doc["trials"]) == 3
     assert all(REPORT_KEYS <= set(row) for row in doc["trials"])
+    # The searched values under their own names (no "lr" field that held a clock's seed).
+    assert [row["params"] for row in doc["trials"]] == [t.params for t in ts]
     assert doc["best"]["number"] in {t.number for t in ts}
     assert doc["best"]["val_mse"] == min(t.user_attrs["val_mse"] for t in ts)
 
