@@ -94,6 +94,8 @@ def deliver(
         rec.BEST_CHECKPOINT: str(best_path),
         rec.ENGINE: method.engine(state.config),
     }
+    if stop == rec.STOP_PRUNED:
+        attrs[rec.VALUE_STEP] = state.epoch + 1
     for key, value in attrs.items():
         trial.set_user_attr(key, value)
     # At the floor the plan's row (say "increase LR") is not the advice: the data is the cause.
@@ -110,9 +112,14 @@ def deliver(
         disclosure=method.reporting.disclosure, diagnosis=diagnosis, action=action,
         epochs=state.epoch, best_epoch=meta["epoch"], train_mse=train, val_mse=val,
         test_mse=test.mse, best_online_loss=min(online) if online else None, floor=floor,
-        at_floor=attrs[rec.AT_FLOOR],
+        at_floor=attrs[rec.AT_FLOOR], value_step=attrs.get(rec.VALUE_STEP),
     )  # fmt: skip
     save_note(trial, trial_note(facts))
+    if stop == rec.STOP_PRUNED:
+        # Last of all, just before the objective raises TrialPruned: Optuna makes this the
+        # trial's value (rec.VALUE_STEP says why). A worker killed in between leaves a trial
+        # that is continued, pruned again at the same epoch and reports the same value here.
+        trial.report(val, attrs[rec.VALUE_STEP])
     log(
         f"trial {trial.number} done ({stop}): {_params(trial.params)} epochs "
         f"{state.epoch} train MSE {train:.4f} val MSE {val:.4f} test MSE "

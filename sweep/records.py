@@ -80,6 +80,12 @@ WALL_SECONDS = "wall_seconds"
 PEAK_RSS_MB = "peak_rss_mb"
 BEST_CHECKPOINT = "best_checkpoint"
 ENGINE = "engine"
+VALUE_STEP = "value_step"
+"""A pruned trial only: the step, one past its last epoch, at which it reports its delivered
+validation MSE. Optuna takes a pruned trial's value from its last intermediate value (its last
+epoch's, often a restarted attempt's); reported there, the value that the dashboard's history
+and ``optuna best-trial`` show is the number the report and the note give. Not an epoch:
+readers of the per-epoch curves skip it."""
 
 # --- Per-epoch curves: one attribute holding {report field: one value per epoch} ---
 CURVES_KEY = "curves"

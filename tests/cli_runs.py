@@ -173,7 +173,12 @@ def assert_curves_continuous(t: optuna.trial.FrozenTrial) -> None:
     """One curve per finished trial: epochs 1..n each reported once, the stored per-epoch
     curves as long as the trial's epochs and equal to the reported values."""
     n = t.user_attrs["epochs"]
-    assert sorted(t.intermediate_values) == list(range(1, n + 1)), t.intermediate_values
+    steps = dict(t.intermediate_values)
+    if t.state == optuna.trial.TrialState.PRUNED:
+        # One step past the last epoch: the delivered validation MSE, Optuna's value.
+        assert t.user_attrs["value_step"] == n + 1
+        assert steps.pop(n + 1) == t.value == t.user_attrs["val_mse"]
+    assert sorted(steps) == list(range(1, n + 1)), t.intermediate_values
     curve = t.user_attrs["curves"]["val_mse"]
     assert len(curve) == n, (t.number, curve)
     assert curve == [t.intermediate_values[e] for e in range(1, n + 1)]

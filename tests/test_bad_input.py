@@ -307,3 +307,4 @@ def test_a_non_finite_loss_prunes_the_trial_as_non_finite_and_the_sweep_goes_on(
         assert t.user_attrs["verdict"] == "non_finite" and t.user_attrs["verdict_epoch"] == 1
         assert t.user_attrs["stop_reason"] == "pruned"
         assert np.isfinite(t.user_attrs["val_mse"])  # the bad step was not applied
+        assert t.value == t.user_attrs["val_mse"]  # one number for the trial

@@ -29,6 +29,9 @@ class TrialFacts:
     best_online_loss: float | None
     floor: float
     at_floor: bool
+    value_step: int | None = None
+    """A pruned trial's step that carries its validation MSE as Optuna's value (None: the
+    trial completed, and its value is the objective's return)."""
 
 
 def _f(x: float | None) -> str:
@@ -67,6 +70,13 @@ def trial_note(t: TrialFacts) -> str:
         "MSE.",
         "",
     ]
+    if t.value_step is not None:
+        lines += [
+            f"Optuna's value of this pruned trial is this validation MSE: reported at step "
+            f"{t.value_step}, one past its last epoch (a pruned trial's value is its last "
+            "reported one), it is not an epoch of the learning curve.",
+            "",
+        ]
     if t.at_floor:
         lines += [
             f"**At the floor:** a model that cannot tell time scores at best {t.floor:.4f} on "
