@@ -126,14 +126,13 @@ def cmd_run(argv: list[str]) -> int:
 
         from sweep.identity import ConfigConflict
         from sweep.processes import WorkerError, WorkerStartError
-        from sweep.report.artifacts import default_artifact_dir
         from sweep.runner import run_sweep
         from sweep.store.reconnect import DatabaseUnavailable
         from sweep.store.recovery import CheckpointWriteError
         from sweep.store.storage import StorageError, scrub
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
-        run_sweep(config, log=lambda m: print(m, flush=True))
+        study = run_sweep(config, log=lambda m: print(m, flush=True))
     except KeyboardInterrupt as exc:  # first: it may come before the other names are imported
         again = shlex.join(["python", "study.py", *argv])
         what = "terminated" if isinstance(exc, Terminated) else "interrupted"
@@ -154,15 +153,29 @@ def cmd_run(argv: list[str]) -> int:
     except WorkerError as exc:
         print(f"study.py: {exc}", file=sys.stderr)
         return 1
-    report = ["python", "study.py", "report"]
-    if config.storage != DEFAULT_STORAGE:
-        report += ["--storage", config.storage]
-    if config.study_name != DEFAULT_STUDY:
-        report += ["--study-name", config.study_name]
-    print(f"done. See the results with:\n  {shlex.join(report)}\n"
-          f"  optuna-dashboard {shlex.quote(config.storage)} --artifact-dir "
-          f"{shlex.quote(str(default_artifact_dir(config.storage)))}")  # fmt: skip
+    print("\n".join(answer(study, config)), flush=True)
     return 0
+
+
+def answer(study: object, config: SweepConfig) -> list[str]:
+    """The run's last lines: the best trial, what it means, and the commands that show more."""
+    from sweep.report.answer import NextCommands, answer_lines
+    from sweep.report.artifacts import default_artifact_dir
+    from sweep.report.summary import collect, sibling_studies
+
+    where: list[str] = []
+    if config.storage != DEFAULT_STORAGE:
+        where += ["--storage", config.storage]
+    if config.study_name != DEFAULT_STUDY:
+        where += ["--study-name", config.study_name]
+    commands = NextCommands(
+        report=shlex.join(["python", "study.py", "report", *where]),
+        html=shlex.join(["python", "study.py", "report", *where, "--html", "report.html"]),
+        dashboard=f"optuna-dashboard {shlex.quote(config.storage)} --artifact-dir "
+        f"{shlex.quote(str(default_artifact_dir(config.storage)))}",
+        eval=shlex.join(["python", "study.py", "eval", *where]),
+    )
+    return answer_lines(collect(study, sibling_studies(study, config.storage)), commands)
 
 
 def cmd_report(argv: list[str]) -> int:

@@ -67,6 +67,8 @@ def _lr(lr: float) -> str:
     return f"{lr:.0e}".replace("e-0", "e-")
 
 
+#: The verdict on a growing prefix that stopped growing (the clock's stall rule, below).
+STALLED = "stalled"
 _RESTART = f"reduce LR to {_lr(RESTART_LR)} and restart"
 ACTIONS = MappingProxyType(
     {
@@ -77,7 +79,7 @@ ACTIONS = MappingProxyType(
         "oscillating": _RESTART,
         "plateau": f"increase LR to {_lr(RESUME_LR)} and resume",
         # Not a row of the plan: the clock's grow stage (below). Seeds decide it, not the lr.
-        "stalled": "another seed: the learning rate is not the cause",
+        STALLED: "another seed: the learning rate is not the cause",
     }
 )
 

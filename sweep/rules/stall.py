@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sweep.rules.divergence import ACTIONS, Diagnosis, fmt
+from sweep.rules.divergence import ACTIONS, STALLED, Diagnosis, fmt
 
 # Derived from the grow stages of 42 seeds of the default clock config on AVX-512 kernels
 # (bench/results/grow_stall.md: 1 grew most of the way, 41 stalled) and checked on 57 seeds with
@@ -90,5 +90,5 @@ def diagnose_grow(epochs: Sequence[GrowEpoch], full_length: int, last_grow_epoch
     for n in range(1, len(epochs) + 1):
         reason = check_stalled(epochs[:n], full_length, last_grow_epoch, before)
         if reason is not None:
-            return Diagnosis("stalled", before + n, ACTIONS["stalled"], reason)
+            return Diagnosis(STALLED, before + n, ACTIONS[STALLED], reason)
     return None
