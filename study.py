@@ -15,7 +15,7 @@ import re
 import shlex
 import signal
 import sys
-from dataclasses import MISSING, fields
+from dataclasses import MISSING, fields, replace
 from typing import NoReturn
 
 from model.data import TEST_SEED
@@ -132,7 +132,16 @@ def cmd_run(argv: list[str]) -> int:
         from sweep.store.storage import StorageError, scrub
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
-        study = run_sweep(config, log=lambda m: print(m, flush=True))
+        view = live_view(config)
+        if view is None:
+            study = run_sweep(config, log=lambda m: print(m, flush=True))
+        else:
+            view.start()
+            try:
+                # The view shows each running trial's epoch: per-epoch lines would scroll it.
+                study = run_sweep(replace(config, quiet=True), log=view.log, watch=view.watch)
+            finally:
+                view.stop()  # first: what follows is printed below its last frame
     except KeyboardInterrupt as exc:  # first: it may come before the other names are imported
         again = shlex.join(["python", "study.py", *argv])
         what = "terminated" if isinstance(exc, Terminated) else "interrupted"
@@ -155,6 +164,15 @@ def cmd_run(argv: list[str]) -> int:
         return 1
     print("\n".join(answer(study, config)), flush=True)
     return 0
+
+
+def live_view(config: SweepConfig):  # -> sweep.report.live.LiveView | None
+    """The live view when stdout is a terminal (and --plain was not given), else None."""
+    from sweep.report.live import LiveView, use_live_view
+
+    if not use_live_view(sys.stdout.isatty(), config.plain, os.environ.get("TERM")):
+        return None
+    return LiveView(config.trials, config.workers)
 
 
 def answer(study: object, config: SweepConfig) -> list[str]:

@@ -12,6 +12,7 @@ import multiprocessing.connection
 import os
 import signal
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -57,7 +58,7 @@ CRASH_SIGNALS = frozenset({signal.SIGSEGV, signal.SIGBUS, signal.SIGABRT, signal
 
 
 def _worker_main(run: RunWorker, config: SweepConfig, index: int, parent: int, n_trials: int,
-                 errors: Any, go: Any) -> None:  # fmt: skip
+                 errors: Any, go: Any, say: Any = None) -> None:  # fmt: skip
     # The parent passes Ctrl-C on (as SIGUSR1) exactly once; the terminal's own SIGINT, sent
     # to the whole process group, is ignored, or a worker could be interrupted twice while
     # it records the first interruption. SIGTERM sent to a worker stops it the same way.
@@ -71,7 +72,8 @@ def _worker_main(run: RunWorker, config: SweepConfig, index: int, parent: int, n
             # SIGKILL), the kernel sends SIGUSR1, and the worker stops like on Ctrl-C.
             orphans.die_with_parent(signal.SIGUSR1, parent)
             go.wait()  # until every worker has started: if one cannot be, none starts a trial
-            run(config, index, log=lambda m: print(m, flush=True), n_trials=n_trials)
+            log = (lambda m: print(m, flush=True)) if say is None else say.send
+            run(config, index, log=log, n_trials=n_trials)
         except CheckpointWriteError as exc:
             errors.put(str(exc))
             sys.exit(WORKER_CHECKPOINT_WRITE)
@@ -86,20 +88,27 @@ def _worker_main(run: RunWorker, config: SweepConfig, index: int, parent: int, n
 
 
 def run_processes(run: RunWorker, config: SweepConfig, study: optuna.Study,
-                  storage: RDBStorage, n_trials: int) -> None:  # fmt: skip
+                  storage: RDBStorage, n_trials: int,
+                  relay: Callable[[str], None] | None = None) -> None:  # fmt: skip
     """``config.workers`` processes, each running ``run`` (``sweep.runner.run_worker``: passed
     in, not imported, which would make the two modules import each other), until they end. A
     full checkpoint disk is raised as ``CheckpointWriteError``, an interrupted worker as
     ``KeyboardInterrupt``, a database out of reach for the reconnect window as
     ``DatabaseUnavailable`` (the trials of the workers it stopped failed as cut off, where the
     database is back to record it), any other failure as ``WorkerError``; a worker that cannot
-    be started as ``WorkerStartError``, before any worker starts a trial."""
-    procs, errors, _go = _start(run, config, n_trials)  # _go: see _start
+    be started as ``WorkerStartError``, before any worker starts a trial. ``relay``: where the
+    workers' messages go instead of their own stdout (the live view owns the terminal)."""
+    readers: list = []
+    procs, errors, _go = _start(run, config, n_trials, readers if relay else None)
+    relaying = _relay(readers, relay) if relay else None
     try:
         dead = _join(procs, study, storage)
     except KeyboardInterrupt:
         _stop(procs)
         raise
+    finally:
+        if relaying is not None:
+            relaying.join(timeout=5)
     codes = [p.exitcode for p in procs if p.exitcode]
     if WORKER_CHECKPOINT_WRITE in codes:
         raise CheckpointWriteError(errors.get())
@@ -117,7 +126,26 @@ def run_processes(run: RunWorker, config: SweepConfig, study: optuna.Study,
         raise WorkerError(_failed(procs, dead, study, config))
 
 
-def _start(run: RunWorker, config: SweepConfig, n_trials: int) -> tuple[list, Any, Any]:
+def _relay(readers: list, log: Callable[[str], None]) -> threading.Thread:
+    """A thread passing the workers' messages to ``log`` until every worker has closed its
+    end. A pipe per worker, not one shared queue: a worker killed while writing would hold a
+    shared queue's lock for ever, and the others would hang on their next message."""
+
+    def run() -> None:
+        while readers:
+            for r in multiprocessing.connection.wait(readers):
+                try:
+                    log(r.recv())
+                except (EOFError, OSError):
+                    readers.remove(r)
+
+    thread = threading.Thread(target=run, name="worker-messages", daemon=True)
+    thread.start()
+    return thread
+
+
+def _start(run: RunWorker, config: SweepConfig, n_trials: int,
+           readers: list | None = None) -> tuple[list, Any, Any]:  # fmt: skip
     """Start every worker, holding each back until all have started. Under a limit on
     processes (``ulimit -u``) the system refuses one at some point (BlockingIOError): then the
     ones started are stopped before they start a trial, and the user is told in one line.
@@ -135,10 +163,14 @@ def _start(run: RunWorker, config: SweepConfig, n_trials: int) -> tuple[list, An
         with _stops_ignored_by_new_processes():
             errors, go = ctx.SimpleQueue(), ctx.Event()  # each may start a helper process
             for i in range(config.workers):
-                p = ctx.Process(target=_worker_main, args=(run, config, i, os.getpid(),
-                                                           n_trials, errors, go))  # fmt: skip
+                reader, writer = ctx.Pipe(duplex=False) if readers is not None else (None, None)
+                args = (run, config, i, os.getpid(), n_trials, errors, go, writer)
+                p = ctx.Process(target=_worker_main, args=args)
                 p.start()
                 started.append(p)
+                if reader is not None and readers is not None:
+                    writer.close()  # the worker holds it: its exit ends the reader with EOF
+                    readers.append(reader)
     except BaseException as exc:
         # Ctrl-C while starting them too: a worker left waiting for ``go`` would never end,
         # and this process would wait for it at exit.

@@ -168,8 +168,11 @@ def _expected_failures(record: logging.LogRecord) -> bool:
     return not record.getMessage().endswith("failed with value None.")
 
 
-def run_sweep(config: SweepConfig, log: Callable[[str], None] = print) -> optuna.Study:
-    """Open (or resume) the study, recover cut-off trials, and run the workers.
+def run_sweep(config: SweepConfig, log: Callable[[str], None] = print,
+              watch: Callable[[optuna.Study], None] | None = None) -> optuna.Study:  # fmt: skip
+    """Open (or resume) the study, recover cut-off trials, and run the workers. ``watch``: the
+    live view, given the study once it is open; with one, the worker processes' messages go
+    through ``log`` too (the view owns the terminal).
 
     A RUNNING trial that names no process (asked by another program, which may have died)
     cannot be judged until it is ``liveness.unowned_grace()`` old: if the study ends short
@@ -177,6 +180,8 @@ def run_sweep(config: SweepConfig, log: Callable[[str], None] = print) -> optuna
     check_writable_folder(checkpoint_root(config))
     study, storage = open_study_and_storage(config)
     storage.say = log
+    if watch is not None:
+        watch(study)
     n_trials = len(study.get_trials(deepcopy=False))
     waited: set[int] = set()  # trials of other machines waited for once already
     while True:
@@ -204,7 +209,8 @@ def run_sweep(config: SweepConfig, log: Callable[[str], None] = print) -> optuna
                 mark_dead(study, storage, os.getpid(), rec.STOP_OWNER_DIED)
                 raise
         else:
-            run_processes(run_worker, this_round, study, storage, n_trials)
+            run_processes(run_worker, this_round, study, storage, n_trials,
+                          relay=log if watch is not None else None)  # fmt: skip
         if finished_count(study) >= config.trials:
             # Full; but a trial asked by a process that died at once may still have looked
             # young when this run began: judge it before leaving, so none stays RUNNING.

@@ -128,6 +128,14 @@ class SweepConfig:
         default="", **_help("where trial checkpoints go (default: checkpoints/ beside the db)")
     )
     quiet: bool = field(default=False, **_help("print one line per trial, not per epoch"))
+    plain: bool = field(
+        default=False,
+        **_help(
+            "on a terminal too, print plain lines instead of the live view (a line per "
+            "running trial and one for the study, redrawn in place); piped or redirected "
+            "output is always plain"
+        ),
+    )
 
     def __post_init__(self) -> None:
         if self.method not in registry.names():

@@ -39,10 +39,14 @@ def conclusion_sentence(summary: Summary) -> str:
                 f"{method.floor_action}.")  # fmt: skip
     times = summary.floor / b.val_mse if b.val_mse else float("inf")
     if b.tier and b.tier != BELOW:
-        return (f"The {b.method} method beats the predict-zero floor ({summary.floor:.3f}) "
-                f"{times:,.0f}-fold and meets the {b.tier} tier of the success criteria.")
-    return (f"The {b.method} method beats the predict-zero floor ({summary.floor:.3f}) "
-            f"{times:,.1f}-fold but meets no tier of the success criteria.")
+        return (
+            f"The {b.method} method beats the predict-zero floor ({summary.floor:.3f}) "
+            f"{times:,.0f}-fold and meets the {b.tier} tier of the success criteria."
+        )
+    return (
+        f"The {b.method} method beats the predict-zero floor ({summary.floor:.3f}) "
+        f"{times:,.1f}-fold but meets no tier of the success criteria."
+    )
 
 
 def _counts(summary: Summary) -> str:

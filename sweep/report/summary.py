@@ -87,7 +87,8 @@ class Summary:
     ties: Ties | None = None
 
 
-def _row(t: optuna.trial.FrozenTrial) -> TrialRow:
+def trial_row(t: optuna.trial.FrozenTrial) -> TrialRow:
+    """A trial as the report reads it: its recorded numbers, verdict and attempts."""
     a = t.user_attrs
     online = [v for v in rec.curve(a, rec.ONLINE_LOSS) if v is not None]
     attempt = rec.curve(a, rec.ATTEMPT)
@@ -235,7 +236,7 @@ def best_row(rows: tuple[TrialRow, ...]) -> TrialRow | None:
 def collect(study: optuna.Study, others: list[optuna.Study] | None = None) -> Summary:
     """The summary of ``study``; with ``others`` (other studies of the same storage), the
     methods side by side too."""
-    rows = tuple(_row(t) for t in study.get_trials(deepcopy=False))
+    rows = tuple(trial_row(t) for t in study.get_trials(deepcopy=False))
     best = best_row(rows)
     floor = stored_floor(study)
     scored = [r for r in rows if r.val_mse is not None and r.state in FINISHED_NAMES]

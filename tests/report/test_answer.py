@@ -35,8 +35,10 @@ def test_at_the_floor_the_answer_says_the_learning_rate_is_not_the_cause() -> No
     lines = answer_lines(summary(rows, rows[1]), COMMANDS)
     text = "\n".join(lines)
     assert "3 finished trials (2 complete, 1 pruned)" in text
-    assert "Best: trial 1 (lr 1.00e-04): honest MSE train 0.5010, val 0.5010, test 0.5010; " \
-           "tier below." in text
+    assert (
+        "Best: trial 1 (lr 1.00e-04): honest MSE train 0.5010, val 0.5010, test 0.5010; "
+        "tier below." in text
+    )
     assert "even the minimum tier is missed" in text
     assert "predict-zero floor (0.500): the learning rate is not the cause" in text
     # The commands come last, eval naming the best trial.

@@ -334,7 +334,7 @@ def test_outcomes_count_the_initial_weights_each_trial_tried() -> None:
 
 def test_outcomes_say_where_the_time_went_and_which_stage_delivered() -> None:
     from sweep.report.outcomes import outcome_lines, outcomes
-    from sweep.report.summary import _row
+    from sweep.report.summary import trial_row
 
     def row(n, stages, seconds, best_epoch):
         curves = {"stage": stages, "seconds": seconds, "val_mse": [0.1] * len(stages)}
@@ -345,7 +345,7 @@ def test_outcomes_say_where_the_time_went_and_which_stage_delivered() -> None:
             distributions={"seed": optuna.distributions.IntDistribution(0, 99)},
             user_attrs={"curves": curves, "best_epoch": best_epoch, "method": "clock"},
         )
-        return replace(_row(trial), number=n)
+        return replace(trial_row(trial), number=n)
 
     rows = (row(0, ["grow", "grow", "tune", "polish", "polish"], [1, 2, 4, 8, 16], 5),
             row(1, ["grow", "grow"], [3, 5], 1),

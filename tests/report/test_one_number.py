@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from conftest import study_py
 from servers import dashboard_server
-from test_dashboard import dashboard_command, get_json, study_detail
+from test_dashboard import dashboard_command, study_detail
 
 #: A learning rate this high jumps within three epochs (sampler seed 1: two of three trials
 #: pruned after their best epoch), so a pruned trial's last epoch is worse than its best.
