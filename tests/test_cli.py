@@ -27,6 +27,10 @@ def test_three_trials_end_to_end_then_resume_runs_nothing_more(tmp_path: Path) -
     first = run_study(args, cwd=tmp_path)
     assert first.returncode == 0, first.stdout + first.stderr
     assert "Traceback" not in first.stderr
+    # Piped: the plain lines, one per epoch, no cursor movement; the answer last.
+    assert "trial 0 epoch 1/2" in first.stdout and "\x1b[" not in first.stdout
+    assert "Best: trial " in first.stdout
+    assert first.stdout.rstrip().splitlines()[-1].startswith("  python study.py eval ")
     ts = trials(url, "e2e")
     assert len(ts) == 3 and len(finished(ts)) == 3
     for t in ts:
@@ -61,6 +65,7 @@ def test_three_trials_end_to_end_then_resume_runs_nothing_more(tmp_path: Path) -
     again = run_study(args, cwd=tmp_path)
     assert again.returncode == 0, again.stderr
     assert "nothing to run" in again.stdout
+    assert again.stdout.rstrip().splitlines()[-1].startswith("  python study.py eval ")
     assert len(trials(url, "e2e")) == 3
 
 
