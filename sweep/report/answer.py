@@ -36,7 +36,7 @@ def conclusion_sentence(summary: Summary) -> str:
     method = registry.get(b.method)
     if at_floor(b.val_mse, summary.floor):
         return (f"The best trial is at the predict-zero floor ({summary.floor:.3f}): "
-                f"{method.floor_action}.")  # fmt: skip
+                f"{method.reporting.floor_action}.")  # fmt: skip
     times = summary.floor / b.val_mse if b.val_mse else float("inf")
     if b.tier and b.tier != BELOW:
         return (

@@ -55,6 +55,26 @@ class SweepInfo(NamedTuple):
     """The best trial's validation MSE."""
     noise: float | None = None
     """The noise level of validation MSE (see ``sweep.report.summary.ties_for``), where known."""
+    categorical: bool = False
+    """The axis is a seed: seed 41 is no more like 42 than 7, so its values are categories,
+    drawn in order of validation MSE (``categories``), not on a number line."""
+
+    @property
+    def categories(self) -> tuple[str, ...]:
+        """The x values as category labels, best validation MSE first."""
+        ordered = sorted(self.points, key=lambda p: (p.val_mse, p.number))
+        return tuple(dict.fromkeys(axis_label(p.x) for p in ordered))
+
+
+def axis_label(value: object) -> str:
+    """A value of the sweep axis as a person reads it: a seed as an integer, a learning rate
+    in scientific notation."""
+    if isinstance(value, bool) or value is None:
+        return "-"
+    if isinstance(value, int) or (isinstance(value, float) and value.is_integer()
+                                  and abs(value) >= 1):  # fmt: skip
+        return str(int(value))
+    return f"{value:.1e}" if isinstance(value, float) else str(value)
 
 
 class Curve(NamedTuple):
@@ -72,6 +92,19 @@ class Curve(NamedTuple):
     """The method's stage of each epoch (empty for a method of one stage)."""
     judged: tuple[bool | None, ...] = ()
     """Whether the plan's rules judge each epoch (empty: not recorded)."""
+    attempt: tuple[int | None, ...] = ()
+    """The attempt (initial weights) of each epoch, for a method that starts over (empty for
+    other methods)."""
+    delivered_attempt: int | None = None
+    """The attempt whose weights the trial delivered (its best epoch's)."""
+
+
+def delivered_mask(c: Curve) -> tuple[bool, ...]:
+    """Per epoch, whether it belongs to the attempt the trial delivered: the curve a reader
+    follows. Every epoch, for a trial of one attempt (or that does not record attempts)."""
+    if c.delivered_attempt is None or not c.attempt:
+        return (True,) * len(c.epochs)
+    return tuple(a == c.delivered_attempt for a in _padded(list(c.attempt), len(c.epochs)))
 
 
 class CurvesInfo(NamedTuple):
@@ -129,8 +162,8 @@ class PerFreqInfo(NamedTuple):
 def sweep_info(summary: Summary) -> SweepInfo:
     """The method's sweep axis (the learning rate, or the clock's seed) against
     validation MSE, per trial."""
-    reporting = registry.get(summary.method).reporting
-    axis, title = reporting.axis, reporting.axis_title
+    method = registry.get(summary.method)
+    axis, title = method.reporting.axis, method.reporting.axis_title
 
     def x(r: TrialRow) -> float | None:
         return (r.params or {}).get(axis)
@@ -143,7 +176,8 @@ def sweep_info(summary: Summary) -> SweepInfo:
     best = summary.best.val_mse if summary.best is not None else None
     noise = summary.ties.noise if summary.ties is not None else None
     floor_from = FLOOR_FRACTION * summary.floor
-    return SweepInfo(points, TIERS, summary.floor, floor_from, title, best, noise)
+    return SweepInfo(points, TIERS, summary.floor, floor_from, title, best, noise,
+                     categorical=method.unordered_space)  # fmt: skip
 
 
 def _padded(values: list, n: int) -> tuple:
@@ -163,6 +197,9 @@ def curves_info(trials: Iterable[optuna.trial.FrozenTrial], floor: float, axis: 
         prefix = rec.curve(t.user_attrs, rec.PREFIX)
         stage = rec.curve(t.user_attrs, rec.STAGE)
         judged = rec.curve(t.user_attrs, rec.JUDGED)
+        attempt = rec.curve(t.user_attrs, rec.ATTEMPT)
+        best = t.user_attrs.get(rec.BEST_EPOCH)
+        delivered = attempt[best - 1] if attempt and best and 0 < best <= len(attempt) else None
         curves.append(
             Curve(
                 number=t.number,
@@ -175,6 +212,8 @@ def curves_info(trials: Iterable[optuna.trial.FrozenTrial], floor: float, axis: 
                 prefix=_padded(prefix, len(val)) if prefix else (),
                 stage=_padded(stage, len(val)) if stage else (),
                 judged=_padded(judged, len(val)) if judged else (),
+                attempt=_padded(attempt, len(val)) if attempt else (),
+                delivered_attempt=delivered,
             )
         )
     return CurvesInfo(tuple(curves), floor, FLOOR_FRACTION * floor, x_name=axis)

@@ -69,6 +69,11 @@ tr.met th { color: #2ca02c; } tr.missed th { color: #d62728; }
 span.na { color: #7f7f7f; font-style: italic; }
 .ties { font-weight: bold; }
 .missing { color: #a00; font-style: italic; }
+/* A figure keeps a width its panels' titles and legend fit in; on a narrower screen (a phone)
+   it scrolls sideways inside its section, and the page itself never does. */
+section > div { overflow-x: auto; }
+.plotly-graph-div { min-width: 640px; }
+#fig-curves { min-width: 1100px; }
 """
 
 
@@ -95,7 +100,9 @@ def page(summary: Summary, sections: Sequence[Section]) -> str:
     )
     title = html.escape(f"LSTM sweep report: study {summary.study_name!r}")
     return (
-        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{title}</title>'
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{title}</title>"
         f"<style>{STYLE}</style><script>{get_plotlyjs()}</script></head><body>"
         f"<h1>{title}</h1><p>{head}</p>"
         + (f'<div class="notes"><h2>What this means</h2>{notes}</div>' if notes else "")

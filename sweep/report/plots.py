@@ -13,6 +13,7 @@ from plotly.subplots import make_subplots
 
 from sweep.report import axes as ax
 from sweep.report import figures as fg
+from sweep.rules.divergence import STALLED
 
 VERDICT_COLOURS = {
     "healthy": "#2ca02c",
@@ -21,6 +22,8 @@ VERDICT_COLOURS = {
     "jump": "#9467bd",
     "oscillating": "#8c564b",
     "non_finite": "#000000",
+    # Not the floor's grey: a stalled clock trial is a seed that did not grow, not a floor.
+    STALLED: "#17becf",
 }
 TIER_SYMBOLS = {"excellent": "star", "good": "diamond", "minimum": "square"}
 TIER_DASH = {"excellent": "dot", "good": "dash", "minimum": "dashdot"}
@@ -96,6 +99,9 @@ def sweep_intro(info: fg.SweepInfo) -> str:
              "honest validation MSE; colour: the divergence verdict"]  # fmt: skip
     if {s for _, s in groups} != {"circle"}:
         words.append(", shape: the tier met (circle: none)")
+    if info.categorical:
+        words.append(". Each seed is a category of its own (a seed is no more like the next "
+                     "one than any other), ordered best first")  # fmt: skip
     words.append(". The grey band is the predict-zero floor.")
     if axis.type == ax.LOG:
         words.append(" Dashed lines: each tier's test-MSE limit.")
@@ -114,7 +120,7 @@ def sweep_figure(info: fg.SweepInfo) -> go.Figure:
     for (verdict, symbol), pts in groups.items():
         tier = next((t for t, s in TIER_SYMBOLS.items() if s == symbol), "no tier met")
         fig.add_scatter(
-            x=[p.x for p in pts],
+            x=[fg.axis_label(p.x) for p in pts] if info.categorical else [p.x for p in pts],
             y=[p.val_mse for p in pts],
             mode="markers",
             name=verdict if shapes == {"circle"} else f"{verdict}, {tier}",
@@ -125,7 +131,9 @@ def sweep_figure(info: fg.SweepInfo) -> go.Figure:
                 "line": {"width": 1, "color": "white"},
             },
             text=[f"trial {p.number} ({p.state.lower()})<br>tier {p.tier}" for p in pts],
-            hovertemplate="%{text}<br>x %{x:.2e}<br>val MSE %{y:.5f}<extra></extra>",
+            hovertemplate="%{text}<br>"
+            + ("x %{x}" if info.categorical else "x %{x:.2e}")
+            + "<br>val MSE %{y:.5f}<extra></extra>",
         )
     axis = sweep_axis(info)
     log = axis.type == ax.LOG
@@ -140,7 +148,11 @@ def sweep_figure(info: fg.SweepInfo) -> go.Figure:
         _floor(fig, info.floor, log)
     if not log:
         _zoom_notes(fig, info)
-    if info.x_title.endswith("(log)"):
+    if info.categorical:
+        fig.update_xaxes(type="category", categoryorder="array",
+                         categoryarray=list(info.categories),
+                         title=f"{info.x_title} (best first)")  # fmt: skip
+    elif info.x_title.endswith("(log)"):
         fig.update_xaxes(type="log", title=info.x_title, tickformat=".1e")
     else:
         fig.update_xaxes(type="linear", title=info.x_title)
@@ -191,44 +203,59 @@ def _mark(c: fg.Curve, k: int, cut: bool) -> str:
     return "square" if k < len(c.judged) and c.judged[k] else "circle"
 
 
+#: Subplot titles: short, with their gloss on a second, smaller line, so that three side by side
+#: fit their panels at 1400 px (the long one-line titles ran into each other).
+CURVE_TITLES = (
+    "honest validation MSE<br><sup>frozen weights, whole set</sup>",
+    "online training loss<br><sup>mean while the weights move</sup>",
+)
+PREFIX_TITLE = "prefix length T<br><sup>squares: epochs the plan's rules judge</sup>"
+#: Attempts a trial gave up (their weights were not delivered): drawn faint, behind.
+FADED_OPACITY = 0.25
+
+
 def curves_figure(info: fg.CurvesInfo) -> go.Figure:
     grows = any(c.prefix for c in info.curves)
-    titles = (
-        "honest validation MSE (frozen weights, whole set)",
-        "online training loss (mean while the weights move)",
-    ) + (("prefix length T (squares: epochs the plan's rules judge)",) if grows else ())
-    fig = make_subplots(1, len(titles), horizontal_spacing=0.07, subplot_titles=titles)
+    titles = CURVE_TITLES + ((PREFIX_TITLE,) if grows else ())
+    fig = make_subplots(1, len(titles), horizontal_spacing=0.08, subplot_titles=titles)
+    fig.update_annotations(font_size=14)  # the titles only: nothing else is drawn yet
     colours = curve_colours(info.curves)
     rank = {n: i for i, n in enumerate(colours)}
     for c in info.curves:
         pruned = c.state == "PRUNED"
-        x = "-" if c.x is None else f"{c.x:.1e}"
-        name = f"#{c.number} {info.x_name} {x}: {c.verdict or '-'}" + (
+        name = f"#{c.number} {info.x_name} {fg.axis_label(c.x)}: {c.verdict or '-'}" + (
             " (pruned)" if pruned else ""
         )
         last = len(c.epochs) - 1
+        delivered = fg.delivered_mask(c)
         panels = (c.val_mse, c.online_loss) + ((c.prefix,) if grows else ())
         for col, ys in enumerate(panels, start=1):
-            fig.add_scatter(
-                x=c.epochs,
-                y=ys or [None] * len(c.epochs),
-                name=name,
-                legendgroup=name,
-                legendrank=rank[c.number],
-                showlegend=col == 1,
-                mode="lines+markers",
-                line={"color": colours[c.number]},
-                marker={
-                    "size": [12 if pruned and k == last else 4 for k in range(last + 1)],
-                    "symbol": [_mark(c, k, pruned and k == last) for k in range(last + 1)],
-                },
-                customdata=[s or "" for s in c.stage] or None,
-                hovertemplate=f"{name}<br>epoch %{{x}}"
-                + (" (%{customdata})" if c.stage else "")
-                + ": %{y:.5g}<extra></extra>",
-                row=1,
-                col=col,
-            )
+            ys = list(ys) or [None] * len(c.epochs)
+            for kept in (False, True) if not all(delivered) else (True,):
+                # The delivered attempt in full colour; the attempts given up faint, behind
+                # it (no line joins two attempts: each starts from new weights).
+                part = [y if d == kept else None for y, d in zip(ys, delivered, strict=True)]
+                fig.add_scatter(
+                    x=c.epochs,
+                    y=part,
+                    name=name,
+                    legendgroup=name,
+                    legendrank=rank[c.number],
+                    showlegend=col == 1 and kept,
+                    mode="lines+markers",
+                    opacity=1.0 if kept else FADED_OPACITY,
+                    line={"color": colours[c.number], "width": 2 if kept else 1},
+                    marker={
+                        "size": [12 if pruned and k == last else (4 if kept else 2)
+                                 for k in range(last + 1)],  # fmt: skip
+                        "symbol": [_mark(c, k, pruned and k == last) for k in range(last + 1)],
+                    },
+                    customdata=[_epoch_note(c, k) for k in range(last + 1)],
+                    hovertemplate=f"{name}<br>epoch %{{x}}%{{customdata}}: %{{y:.5g}}"
+                    "<extra></extra>",
+                    row=1,
+                    col=col,
+                )
     for col, key in ((1, "val_mse"), (2, "online_loss")):
         axis = _panel_axis([v for c in info.curves for v in getattr(c, key)], info)
         if axis.contains(info.floor):
@@ -238,9 +265,20 @@ def curves_figure(info: fg.CurvesInfo) -> go.Figure:
         fig.update_yaxes(title="T (samples)", rangemode="tozero", row=1, col=3)
     longest = max((len(c.epochs) for c in info.curves), default=0)
     fig.update_xaxes(title="epoch", dtick=1 if longest <= 12 else None)
+    faded = any(not all(fg.delivered_mask(c)) for c in info.curves)
     fig.update_layout(
         height=480,
-        legend_title=f"trial, by {info.x_name} (colour: low to high; x: pruned here)",
-        margin={"t": 40},
+        legend_title=f"trial, by {info.x_name} (colour: low to high; x: pruned here"
+        + ("; faint: attempts given up" if faded else "") + ")",
+        margin={"t": 60},
     )
     return fig
+
+
+def _epoch_note(c: fg.Curve, k: int) -> str:
+    """What the hover adds to an epoch: its stage and attempt, where the trial has them."""
+    parts = [s for s in (c.stage[k] if k < len(c.stage) else None,) if s]
+    if k < len(c.attempt) and c.attempt[k] is not None:
+        given_up = c.delivered_attempt is not None and c.attempt[k] != c.delivered_attempt
+        parts.append(f"attempt {c.attempt[k] + 1}" + (", given up" if given_up else ""))
+    return f" ({', '.join(parts)})" if parts else ""

@@ -60,9 +60,9 @@ class Progress:
 def trial_line(t: FrozenTrial) -> TrialLine:
     a = t.user_attrs
     val = rec.curve(a, "val_mse")
-    stage = rec.curve(a, rec.CLOCK_STAGE)
-    prefix = rec.curve(a, rec.CLOCK_PREFIX)
-    attempt = rec.curve(a, rec.CLOCK_ATTEMPT)
+    stage = rec.curve(a, rec.STAGE)
+    prefix = rec.curve(a, rec.PREFIX)
+    attempt = rec.curve(a, rec.ATTEMPT)
     return TrialLine(
         number=t.number,
         epoch=len(val),

@@ -248,7 +248,7 @@ def test_a_clock_studys_curves_get_a_prefix_panel() -> None:
     assert [list(tr.y) for tr in prefix] == [[100, 400], [100, 400]]
     # The stage of each epoch in the hover text; the epochs the plan's rules judge: squares.
     assert list(prefix[0].marker.symbol) == ["circle", "square"]
-    assert list(prefix[0].customdata) == ["grow", "tune"] and "(%{customdata})" in (
+    assert list(prefix[0].customdata) == [" (grow)", " (tune)"] and "%{customdata}" in (
         prefix[0].hovertemplate
     )
     assert "prefix length T" in fig.layout.annotations[2].text
@@ -300,3 +300,84 @@ def test_the_page_says_when_the_best_trials_are_tied_within_the_noise() -> None:
     assert '<p class="ties">All 4 finished trials (#0, #1, #2, #3)' in page
     assert "these differences are noise" in page
     assert page.index('class="ties"') < page.index("<section>")
+
+
+# --- a clock sweep of 20 trials, many attempts each (issue 22) -------------------------------
+
+
+def clock_sweep(n: int = 20) -> optuna.Study:
+    """``n`` clock trials as a default clock sweep ends: seeds far apart, up to three attempts
+    each (the first ones given up as stalled), stalled trials pruned, the rest in a tier."""
+    study = optuna.create_study(study_name="clock-20")
+    study.set_user_attr("config", {"method": "clock"})
+    seed = optuna.distributions.IntDistribution(0, 2**31 - 1)
+    verdicts = ("healthy", "stalled", "healthy", "plateau")
+    for i in range(n):
+        attempts = 1 + i % 3
+        attempt = [a for a in range(attempts) for _ in range(4)]
+        val = [0.9 / (1 + k % 4) / (1 + a) for k, a in enumerate(attempt)]
+        verdict = verdicts[i % 4]
+        best = len(val) if verdict != "stalled" else 3  # a stalled one delivers attempt 1
+        v = val[best - 1] / (10 if verdict == "healthy" else 1)
+        study.add_trial(create_trial(
+            state=TrialState.PRUNED if verdict == "stalled" else TrialState.COMPLETE,
+            value=v, params={"seed": 1 if i == 0 else 4000 + 37 * i}, distributions={"seed": seed},
+            user_attrs={"verdict": verdict, "tier": "excellent" if v < 0.05 else "below",
+                        "train_mse": v, "val_mse": v, "test_mse": v, "test_train_ratio": 1.0,
+                        "best_epoch": best, "method": "clock",
+                        "curves": {"val_mse": val, "online_loss": [x / 2 for x in val],
+                                   "prefix": [100 * (1 + k % 4) for k in range(len(val))],
+                                   "stage": ["grow"] * len(val), "attempt": attempt,
+                                   "restarted": [k % 4 == 3 and a < attempts - 1
+                                                 for k, a in enumerate(attempt)]}},
+        ))  # fmt: skip
+    return study
+
+
+def test_a_clock_trials_given_up_attempts_are_faint_and_its_delivered_one_full() -> None:
+    info = fg.curves_info(clock_sweep().get_trials(), 0.5, "seed")
+    third = info.curves[2]  # three attempts, the last delivered
+    assert third.delivered_attempt == 2
+    assert fg.delivered_mask(third) == (False,) * 8 + (True,) * 4
+    stalled = info.curves[1]  # two attempts, the first (epoch 3) delivered
+    assert fg.delivered_mask(stalled) == (True,) * 4 + (False,) * 4
+    fig = plots.curves_figure(info)
+    val = [tr for tr in fig.data if tr.xaxis == "x" and tr.legendgroup.startswith("#2 ")]
+    full, = [tr for tr in val if tr.opacity == 1]
+    faint, = [tr for tr in val if tr.opacity < 1]
+    assert [y is not None for y in full.y] == list(fg.delivered_mask(third))
+    assert [y is not None for y in faint.y] == [not d for d in fg.delivered_mask(third)]
+    assert full.showlegend and not faint.showlegend  # one legend entry toggles both
+    assert "attempt 1, given up" in faint.customdata[0]
+    assert "faint: attempts given up" in fig.layout.legend.title.text
+    # One attempt only: one trace per panel, nothing faint.
+    assert [tr.opacity for tr in fig.data if tr.legendgroup.startswith("#0 ")] == [1.0] * 3
+
+
+def test_seeds_are_integers_in_the_legend_and_categories_ordered_best_first() -> None:
+    study = clock_sweep()
+    curves = plots.curves_figure(fg.curves_info(study.get_trials(), 0.5, "seed"))
+    names = [tr.name for tr in curves.data if tr.showlegend]
+    assert names[0].startswith("#0 seed 1: ") and any(n.startswith("#1 seed 4037: ")
+                                                      for n in names)  # fmt: skip
+    assert not any("e+" in n for n in names)
+    info = fg.sweep_info(collect(study))
+    assert info.categorical
+    fig = plots.sweep_figure(info)
+    assert fig.layout.xaxis.type == "category"
+    order = list(fig.layout.xaxis.categoryarray)
+    by_val = sorted(study.trials, key=lambda t: (t.value, t.number))
+    assert order == [str(t.params["seed"]) for t in by_val]
+    assert "best first" in fig.layout.xaxis.title.text
+    assert "category of its own" in plots.sweep_intro(info)
+
+
+def test_every_verdict_has_its_own_colour_stalled_included() -> None:
+    from sweep.rules.divergence import ACTIONS
+
+    assert set(ACTIONS) <= set(plots.VERDICT_COLOURS)
+    colours = list(plots.VERDICT_COLOURS.values())
+    assert len(set(colours)) == len(colours) and plots.FLOOR_COLOUR not in colours
+    fig = plots.sweep_figure(fg.sweep_info(collect(clock_sweep())))
+    stalled = [tr for tr in fig.data if tr.name.startswith("stalled")]
+    assert stalled and stalled[0].marker.color == plots.VERDICT_COLOURS["stalled"]
