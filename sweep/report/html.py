@@ -71,7 +71,8 @@ span.na { color: #7f7f7f; font-style: italic; }
 .missing { color: #a00; font-style: italic; }
 /* A figure keeps a width its panels' titles and legend fit in; on a narrower screen (a phone)
    it scrolls sideways inside its section, and the page itself never does. */
-section > div { overflow-x: auto; }
+section > div, table.criteria { overflow-x: auto; }
+table.criteria { display: block; max-width: 100%; }
 .plotly-graph-div { min-width: 640px; }
 #fig-curves { min-width: 1100px; }
 """

@@ -184,3 +184,99 @@ def test_at_the_floor_the_page_shows_the_differences_and_says_they_are_noise(
 
 def test_the_floor_page_console_is_silent(at_the_floor: Rendered) -> None:
     assert at_the_floor.console == []
+
+
+# --- the report at 20 clock trials, at a desktop's and a phone's width (issue 22) -------------
+
+#: Run in the page once plotly has drawn: what a person would see as collisions or a page
+#: wider than the screen, measured, and written into the DOM for --dump-dom to carry out.
+LAYOUT_PROBE = """<script>
+window.addEventListener("load", () => setTimeout(() => {
+  const box = (e) => { const r = e.getBoundingClientRect();
+    return {l: r.left, r: r.right, t: r.top, b: r.bottom, text: e.textContent}; };
+  const curves = document.getElementById("fig-curves");
+  const titles = [...curves.querySelectorAll("g.annotation")].map(box)
+    .filter((a) => /validation MSE|training loss|prefix length/.test(a.text));
+  const legend = [...curves.querySelectorAll(".legendtext")].map((e) => e.textContent);
+  const sweep = document.getElementById("fig-sweep");
+  const xticks = [...sweep.querySelectorAll("g.xtick text")].map((e) => e.textContent);
+  const out = {width: window.innerWidth, scroll: document.documentElement.scrollWidth,
+               titles, legend, xticks};
+  const pre = document.createElement("pre");
+  pre.id = "layout-probe";
+  pre.textContent = JSON.stringify(out);
+  document.body.appendChild(pre);
+  if (window.parent !== window) window.parent.postMessage(pre.textContent, "*");
+}, 1000));
+</script>"""
+#: Chromium's window is at least 500 px wide: a phone's width is a frame of that width in it,
+#: whose page measures itself and posts what it saw to this one.
+PHONE_FRAME = """<!DOCTYPE html><html><body style="margin:0">
+<iframe src="{src}" style="width:{width}px;height:2400px;border:0"></iframe>
+<script>window.addEventListener("message", (e) => {{
+  const pre = document.createElement("pre");
+  pre.id = "layout-probe";
+  pre.textContent = e.data;
+  document.body.appendChild(pre);
+}});</script></body></html>"""
+#: The narrowest window Chromium opens.
+MIN_WINDOW = 500
+
+
+def probe_layout(page_html: str, folder: Path, width: int) -> dict:
+    """The report's layout at a window ``width`` px wide, as LAYOUT_PROBE measured it; a
+    screenshot is left beside it for a person to look at."""
+    import json
+
+    page = folder / f"report-{width}.html"
+    page.write_text(page_html.replace("</body>", LAYOUT_PROBE + "</body>"), encoding="utf-8")
+    if width < MIN_WINDOW:
+        page = folder / f"phone-{width}.html"
+        page.write_text(PHONE_FRAME.format(src=f"report-{width}.html", width=width))
+    size = f"--window-size={max(width, MIN_WINDOW)},2400"
+    shot = subprocess.run([str(CHROMIUM), *FLAGS, size, f"--user-data-dir={folder / 'p'}",
+                           f"--screenshot={folder / f'report-{width}.png'}", page.as_uri()],
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert shot.returncode == 0, shot.stderr[-2000:]
+    proc = subprocess.run([str(CHROMIUM), *FLAGS, size, f"--user-data-dir={folder / 'p'}",
+                           "--dump-dom", page.as_uri()], capture_output=True, text=True,
+                          timeout=120)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    found = re.search(r'<pre id="layout-probe">([^<]*)</pre>', proc.stdout)
+    assert found, proc.stdout[-2000:]
+    return json.loads(found.group(1).replace("&quot;", '"').replace("&amp;", "&"))
+
+
+def overlap(a: dict, b: dict) -> bool:
+    return a["l"] < b["r"] and b["l"] < a["r"] and a["t"] < b["b"] and b["t"] < a["b"]
+
+
+@pytest.fixture(scope="module")
+def clock_page(tmp_path_factory) -> tuple[str, Path]:
+    from test_html_report import clock_sweep
+
+    from sweep.report.html import build
+
+    return build(clock_sweep(20)), tmp_path_factory.mktemp("clock-page")
+
+
+@pytest.mark.parametrize("width", [1400, 390])
+def test_the_clock_report_stays_readable_at_a_desktops_and_a_phones_width(
+    clock_page: tuple[str, Path], width: int
+) -> None:
+    page_html, folder = clock_page
+    seen = probe_layout(page_html, folder, width)
+    assert seen["width"] == width
+    # The page never scrolls sideways; a wide figure scrolls inside its own section.
+    assert seen["scroll"] <= width, seen["scroll"]
+    # Three subplot titles, none running into another.
+    titles = seen["titles"]
+    assert len(titles) == 3, titles
+    for i, a in enumerate(titles):
+        for b in titles[i + 1 :]:
+            assert not overlap(a, b), (a, b)
+    # Seeds are integers in the legend, and the sweep's seed axis is their categories.
+    seeds = [re.search(r"seed (\S+):", t).group(1) for t in seen["legend"]]
+    assert len(seeds) == 20 and all(s.isdigit() for s in seeds), seeds
+    assert seen["xticks"] and all(t.isdigit() for t in seen["xticks"]), seen["xticks"]
+    assert (folder / f"report-{width}.png").stat().st_size > 10_000

@@ -309,7 +309,10 @@ def clock_sweep(n: int = 20) -> optuna.Study:
     """``n`` clock trials as a default clock sweep ends: seeds far apart, up to three attempts
     each (the first ones given up as stalled), stalled trials pruned, the rest in a tier."""
     study = optuna.create_study(study_name="clock-20")
-    study.set_user_attr("config", {"method": "clock"})
+    from sweep.rules.criteria import tier
+    from sweep.settings import SweepConfig
+
+    study.set_user_attr("config", SweepConfig(method="clock").identity())
     seed = optuna.distributions.IntDistribution(0, 2**31 - 1)
     verdicts = ("healthy", "stalled", "healthy", "plateau")
     for i in range(n):
@@ -322,7 +325,7 @@ def clock_sweep(n: int = 20) -> optuna.Study:
         study.add_trial(create_trial(
             state=TrialState.PRUNED if verdict == "stalled" else TrialState.COMPLETE,
             value=v, params={"seed": 1 if i == 0 else 4000 + 37 * i}, distributions={"seed": seed},
-            user_attrs={"verdict": verdict, "tier": "excellent" if v < 0.05 else "below",
+            user_attrs={"verdict": verdict, "tier": tier(v, v),
                         "train_mse": v, "val_mse": v, "test_mse": v, "test_train_ratio": 1.0,
                         "best_epoch": best, "method": "clock",
                         "curves": {"val_mse": val, "online_loss": [x / 2 for x in val],
