@@ -5,11 +5,14 @@ Written once here for every test that needs them."""
 from __future__ import annotations
 
 import getpass
+import http.server
 import json
 import os
 import socket
 import subprocess
+import threading
 import time
+import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -113,3 +116,56 @@ def get(url: str) -> tuple[str, bytes]:
 
 def get_json(url: str) -> dict:
     return json.loads(get(url)[1])
+
+
+class _Forward(http.server.BaseHTTPRequestHandler):
+    """Every request passed on to the server's ``upstream``; an HTML answer gets the server's
+    ``script`` before its ``</body>``."""
+
+    server: _ProbingProxy
+
+    def log_message(self, *_args: object) -> None:
+        pass
+
+    def _forward(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else None
+        headers = {k: v for k, v in self.headers.items()
+                   if k.lower() in ("content-type", "accept")}  # fmt: skip
+        request = urllib.request.Request(self.server.upstream + self.path, data=body,
+                                         method=self.command, headers=headers)  # fmt: skip
+        try:
+            with urllib.request.urlopen(request, timeout=30) as r:
+                status, kind, data = r.status, r.headers.get("Content-Type", ""), r.read()
+        except urllib.error.HTTPError as e:
+            status, kind, data = e.code, e.headers.get("Content-Type", ""), e.read()
+        if kind.startswith("text/html"):
+            data = data.replace(b"</body>", self.server.script.encode() + b"</body>")
+        self.send_response(status)
+        self.send_header("Content-Type", kind)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _forward
+
+
+class _ProbingProxy(http.server.ThreadingHTTPServer):
+    def __init__(self, upstream: str, script: str) -> None:
+        self.upstream, self.script = upstream, script
+        super().__init__(("127.0.0.1", 0), _Forward)
+
+
+@contextmanager
+def probing_proxy(upstream: str, script: str) -> Iterator[str]:
+    """A same-origin window onto a web app (optuna-dashboard): its pages with ``script``
+    added, so a test can measure the layout a browser gave them (headless Chromium runs no
+    script of a test's own on a page it loads). Yields the proxy's base URL."""
+    server = _ProbingProxy(upstream, script)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
