@@ -246,8 +246,10 @@ def curves_figure(info: fg.CurvesInfo) -> go.Figure:
                     opacity=1.0 if kept else FADED_OPACITY,
                     line={"color": colours[c.number], "width": 2 if kept else 1},
                     marker={
-                        "size": [12 if pruned and k == last else (4 if kept else 2)
-                                 for k in range(last + 1)],  # fmt: skip
+                        "size": [
+                            12 if pruned and k == last else (4 if kept else 2)
+                            for k in range(last + 1)
+                        ],  # fmt: skip
                         "symbol": [_mark(c, k, pruned and k == last) for k in range(last + 1)],
                     },
                     customdata=[_epoch_note(c, k) for k in range(last + 1)],
@@ -269,7 +271,8 @@ def curves_figure(info: fg.CurvesInfo) -> go.Figure:
     fig.update_layout(
         height=480,
         legend_title=f"trial, by {info.x_name} (colour: low to high; x: pruned here"
-        + ("; faint: attempts given up" if faded else "") + ")",
+        + ("; faint: attempts given up" if faded else "")
+        + ")",
         margin={"t": 60},
     )
     return fig

@@ -17,8 +17,9 @@ FLOOR = 0.5
 
 def row(number: int, val: float, tier: str, state: str = "COMPLETE", method: str = "l1",
         verdict: str = "healthy") -> TrialRow:  # fmt: skip
-    return TrialRow(number=number, state=state, verdict=verdict, epochs=3, train_mse=val, val_mse=val, test_mse=val,
-                    test_train_ratio=1.0, tier=tier, best_online_loss=None, stop_reason=None,
+    return TrialRow(number=number, state=state, verdict=verdict, epochs=3, train_mse=val,
+                    val_mse=val, test_mse=val, test_train_ratio=1.0, tier=tier,
+                    best_online_loss=None, stop_reason=None,
                     continued_from=None, method=method,
                     params={"lr": 1e-4} if method == "l1" else {"seed": 7})  # fmt: skip
 

@@ -346,8 +346,8 @@ def test_a_clock_trials_given_up_attempts_are_faint_and_its_delivered_one_full()
     assert fg.delivered_mask(stalled) == (True,) * 4 + (False,) * 4
     fig = plots.curves_figure(info)
     val = [tr for tr in fig.data if tr.xaxis == "x" and tr.legendgroup.startswith("#2 ")]
-    full, = [tr for tr in val if tr.opacity == 1]
-    faint, = [tr for tr in val if tr.opacity < 1]
+    (full,) = [tr for tr in val if tr.opacity == 1]
+    (faint,) = [tr for tr in val if tr.opacity < 1]
     assert [y is not None for y in full.y] == list(fg.delivered_mask(third))
     assert [y is not None for y in faint.y] == [not d for d in fg.delivered_mask(third)]
     assert full.showlegend and not faint.showlegend  # one legend entry toggles both
