@@ -79,6 +79,14 @@ class ClockConfig:
     deterministic."""
     polish_history: int = 20
     """L-BFGS history size (pairs of steps and gradient changes kept)."""
+    grow_lbfgs: int = 0
+    """Grow stage: the last this-many of each epoch's updates are one L-BFGS call (fresh
+    history, polish_history pairs, strong-Wolfe line search) on the current prefix's plain
+    MSE, which is deterministic with ignore_s; each evaluation counts as an update. T grows
+    at once when the call leaves the prefix MSE under growth_threshold. 0: Adam only."""
+    grow_lbfgs_after: int = 0
+    """Make that L-BFGS call only in an epoch that starts with T flat for at least this many
+    whole epochs (a plateau of Adam's; the epoch is all Adam otherwise). 0: every epoch."""
     polish_target: float = 0.0
     """The polish stops once the honest validation MSE is under this (0: spend the budget)."""
     max_restarts: int = 0
@@ -115,6 +123,13 @@ class ClockConfig:
                 )
         if self.total_updates < 1:
             raise ValueError("grow_updates + tune_updates + polish_evaluations must be positive")
+        if not (0 <= self.grow_lbfgs < self.updates_per_epoch) or self.grow_lbfgs_after < 0:
+            raise ValueError(f"grow_lbfgs must be in [0, updates_per_epoch) and "
+                             f"grow_lbfgs_after >= 0, got {self.grow_lbfgs}, "
+                             f"{self.grow_lbfgs_after}")  # fmt: skip
+        if self.grow_lbfgs and not self.ignore_s:
+            raise ValueError("grow_lbfgs needs ignore_s: only then is the prefix loss "
+                             "deterministic")  # fmt: skip
         if self.polish_evaluations and not self.ignore_s:
             raise ValueError("polish_evaluations needs ignore_s: only then is the full-length "
                              "loss deterministic")  # fmt: skip

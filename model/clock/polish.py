@@ -23,9 +23,12 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from model.clock.batch import S_COLUMN, error_sums
+from model.clock.batch import S_COLUMN, error_sums, prefix_loss
 from model.data import DataConfig
 from model.lstm import SineLSTM
+
+#: Inputs, targets and the prefix mask of one deterministic problem (``prefix_batch``).
+PrefixBatch = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
 
 #: Line-search evaluations LBFGS may spend on one iteration (torch's default for strong Wolfe).
 MAX_LINE_SEARCH = 25
@@ -41,6 +44,21 @@ def full_length_batch(data: DataConfig) -> tuple[torch.Tensor, torch.Tensor]:
     f = np.asarray(data.frequencies, dtype=np.float64)[:, None]
     y = np.sin(2.0 * np.pi * f * t).astype(np.float32)
     return torch.from_numpy(x), torch.from_numpy(y)
+
+
+def prefix_batch(data: DataConfig, prefixes: tuple[int, ...], frequencies: tuple[float, ...]
+                 ) -> PrefixBatch:  # fmt: skip
+    """A grow stage's prefix problem with S = 0 (its weights are zero, so any S gives the same
+    output): inputs (n_freq, T, 1 + n_freq), targets at ``frequencies`` and the prefix mask,
+    T the longest of ``prefixes``."""
+    n, length = data.n_freq, max(prefixes)
+    x = np.zeros((n, length, 1 + n), dtype=np.float32)
+    x[np.arange(n), :, 1 + np.arange(n)] = 1.0
+    t = np.arange(length, dtype=np.float64) / data.sample_rate
+    f = np.asarray(frequencies, dtype=np.float64)[:, None]
+    y = np.sin(2.0 * np.pi * f * t).astype(np.float32)
+    mask = (torch.arange(length)[None, :] < torch.tensor(prefixes)[:, None]).float()
+    return torch.from_numpy(x), torch.from_numpy(y), mask
 
 
 def lbfgs_for(model: SineLSTM, history: int) -> torch.optim.LBFGS:
@@ -73,16 +91,27 @@ class Polisher:
     """Runs polish epochs of ``evaluations`` loss+gradient evaluations each on ``model``."""
 
     def __init__(self, model: SineLSTM, optimizer: torch.optim.LBFGS, data: DataConfig,
-                 ignore_s: bool) -> None:  # fmt: skip
+                 ignore_s: bool, batch: PrefixBatch | None = None) -> None:  # fmt: skip
         self.model, self.optimizer, self.ignore_s = model, optimizer, ignore_s
-        self.x, self.y = full_length_batch(data)
-        self.mask = torch.ones(self.y.shape)  # every step of every block
+        # The full-length problem, or a grow stage's prefix (model.clock.training).
+        if batch is None:
+            x, y = full_length_batch(data)
+            batch = (x, y, None)
+        self.x, self.y, self.mask = batch
         self.evaluations, self.lowest = 0, math.inf
         self.grad_norm = float("nan")
 
+    def loss(self) -> torch.Tensor:
+        """The problem's plain MSE at the current weights (with the graph for backward)."""
+        if self.mask is None:  # every step of every block
+            ones = torch.ones(self.y.shape)
+            return error_sums(self.model, self.x, self.y, ones).sum() / self.y.numel()
+        sums = error_sums(self.model, self.x, self.y, self.mask)
+        return prefix_loss(sums, self.mask, balanced=False).loss
+
     def _closure(self) -> torch.Tensor:
         self.optimizer.zero_grad(set_to_none=False)
-        loss = error_sums(self.model, self.x, self.y, self.mask).sum() / self.y.numel()
+        loss = self.loss()
         loss.backward()
         if self.ignore_s:  # S's weights stay zero: no direction the history builds moves them
             self.model.lstm.weight_ih_l0.grad[:, S_COLUMN] = 0.0

@@ -45,7 +45,7 @@ from model.clock.batch import (
 )
 from model.clock.config import STAGE_GROW, STAGE_POLISH, STAGE_TUNE, ClockConfig
 from model.clock.memory import keep_freed_memory
-from model.clock.polish import Polisher, lbfgs_for
+from model.clock.polish import Polisher, lbfgs_for, prefix_batch
 from model.clock.state import (
     ClockReport,
     ClockState,
@@ -153,7 +153,8 @@ class ClockTraining:
         losses: list[float] = []
         norms: list[float] = []
         lr = 0.0
-        for _ in range(cfg.updates_per_epoch):
+        lbfgs = cfg.grow_lbfgs if stage == STAGE_GROW and self._lbfgs_due() else 0
+        for _ in range(cfg.updates_per_epoch - lbfgs):
             blocks = cfg.block_prefixes(prefix, self.data)
             if stage == STAGE_GROW:
                 lr, reals = cfg.grow_lr(max(blocks)), cfg.realisations
@@ -174,7 +175,51 @@ class ClockTraining:
                 if ema < cfg.growth_threshold and prefix < self.data.samples:
                     prefix = cfg.next_prefix(prefix, self.data.samples)
                     ema = math.inf if cfg.ema_reset else ema
-        return _Progress(prefix, ema, updates, lr, tuple(losses), tuple(norms), False)
+        if lbfgs:
+            loss, norm = self._grow_lbfgs(prefix, lbfgs)
+            updates += lbfgs
+            losses.append(loss)
+            norms.append(norm)
+            if loss < cfg.growth_threshold and prefix < self.data.samples:
+                prefix = cfg.next_prefix(prefix, self.data.samples)
+                ema = math.inf if cfg.ema_reset else ema
+        return _Progress(prefix, ema, updates, lr, tuple(losses), tuple(norms), False,
+                         steps=updates - s.updates)  # fmt: skip
+
+    def _lbfgs_due(self) -> bool:
+        """Whether this grow epoch ends with an L-BFGS call: always, or after T has been flat
+        for grow_lbfgs_after whole epochs of the current attempt."""
+        s, after = self.state, self.state.config.grow_lbfgs_after
+        if after == 0:
+            return True
+        same = 0  # trailing epochs of this attempt that ended at today's T
+        for r in reversed(s.history):
+            if r.stage != STAGE_GROW or r.attempt != s.attempt or r.prefix != s.prefix:
+                break
+            same += 1
+        return same > after  # the first of them may be the one in which T grew
+
+    def _grow_lbfgs(self, prefix: int, evaluations: int) -> tuple[float, float]:
+        """One L-BFGS call of ``evaluations`` on prefix T's plain MSE (deterministic: S is
+        ignored), from a fresh history; the prefix MSE and gradient norm it leaves. A call
+        that leaves non-finite weights is undone."""
+        cfg = self.state.config
+        blocks = cfg.block_prefixes(prefix, self.data)
+        batch = prefix_batch(self.data, blocks, cfg.target_frequencies(prefix, self.data,
+                                                                        STAGE_GROW))  # fmt: skip
+        before = weights_of(self.model)
+        polisher = Polisher(self.model, lbfgs_for(self.model, cfg.polish_history), self.data,
+                            cfg.ignore_s, batch)  # fmt: skip
+        self.model.train()
+        step = polisher.run(evaluations)
+        with torch.no_grad():
+            loss = float(polisher.loss())
+        if not (math.isfinite(loss) and all(bool(torch.isfinite(p).all())
+                                            for p in self.model.parameters())):  # fmt: skip
+            self._load(before)
+            with torch.no_grad():
+                loss = float(polisher.loss())
+        return loss, step.grad_norm
 
     def _run_polish(self) -> _Progress:
         """One L-BFGS call of updates_per_epoch evaluations (each counted as an update)."""
