@@ -129,10 +129,61 @@ def summary(path: Path) -> list[str]:
     return out
 
 
+def stall_modes(path: Path, labels: list[str] | None = None) -> list[str]:
+    """Why each label's attempts ended as they did: one markdown row per label.
+
+    - escape: the epoch at which T first left prefix_start (median; for grown / partial and
+      for stalled attempts), "-" for never;
+    - stalled at T = 100: never left the initial plateau (its 0.75-cycle target, the same for
+      every block);
+    - saturated: the stall rule's first case (T flat, gradient norm under its bar);
+    - over: the grow budget ended short of full length with a block at or above the rule's
+      started threshold;
+    - one block out: of the stalls, how many had exactly one block's honest MSE at or above
+      that threshold at the end, and how many of those were the 1 Hz block.
+    """
+    rows: dict[str, list[dict]] = {}
+    for line in path.read_text().splitlines():
+        if line.strip():
+            r = json.loads(line)
+            if labels is None or r["label"] in labels:
+                rows.setdefault(r["label"], []).append(r)
+
+    def escape(r: dict) -> int | None:
+        start = r["config"]["prefix_start"]
+        return next((i + 1 for i, e in enumerate(r["trajectory"]) if e[0] > start), None)
+
+    def med(values: list) -> str:
+        v = sorted(x for x in values if x is not None)
+        return "-" if not v else f"{v[len(v) // 2]}"
+
+    out = ["| label | attempts | escape epoch: grew / stalled (median) | stalled at T = 100 | "
+           "saturated (T at stop, median) | over (T, median) | one block out (of it 1 Hz) |",
+           "|---|---|---|---|---|---|---|"]  # fmt: skip
+    for label, rs in rows.items():
+        won = [r for r in rs if r["outcome"] != "stalled"]
+        lost = [r for r in rs if r["outcome"] == "stalled"]
+        plateau = [r for r in lost if escape(r) is None]
+        sat = [r for r in lost if (r["reason"] or "").startswith("saturated")]
+        over = [r for r in lost if r not in sat and r not in plateau]
+        one = [r for r in lost
+               if sum(v >= STARTED_BLOCK_MSE for v in r["trajectory"][-1][2]) == 1]  # fmt: skip
+        one_1hz = [r for r in one if r["trajectory"][-1][2][0] >= STARTED_BLOCK_MSE]
+        out.append(
+            f"| {label} | {len(rs)} | {med([escape(r) for r in won])} / "
+            f"{med([escape(r) for r in lost])} | {len(plateau)} | {len(sat)} "
+            f"({med([r['prefix'] for r in sat])}) | {len(over)} "
+            f"({med([r['prefix'] for r in over])}) | {len(one)} ({len(one_1hz)}) |"
+        )
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--label")
     p.add_argument("--summary", action="store_true", help="print the table of --out and stop")
+    p.add_argument("--modes", action="store_true",
+                   help="print how the attempts of --out ended (stall modes) and stop")
     p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE")
     p.add_argument("--seeds", default="0-11")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT)
@@ -140,6 +191,9 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.summary:
         print("\n".join(summary(args.out)))
+        return 0
+    if args.modes:
+        print("\n".join(stall_modes(args.out, [args.label] if args.label else None)))
         return 0
     if not args.label:
         p.error("--label is required")
