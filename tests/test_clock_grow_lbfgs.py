@@ -29,7 +29,8 @@ def start(sets, **kw) -> ClockTraining:
 
 
 @pytest.mark.parametrize("kw", [{"grow_lbfgs": 4}, {"grow_lbfgs": -1},
-                                {"grow_lbfgs_after": -1}, {"ignore_s": False}])  # fmt: skip
+                                {"grow_lbfgs_after": -1}, {"grow_lbfgs_min_prefix": -1},
+                                {"ignore_s": False}])  # fmt: skip
 def test_config_rejects_bad_values(kw) -> None:
     with pytest.raises(ValueError):
         ClockConfig(**{**TINY, **kw})
@@ -76,6 +77,14 @@ def test_after_a_plateau_only(sets, monkeypatch) -> None:
     # T = 4 throughout: epoch 3 is the first to start after a whole flat epoch past the first.
     assert calls == [(3, 2), (4, 2)]
     assert [r.steps for r in reports] == [4] * 4
+
+
+def test_not_at_or_under_min_prefix(sets, monkeypatch) -> None:
+    calls = _record_calls(monkeypatch, loss=0.0)  # a call learns the prefix: T grows
+    t = start(sets, growth_threshold=1e-12, grow_updates=16, grow_lbfgs_min_prefix=4)
+    assert [t.run_epoch().prefix for _ in range(2)] == [4, 4] and calls == []
+    t = start(sets, growth_threshold=1e-12, grow_updates=16, grow_lbfgs_min_prefix=3)
+    assert t.run_epoch().prefix == 6 and calls == [(1, 2)]
 
 
 def test_the_call_lowers_the_prefix_loss(sets) -> None:

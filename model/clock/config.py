@@ -87,6 +87,9 @@ class ClockConfig:
     grow_lbfgs_after: int = 0
     """Make that L-BFGS call only in an epoch that starts with T flat for at least this many
     whole epochs (a plateau of Adam's; the epoch is all Adam otherwise). 0: every epoch."""
+    grow_lbfgs_min_prefix: int = 0
+    """Make it only at T above this (prefix_start: never on the initial plateau at T =
+    prefix_start, where L-BFGS changed which seeds grow). 0: at any T."""
     polish_target: float = 0.0
     """The polish stops once the honest validation MSE is under this (0: spend the budget)."""
     max_restarts: int = 0
@@ -123,10 +126,11 @@ class ClockConfig:
                 )
         if self.total_updates < 1:
             raise ValueError("grow_updates + tune_updates + polish_evaluations must be positive")
-        if not (0 <= self.grow_lbfgs < self.updates_per_epoch) or self.grow_lbfgs_after < 0:
-            raise ValueError(f"grow_lbfgs must be in [0, updates_per_epoch) and "
-                             f"grow_lbfgs_after >= 0, got {self.grow_lbfgs}, "
-                             f"{self.grow_lbfgs_after}")  # fmt: skip
+        after, above = self.grow_lbfgs_after, self.grow_lbfgs_min_prefix
+        if not (0 <= self.grow_lbfgs < self.updates_per_epoch) or min(after, above) < 0:
+            raise ValueError(f"grow_lbfgs must be in [0, updates_per_epoch), grow_lbfgs_after "
+                             f"and grow_lbfgs_min_prefix >= 0, got {self.grow_lbfgs}, {after}, "
+                             f"{above}")  # fmt: skip
         if self.grow_lbfgs and not self.ignore_s:
             raise ValueError("grow_lbfgs needs ignore_s: only then is the prefix loss "
                              "deterministic")  # fmt: skip

@@ -187,9 +187,12 @@ class ClockTraining:
                          steps=updates - s.updates)  # fmt: skip
 
     def _lbfgs_due(self) -> bool:
-        """Whether this grow epoch ends with an L-BFGS call: always, or after T has been flat
-        for grow_lbfgs_after whole epochs of the current attempt."""
+        """Whether this grow epoch ends with an L-BFGS call: at T above grow_lbfgs_min_prefix,
+        always, or after T has been flat for grow_lbfgs_after whole epochs of the current
+        attempt."""
         s, after = self.state, self.state.config.grow_lbfgs_after
+        if s.prefix <= s.config.grow_lbfgs_min_prefix:
+            return False
         if after == 0:
             return True
         same = 0  # trailing epochs of this attempt that ended at today's T
