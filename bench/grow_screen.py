@@ -178,10 +178,38 @@ def stall_modes(path: Path, labels: list[str] | None = None) -> list[str]:
     return out
 
 
+def paired(path: Path, a: str, b: str) -> list[str]:
+    """Label ``a`` against label ``b`` on the seeds both ran: outcome pairs, and for the
+    attempts that reached the polish stage the best honest validation MSE of the grow stage
+    and its CPU seconds."""
+    runs: dict[str, dict[int, dict]] = {a: {}, b: {}}
+    for line in path.read_text().splitlines():
+        if line.strip():
+            r = json.loads(line)
+            if r["label"] in runs:
+                runs[r["label"]][r["seed"]] = r
+    seeds = sorted(set(runs[a]) & set(runs[b]))
+    pairs: dict[tuple[str, str], list[int]] = {}
+    for s in seeds:
+        pairs.setdefault((runs[a][s]["outcome"], runs[b][s]["outcome"]), []).append(s)
+    out = [f"{len(seeds)} seeds run by both ({seeds[0]}-{seeds[-1]})" if seeds else "no seeds",
+           f"| {a} | {b} | seeds | count |", "|---|---|---|---|"]  # fmt: skip
+    for (x, y), ss in sorted(pairs.items()):
+        out.append(f"| {x} | {y} | {', '.join(map(str, ss))} | {len(ss)} |")
+    for label in (a, b):
+        won = [runs[label][s] for s in seeds if runs[label][s]["outcome"] != "stalled"]
+        vals = ", ".join(f"{r['seed']}: {r['best_val']:.4f} ({r['cpu_seconds']:.0f} s)"
+                         for r in won)  # fmt: skip
+        out.append(f"- {label}, grown or partial: best grow-stage val (CPU s): {vals or '-'}")
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--label")
     p.add_argument("--summary", action="store_true", help="print the table of --out and stop")
+    p.add_argument("--paired", nargs=2, metavar=("LABEL_A", "LABEL_B"),
+                   help="compare two labels seed by seed and stop")
     p.add_argument("--modes", action="store_true",
                    help="print how the attempts of --out ended (stall modes) and stop")
     p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE")
@@ -191,6 +219,9 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.summary:
         print("\n".join(summary(args.out)))
+        return 0
+    if args.paired:
+        print("\n".join(paired(args.out, *args.paired)))
         return 0
     if args.modes:
         print("\n".join(stall_modes(args.out, [args.label] if args.label else None)))
