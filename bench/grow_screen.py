@@ -208,10 +208,17 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--label")
     p.add_argument("--summary", action="store_true", help="print the table of --out and stop")
-    p.add_argument("--paired", nargs=2, metavar=("LABEL_A", "LABEL_B"),
-                   help="compare two labels seed by seed and stop")
-    p.add_argument("--modes", action="store_true",
-                   help="print how the attempts of --out ended (stall modes) and stop")
+    p.add_argument(
+        "--paired",
+        nargs=2,
+        metavar=("LABEL_A", "LABEL_B"),
+        help="compare two labels seed by seed and stop",
+    )
+    p.add_argument(
+        "--modes",
+        action="store_true",
+        help="print how the attempts of --out ended (stall modes) and stop",
+    )
     p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE")
     p.add_argument("--seeds", default="0-11")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT)

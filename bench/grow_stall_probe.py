@@ -84,7 +84,8 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     overrides = parse_overrides(args.set)
-    command = "python -m bench.grow_stall_probe " + " ".join(sys.argv[1:] if argv is None else argv)
+    args_given = sys.argv[1:] if argv is None else argv
+    command = "python -m bench.grow_stall_probe " + " ".join(args_given)
     data = DataConfig()
     val_set = make_set(VALIDATION_SEED, data)
     for seed in parse_seeds(args.seeds):
