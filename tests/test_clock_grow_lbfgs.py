@@ -117,3 +117,21 @@ def test_checkpoint_continues_exactly(sets, tmp_path) -> None:
     assert [r.prefix for r in rest] == [r.prefix for r in whole.state.history[2:]]
     for k, v in whole.state.weights.items():
         np.testing.assert_array_equal(resumed.state.weights[k], v)
+
+
+@pytest.mark.parametrize("per_epoch, share", [(100, 50), (3, 2), (2, 1), (1, 0)])
+def test_the_sweeps_rounds_fit_any_epoch(per_epoch, share) -> None:
+    from model.clock.method import grow_lbfgs
+
+    fields = grow_lbfgs(per_epoch)
+    assert fields == {"grow_lbfgs": share, "grow_lbfgs_after": 1, "grow_lbfgs_min_prefix": 100}
+    ClockConfig(updates_per_epoch=per_epoch, grow_updates=per_epoch, **fields)  # valid
+
+
+def test_the_progress_line_names_the_rounds(sets) -> None:
+    from model.clock.method import ClockMethod
+
+    t = start(sets, growth_threshold=1e-12)
+    line = ClockMethod().progress(t.state.config, t.run_epoch())
+    assert line.startswith("stage grow (Adam, L-BFGS on plateaus) prefix 4")
+    assert "one L-BFGS call on the prefix" in ClockMethod().describe(t.state.config)

@@ -109,6 +109,9 @@ def test_clock_defaults_follow_the_measured_recipe() -> None:
     # is there when asked for, or when the polish is off.
     assert cfg.grow_updates == 2700 and cfg.tune_updates == 0 and cfg.updates_per_epoch == 100
     assert cfg.polish_evaluations == 600 and cfg.epochs == 27 * 9 + 6
+    # L-BFGS rounds on a grow plateau above T = 100 (bench/results/grow_rate.md).
+    assert (cfg.grow_lbfgs, cfg.grow_lbfgs_after, cfg.grow_lbfgs_min_prefix) == (50, 1, 100)
+    assert sweep.training_method.identity(sweep.settings)["clock_recipe"]["grow_lbfgs"] == 50
     unpolished = SweepConfig(method="clock", polish_evaluations=0)
     plain = suggest(trial, unpolished.training_method, unpolished.settings)
     assert (plain.grow_updates, plain.tune_updates, plain.polish_evaluations) == (2700, 300, 0)
