@@ -28,7 +28,7 @@ from model.clock.config import STAGE_GROW, ClockConfig
 from model.clock.polish import Polisher, lbfgs_for, prefix_batch
 from model.clock.training import ClockTraining
 from model.data import VALIDATION_SEED, DataConfig, make_set
-from sweep.divergence import GrowEpoch
+from sweep.rules.stall import GrowEpoch
 
 DEFAULT_OUT = Path("bench/results/grow_stall_probe.jsonl")
 
