@@ -58,19 +58,26 @@ class DatabaseUnavailable(BaseException):
     process stops, and the next run takes its trials over."""
 
 
-def reconnect_window() -> float:
-    """The window; a ``LSTM_SWEEP_RECONNECT_S`` that is not a number of seconds >= 0 raises
-    ``ValueError`` (``sweep.store.storage`` refuses it in one line before anything is made)."""
-    text = os.environ.get(RECONNECT_ENV)
+def seconds_from_env(name: str, default: float) -> float:
+    """The environment variable ``name`` as a number of seconds >= 0, ``default`` when unset;
+    any other value raises ``ValueError`` with a one-line message (ignoring it would leave the
+    user believing it applies)."""
+    text = os.environ.get(name)
     if text is None:
-        return RECONNECT_S
+        return default
     try:
         value = float(text)
     except ValueError:
         value = math.nan
     if not (math.isfinite(value) and value >= 0):
-        raise ValueError(f"{RECONNECT_ENV} must be a number of seconds >= 0, got {text!r}")
+        raise ValueError(f"{name} must be a number of seconds >= 0, got {text!r}")
     return value
+
+
+def reconnect_window() -> float:
+    """The window; a bad ``LSTM_SWEEP_RECONNECT_S`` raises ``ValueError``
+    (``sweep.store.storage`` refuses it in one line before anything is made)."""
+    return seconds_from_env(RECONNECT_ENV, RECONNECT_S)
 
 
 def lost_connection(exc: BaseException) -> bool:

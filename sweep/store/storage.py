@@ -22,7 +22,6 @@ SQLite settings, and why:
 from __future__ import annotations
 
 import fcntl
-import math
 import os
 import sqlite3
 import time
@@ -39,7 +38,12 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 from sqlalchemy.pool import NullPool
 
 from sweep.store import creation, sqlite_file
-from sweep.store.reconnect import Outage, ReconnectingStorage, reconnect_window
+from sweep.store.reconnect import (
+    Outage,
+    ReconnectingStorage,
+    reconnect_window,
+    seconds_from_env,
+)
 
 #: Seconds a SQLite writer waits for another's lock before failing ("database is locked").
 SQLITE_TIMEOUT_S = 60.0
@@ -63,16 +67,10 @@ class StorageError(Exception):
 def sqlite_timeout() -> float:
     """The busy timeout; a ``LSTM_SWEEP_SQLITE_TIMEOUT`` that is not a number of seconds is
     refused (ignoring it would leave the user believing it applies)."""
-    text = os.environ.get(TIMEOUT_ENV)
-    if text is None:
-        return SQLITE_TIMEOUT_S
     try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not (math.isfinite(value) and value >= 0):
-        raise StorageError(f"{TIMEOUT_ENV} must be a number of seconds >= 0, got {text!r}")
-    return value
+        return seconds_from_env(TIMEOUT_ENV, SQLITE_TIMEOUT_S)
+    except ValueError as exc:
+        raise StorageError(str(exc)) from None
 
 
 def heartbeat() -> tuple[int, int]:
