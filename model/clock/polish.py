@@ -94,19 +94,19 @@ class Polisher:
                  ignore_s: bool, batch: PrefixBatch | None = None) -> None:  # fmt: skip
         self.model, self.optimizer, self.ignore_s = model, optimizer, ignore_s
         # The full-length problem, or a grow stage's prefix (model.clock.training).
-        if batch is None:
+        self.whole = batch is None
+        if batch is None:  # every step of every block: the mask is made once, not per evaluation
             x, y = full_length_batch(data)
-            batch = (x, y, None)
+            batch = (x, y, torch.ones(y.shape))
         self.x, self.y, self.mask = batch
         self.evaluations, self.lowest = 0, math.inf
         self.grad_norm = float("nan")
 
     def loss(self) -> torch.Tensor:
         """The problem's plain MSE at the current weights (with the graph for backward)."""
-        if self.mask is None:  # every step of every block
-            ones = torch.ones(self.y.shape)
-            return error_sums(self.model, self.x, self.y, ones).sum() / self.y.numel()
         sums = error_sums(self.model, self.x, self.y, self.mask)
+        if self.whole:
+            return sums.sum() / self.y.numel()
         return prefix_loss(sums, self.mask, balanced=False).loss
 
     def _closure(self) -> torch.Tensor:
