@@ -26,11 +26,13 @@ from pathlib import Path
 
 import torch
 
+from bench import provenance
 from bench.grow_trajectories import parse_seeds
 from model.clock import state as clock_state
 from model.clock.config import ClockConfig
 from model.clock.training import ClockTraining
 from model.data import VALIDATION_SEED, DataConfig, make_set
+from sweep.pruner import stall_check
 from sweep.rules.stall import STARTED_BLOCK_MSE, GrowEpoch, check_stalled
 
 DEFAULT_OUT = Path("bench/results/grow_screen.jsonl")
@@ -77,9 +79,12 @@ def run_seed(seed: int, overrides: dict, data: DataConfig, val_set, keep: Path |
     config = ClockConfig(**{**overrides, "seed": seed, "tune_updates": 0})
     last_epoch = config.grow_updates // config.updates_per_epoch
     cpu0 = time.process_time()
-    run = ClockTraining.start(config, None, val_set, data)
+    # The sweep's stall rule: with max_restarts 0 the trainer never starts over, but a config
+    # with stall_rescue makes its L-BFGS call where the rule fires.
+    run = ClockTraining.start(config, None, val_set, data, stall_check)
     trajectory: list[GrowEpoch] = []
     rows = []
+    rescued = []
     verdict, reason = "running", None
     while verdict == "running" and not run.finished:
         r = run.run_epoch()
@@ -88,6 +93,8 @@ def run_seed(seed: int, overrides: dict, data: DataConfig, val_set, keep: Path |
         per_freq = [round(v, 4) for v in r.val_per_freq]
         cpu = round(time.process_time() - cpu0, 1)
         rows.append([r.prefix, round(r.online_loss, 5), per_freq, round(r.grad_norm_mean, 5), cpu])
+        if r.rescued:
+            rescued.append(r.epoch)
         verdict, reason = outcome(trajectory, data.samples, last_epoch)
     if verdict == "running":  # the run stopped by itself (non-finite)
         verdict = "stalled"
@@ -96,7 +103,7 @@ def run_seed(seed: int, overrides: dict, data: DataConfig, val_set, keep: Path |
         clock_state.save(run.state, keep / f"seed{seed}.pt")  # for tune-stage experiments
     return {"seed": seed, "config": asdict(config), "outcome": verdict, "reason": reason,
             "epochs": len(rows), "prefix": rows[-1][0], "best_val": run.state.best_val,
-            "cpu_seconds": round(time.process_time() - cpu0, 1),
+            "cpu_seconds": round(time.process_time() - cpu0, 1), "rescued_epochs": rescued,
             "trajectory": rows}  # fmt: skip
 
 
@@ -238,6 +245,7 @@ def main(argv: list[str] | None = None) -> int:
     overrides = parse_overrides(args.set)
     torch.set_num_threads(1)
     command = "python -m bench.grow_screen " + " ".join(sys.argv[1:] if argv is None else argv)
+    where = {"commit": provenance.commit(), "machine": provenance.machine()}
     data = DataConfig()
     val_set = make_set(VALIDATION_SEED, data)
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -245,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
     for seed in parse_seeds(args.seeds):
         if (args.label, seed) in skip:
             continue
-        record = {"label": args.label, "command": command, "overrides": overrides,
+        record = {"label": args.label, "command": command, "overrides": overrides, **where,
                   **run_seed(seed, overrides, data, val_set, args.keep)}  # fmt: skip
         with args.out.open("a") as f:
             f.write(json.dumps(record) + "\n")

@@ -32,8 +32,6 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
-import platform
-import subprocess
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -41,6 +39,7 @@ from pathlib import Path
 import optuna
 import torch
 
+from bench import provenance
 from model import registry
 from model.clock import state as clock_state
 from model.clock.config import ClockConfig
@@ -152,9 +151,7 @@ def compare(clocks: Path, variants: list[str], evals: int, jobs: int, out: Path,
             done.add((r["clock"], r["variant"], r["evals"]))
     todo = [(str(p), v, evals) for p in sorted(clocks.glob(f"{match}.pt")) for v in variants
             if (p.stem, v, evals) not in done]  # fmt: skip
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                            text=True).stdout.strip()  # fmt: skip
-    machine = f"{platform.processor() or platform.machine()} {_cpu_name()}"
+    commit, machine = provenance.commit(), provenance.machine()
     out.parent.mkdir(parents=True, exist_ok=True)
     with multiprocessing.get_context("spawn").Pool(jobs) as pool:
         for r in pool.imap_unordered(run_one, todo):
@@ -179,13 +176,6 @@ def summary(out: Path, marks: tuple[int, ...] = (100, 200, 300, 600)) -> str:
         lines.append(f"| {r['clock']} | {r['start_val']:.5f} | {r['variant']} | "
                      + " | ".join(cells) + f" | {r['cpu_s'][-1]:.0f} | {r['stop']} |")  # fmt: skip
     return "\n".join(lines)
-
-
-def _cpu_name() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return ""
 
 
 def main() -> None:

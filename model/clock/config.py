@@ -90,6 +90,13 @@ class ClockConfig:
     grow_lbfgs_min_prefix: int = 0
     """Make it only at T above this (prefix_start: never on the initial plateau at T =
     prefix_start, where L-BFGS changed which seeds grow). 0: at any T."""
+    stall_rescue: int = 0
+    """Grow stage: when the stall rule (the trainer's ``stall_check``) calls the attempt
+    saturated before its grow budget is spent, first make one L-BFGS call of this many
+    evaluations on the stalled prefix (as ``grow_lbfgs`` does, fresh history); T grows and the
+    attempt goes on when the call leaves the prefix MSE under growth_threshold, else it is
+    given up as before. Its evaluations are reported as steps but not counted as updates, so
+    the grow budget and every schedule stay as they were. 0: no rescue."""
     polish_target: float = 0.0
     """The polish stops once the honest validation MSE is under this (0: spend the budget)."""
     max_restarts: int = 0
@@ -115,7 +122,7 @@ class ClockConfig:
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
         for name in ("grow_updates", "tune_updates", "tune_warmup", "max_restarts",
-                     "polish_evaluations"):  # fmt: skip
+                     "polish_evaluations", "stall_rescue"):  # fmt: skip
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
             budget = name in ("grow_updates", "tune_updates", "polish_evaluations")
@@ -131,9 +138,9 @@ class ClockConfig:
             raise ValueError(f"grow_lbfgs must be in [0, updates_per_epoch), grow_lbfgs_after "
                              f"and grow_lbfgs_min_prefix >= 0, got {self.grow_lbfgs}, {after}, "
                              f"{above}")  # fmt: skip
-        if self.grow_lbfgs and not self.ignore_s:
-            raise ValueError("grow_lbfgs needs ignore_s: only then is the prefix loss "
-                             "deterministic")  # fmt: skip
+        if (self.grow_lbfgs or self.stall_rescue) and not self.ignore_s:
+            raise ValueError("grow_lbfgs and stall_rescue need ignore_s: only then is the "
+                             "prefix loss deterministic")  # fmt: skip
         if self.polish_evaluations and not self.ignore_s:
             raise ValueError("polish_evaluations needs ignore_s: only then is the full-length "
                              "loss deterministic")  # fmt: skip

@@ -37,6 +37,10 @@ class ClockReport(EpochReport):
     restarted: bool = False
     """The attempt ended with this epoch: the next one starts over from other initial
     weights."""
+    rescued: bool = False
+    """The stall rule fired in this epoch and an L-BFGS call on the stalled prefix
+    (``ClockConfig.stall_rescue``) took it under the growth gate: T grew instead of the attempt
+    ending (``prefix`` is the grown T)."""
     judged: bool = False
     """A tune epoch: its honest MSE is the plan's rules' to judge (a grow epoch's is meant to
     swing)."""
