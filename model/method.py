@@ -58,6 +58,12 @@ and the last epoch of a grow budget, a sentence when the attempt has stalled, el
 sweep passes it (``sweep.pruner.stall_check``) so the rule is written once, in
 ``sweep.rules.stall``, and the trainer restarts exactly where the sweep would stop it."""
 
+LeadCheck = Callable[[float], bool]
+"""Whether a run that has met its stage's goal, or spent its budget, leads its study and should
+go on: given its honest validation MSE now. The sweep passes one per trial
+(``sweep.leaders.lead_check``), so a method spends a longer budget on the study's best run
+only, without knowing what a study is. Asked again at every epoch it would stop at."""
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -92,6 +98,11 @@ class Settings:
     """Loss+gradient evaluations of a deterministic polish stage, where a method has one."""
     polish_target: float
     """The validation MSE at which that polish stops early (0: it spends its budget)."""
+    polish_leader_evaluations: int
+    """Most evaluations of that polish for a run that leads its study (``LeadCheck``) once it
+    has met polish_target or spent polish_evaluations (0 or less: no run goes on)."""
+    polish_leader_target: float
+    """The validation MSE at which a leading run's polish stops (0: it spends its budget)."""
     stall: StallRule
     """The values of the sweep's stall rule (recorded in a study's identity)."""
     stall_check: StallCheck
@@ -252,11 +263,13 @@ class Method(ABC):
 
     @abstractmethod
     def start(self, config: Any, train: SignalSet, val: SignalSet, data: DataConfig,
-              stall_check: StallCheck | None = None) -> Run: ...  # fmt: skip
+              stall_check: StallCheck | None = None, leads: LeadCheck | None = None
+              ) -> Run: ...  # fmt: skip
 
     @abstractmethod
     def resume(self, state: State, train: SignalSet, val: SignalSet, data: DataConfig,
-               stall_check: StallCheck | None = None) -> Run: ...  # fmt: skip
+               stall_check: StallCheck | None = None, leads: LeadCheck | None = None
+               ) -> Run: ...  # fmt: skip
 
     @abstractmethod
     def save(self, state: State, path: Path) -> None: ...

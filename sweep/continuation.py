@@ -11,7 +11,7 @@ import optuna
 
 from model.checkpoint import CheckpointError
 from model.data import DataConfig, SignalSet
-from model.method import Method, Run, StallCheck, State
+from model.method import LeadCheck, Method, Run, StallCheck, State
 from sweep import records as rec
 
 
@@ -23,12 +23,13 @@ def start_or_continue(
     root: Path,
     log: Callable[[str], None],
     stall_check: StallCheck | None = None,
+    leads: LeadCheck | None = None,
 ) -> Run:
     """A checkpoint that is unreadable or from another configuration is skipped with a
     warning (an older one, or a fresh run, is used): never a failed trial."""
     parent = trial.user_attrs.get(rec.CONTINUES_TRIAL)
     if parent is None:
-        return method.start(config, *sets, stall_check=stall_check)
+        return method.start(config, *sets, stall_check=stall_check, leads=leads)
     remove_stale_temporaries(rec.trial_folder(root, trial.study.study_name, parent))
     stored = [
         trial.user_attrs.get(rec.CONTINUES_CHECKPOINT),
@@ -50,10 +51,10 @@ def start_or_continue(
         else:
             log(f"trial {trial.number}: trial {parent} starts again from scratch "
                 "(it was cut off before its first checkpoint)")  # fmt: skip
-        return method.start(config, *sets, stall_check=stall_check)
+        return method.start(config, *sets, stall_check=stall_check, leads=leads)
     trial.set_user_attr(rec.CONTINUED_FROM, parent)
     log(f"trial {trial.number}: continuing trial {parent} from epoch {state.epoch}")
-    return method.resume(state, *sets, stall_check=stall_check)
+    return method.resume(state, *sets, stall_check=stall_check, leads=leads)
 
 
 def newest_state(paths: list[Path], method: Method, config: Any) -> tuple[State | None, list[str]]:

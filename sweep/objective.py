@@ -18,6 +18,7 @@ from sweep import records as rec
 from sweep.admission import refuse_surplus
 from sweep.continuation import remove_stale_temporaries, start_or_continue
 from sweep.delivery import Sets, deliver
+from sweep.leaders import lead_check
 from sweep.pruner import diagnose_all
 from sweep.rules.divergence import Diagnosis, diagnose, non_finite_step
 from sweep.settings import SweepConfig
@@ -92,7 +93,7 @@ class Objective:
         trial.set_user_attr(rec.METHOD, self.method.name)
         sets = (self.sets.train, self.sets.val, self.config.data)
         run = start_or_continue(trial, self.method, train_config, sets, self.root, self.log,
-                                self.config.settings.stall_check)  # fmt: skip
+                                self.config.settings.stall_check, lead_check(trial))  # fmt: skip
         started = time.perf_counter() - sum(r.seconds for r in run.state.history)
         if run.state.history:
             self._continued(trial, run.state)

@@ -108,7 +108,11 @@ def test_clock_defaults_follow_the_measured_recipe() -> None:
     # A grown clock goes straight to the L-BFGS polish (bench/results/polish.md); the tune stage
     # is there when asked for, or when the polish is off.
     assert cfg.grow_updates == 2700 and cfg.tune_updates == 0 and cfg.updates_per_epoch == 100
-    assert cfg.polish_evaluations == 600 and cfg.epochs == 27 * 9 + 6
+    # Each grown clock polishes until excellent (600 at most); the study's leader goes on to
+    # 2,000 evaluations or under 0.00015 (sweep.rules.leader).
+    assert (cfg.polish_evaluations, cfg.polish_target) == (600, 0.001)
+    assert (cfg.polish_leader_evaluations, cfg.polish_leader_target) == (2000, 1.5e-4)
+    assert cfg.epochs == 27 * 9 + 20
     # L-BFGS rounds on a grow plateau above T = 100 (bench/results/grow_rate.md).
     assert (cfg.grow_lbfgs, cfg.grow_lbfgs_after, cfg.grow_lbfgs_min_prefix) == (50, 1, 100)
     assert sweep.training_method.identity(sweep.settings)["clock_recipe"]["grow_lbfgs"] == 50

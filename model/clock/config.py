@@ -98,7 +98,16 @@ class ClockConfig:
     given up as before. Its evaluations are reported as steps but not counted as updates, so
     the grow budget and every schedule stay as they were. 0: no rescue."""
     polish_target: float = 0.0
-    """The polish stops once the honest validation MSE is under this (0: spend the budget)."""
+    """The polish stops once the honest validation MSE is under this (0: spend the budget),
+    unless the run leads its study (below)."""
+    polish_leader_evaluations: int = 0
+    """A run that has met polish_target or spent polish_evaluations goes on polishing while
+    the trainer's ``leads`` check says it leads its study, up to this many polish evaluations
+    in all (a multiple of updates_per_epoch; 0 or not above polish_evaluations: it never goes
+    on). The sweep's leader is its best finished model (``sweep.leaders``)."""
+    polish_leader_target: float = 0.0
+    """A leading run's polish stops once its honest validation MSE is under this (0: it
+    spends polish_leader_evaluations)."""
     max_restarts: int = 0
     """Grow stage: restart from new initial weights at most this many times when stalled (by
     the stall rule the trainer is given: ``model.method.StallCheck``; without one, never)."""
@@ -122,10 +131,12 @@ class ClockConfig:
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
         for name in ("grow_updates", "tune_updates", "tune_warmup", "max_restarts",
-                     "polish_evaluations", "stall_rescue"):  # fmt: skip
+                     "polish_evaluations", "stall_rescue", "polish_leader_evaluations"
+                     ):  # fmt: skip
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
-            budget = name in ("grow_updates", "tune_updates", "polish_evaluations")
+            budget = name in ("grow_updates", "tune_updates", "polish_evaluations",
+                              "polish_leader_evaluations")  # fmt: skip
             if budget and getattr(self, name) % self.updates_per_epoch:
                 raise ValueError(
                     f"{name} must be a multiple of updates_per_epoch "
@@ -144,9 +155,10 @@ class ClockConfig:
         if self.polish_evaluations and not self.ignore_s:
             raise ValueError("polish_evaluations needs ignore_s: only then is the full-length "
                              "loss deterministic")  # fmt: skip
-        if self.polish_history < 1 or self.polish_target < 0:
-            raise ValueError(f"polish_history must be positive and polish_target >= 0, got "
-                             f"{self.polish_history}, {self.polish_target}")  # fmt: skip
+        if self.polish_history < 1 or min(self.polish_target, self.polish_leader_target) < 0:
+            raise ValueError(f"polish_history must be positive, polish_target and "
+                             f"polish_leader_target >= 0, got {self.polish_history}, "
+                             f"{self.polish_target}, {self.polish_leader_target}")  # fmt: skip
         if self.min_cycles < 0 or self.glide_cycles < 0:
             raise ValueError(f"min_cycles and glide_cycles must be >= 0, got "
                              f"{self.min_cycles}, {self.glide_cycles}")  # fmt: skip
@@ -169,10 +181,18 @@ class ClockConfig:
         return self.grow_updates + self.tune_updates + self.polish_evaluations
 
     @property
+    def polish_most(self) -> int:
+        """Most evaluations of the polish stage: a leader's budget where there is one."""
+        if not self.polish_evaluations:
+            return 0
+        return max(self.polish_evaluations, self.polish_leader_evaluations)
+
+    @property
     def epochs(self) -> int:
-        """Most epochs of a run: every attempt's whole grow budget, then the tune stage."""
+        """Most epochs of a run: every attempt's whole grow budget, the tune stage, then the
+        polish (a leader's budget included)."""
         grow = self.grow_updates * (1 + self.max_restarts)
-        return (grow + self.tune_updates + self.polish_evaluations) // self.updates_per_epoch
+        return (grow + self.tune_updates + self.polish_most) // self.updates_per_epoch
 
     def grow_lr(self, length: int) -> float:
         """Grow-stage lr for a batch of ``length`` steps."""

@@ -21,6 +21,7 @@ from model.method import (
     STAGE,
     VAL_PER_FREQ,
     IntParam,
+    LeadCheck,
     Method,
     Param,
     Reporting,
@@ -60,7 +61,8 @@ STAGE_OPTIMIZERS = {STAGE_GROW: "Adam", STAGE_TUNE: "Adam", STAGE_POLISH: "L-BFG
 #: Fields the sweep sets from its own flags rather than searching.
 _SET_BY_SWEEP = ("updates_per_epoch", "grow_updates", "tune_updates", "tune_warmup", "clip",
                  "hidden_size", "max_restarts", "polish_evaluations", "polish_target",
-                 "grow_lbfgs", "grow_lbfgs_after", "grow_lbfgs_min_prefix")  # fmt: skip
+                 "grow_lbfgs", "grow_lbfgs_after", "grow_lbfgs_min_prefix",
+                 "polish_leader_evaluations", "polish_leader_target")  # fmt: skip
 
 DISCLOSURE = (
     "This model was trained with the clock method, not with the plan's L=1 loop: each update "
@@ -95,6 +97,12 @@ def grow_lbfgs(updates_per_epoch: int) -> dict[str, int]:
     share = round(GROW_LBFGS_SHARE * updates_per_epoch) if updates_per_epoch > 1 else 0
     return {"grow_lbfgs": share, "grow_lbfgs_after": GROW_LBFGS_AFTER,
             "grow_lbfgs_min_prefix": ClockConfig.prefix_start}  # fmt: skip
+
+
+def _leader_budget(config: ClockConfig) -> str:
+    if config.polish_leader_evaluations <= config.polish_evaluations:
+        return ""
+    return f" ({config.polish_leader_evaluations} for the study's leader)"
 
 
 class ClockMethod(Method):
@@ -141,6 +149,8 @@ class ClockMethod(Method):
             max_restarts=MAX_RESTARTS,
             polish_evaluations=settings.polish_evaluations,
             polish_target=settings.polish_target,
+            polish_leader_evaluations=settings.polish_leader_evaluations,
+            polish_leader_target=settings.polish_leader_target,
             **grow_lbfgs(per_epoch),
         )
 
@@ -154,7 +164,9 @@ class ClockMethod(Method):
         return {"updates_per_epoch": settings.updates_per_epoch, "clock_recipe": recipe,
                 "restarts": restarts, "tune_epochs": settings.tune_epochs,
                 "polish_evaluations": settings.polish_evaluations,
-                "polish_target": settings.polish_target}  # fmt: skip
+                "polish_target": settings.polish_target,
+                "polish_leader_evaluations": settings.polish_leader_evaluations,
+                "polish_leader_target": settings.polish_leader_target}  # fmt: skip
 
     def judged_from(self, settings: Settings) -> int:
         # The grow stage's honest MSE is meant to swing while the prefix grows.
@@ -167,12 +179,14 @@ class ClockMethod(Method):
         return "torch"
 
     def start(self, config: ClockConfig, train: SignalSet, val: SignalSet, data: DataConfig,
-              stall_check: StallCheck | None = None) -> ClockTraining:  # fmt: skip
-        return ClockTraining.start(config, train, val, data, stall_check)
+              stall_check: StallCheck | None = None, leads: LeadCheck | None = None
+              ) -> ClockTraining:  # fmt: skip
+        return ClockTraining.start(config, train, val, data, stall_check, leads)
 
     def resume(self, state: ClockState, train: SignalSet, val: SignalSet, data: DataConfig,
-               stall_check: StallCheck | None = None) -> ClockTraining:  # fmt: skip
-        return ClockTraining(train, val, state, data, stall_check)
+               stall_check: StallCheck | None = None, leads: LeadCheck | None = None
+               ) -> ClockTraining:  # fmt: skip
+        return ClockTraining(train, val, state, data, stall_check, leads)
 
     def save(self, state: ClockState, path: Path) -> None:
         clock_state.save(state, path)
@@ -191,7 +205,9 @@ class ClockMethod(Method):
             optimizer += ", L-BFGS on plateaus"
         stage = f"stage {report.stage} ({optimizer})"
         if report.stage == STAGE_POLISH:
-            return f"{stage} {report.steps} evaluations, budget {config.polish_evaluations}"
+            lead = ", leading the study: polishing on" if report.leading else ""
+            return (f"{stage} {report.steps} evaluations, budget {config.polish_evaluations}"
+                    f"{_leader_budget(config)}{lead}")  # fmt: skip
         return (f"{stage} prefix {report.prefix} "
                 f"attempt {report.attempt + 1}/{config.max_restarts + 1}{restart}")  # fmt: skip
 
@@ -204,9 +220,12 @@ class ClockMethod(Method):
                   STAGE_POLISH: state.config.polish_evaluations}.get(best.stage)  # fmt: skip
         of = f" of {budget}" if budget else ""
         unit = "evaluations" if best.stage == STAGE_POLISH else "updates"
+        led = sum(r.steps for r in state.history if r.leading)
+        lead = (f"; {led} more as the study's leader, up to "
+                f"{state.config.polish_leader_evaluations} in all" if led else "")  # fmt: skip
         return (f"the delivered weights come from its {best.stage} stage "
                 f"({STAGE_OPTIMIZERS.get(best.stage, '?')}, epoch {state.best_epoch}, "
-                f"{spent}{of} {unit} spent in that stage)")  # fmt: skip
+                f"{spent}{of} {unit} spent in that stage{lead})")  # fmt: skip
 
     def describe(self, config: ClockConfig) -> str:
         c = config
@@ -234,4 +253,11 @@ class ClockMethod(Method):
                 else ""
             )
             + (f", stopping once under {c.polish_target:g}" if c.polish_target else "")
+            + (
+                f"; the study's leader polishes on, up to {c.polish_leader_evaluations} "
+                f"evaluations in all"
+                + (f" or under {c.polish_leader_target:g}" if c.polish_leader_target else "")
+                if c.polish_evaluations and c.polish_leader_evaluations > c.polish_evaluations
+                else ""
+            )
         )

@@ -41,6 +41,9 @@ class ClockReport(EpochReport):
     """The stall rule fired in this epoch and an L-BFGS call on the stalled prefix
     (``ClockConfig.stall_rescue``) took it under the growth gate: T grew instead of the attempt
     ending (``prefix`` is the grown T)."""
+    leading: bool = False
+    """A polish epoch after which the run went on only because it led its study (it had met
+    polish_target or spent polish_evaluations): the leader's longer budget."""
     judged: bool = False
     """A tune epoch: its honest MSE is the plan's rules' to judge (a grow epoch's is meant to
     swing)."""

@@ -61,6 +61,7 @@ from model.method import (
     STOP_MAX_EPOCHS,
     STOP_NON_FINITE,
     STOP_TARGET,
+    LeadCheck,
     StallCheck,
 )
 from model.params import Evaluation, Weights
@@ -94,6 +95,9 @@ class ClockTraining:
     stall_check: StallCheck | None = None
     """The sweep's stall rule (``model.method.StallCheck``): a grow attempt it calls stalled
     starts over while restarts are left. None: attempts never start over."""
+    leads: LeadCheck | None = None
+    """Whether the run leads its study (``model.method.LeadCheck``): a polish that has met its
+    target or budget goes on while it does, up to polish_leader_evaluations. None: never."""
     model: SineLSTM = field(init=False)
     optimizer: torch.optim.Optimizer = field(init=False)
     rng: np.random.Generator = field(init=False)
@@ -114,11 +118,11 @@ class ClockTraining:
 
     @classmethod
     def start(cls, config: ClockConfig, train_set: SignalSet | None, val_set: SignalSet,
-              data: DataConfig | None = None, stall_check: StallCheck | None = None
-              ) -> ClockTraining:  # fmt: skip
+              data: DataConfig | None = None, stall_check: StallCheck | None = None,
+              leads: LeadCheck | None = None) -> ClockTraining:  # fmt: skip
         if data is None:
             data = DataConfig(samples=val_set.inputs.shape[1])
-        return cls(train_set, val_set, initial_state(config, data), data, stall_check)
+        return cls(train_set, val_set, initial_state(config, data), data, stall_check, leads)
 
     @property
     def finished(self) -> bool:
@@ -290,15 +294,12 @@ class ClockTraining:
                 self.optimizer = self._optimizer_for(stage)
             else:
                 stop = STOP_MAX_EPOCHS
+        leading = False
         if stop is None and s.stage == STAGE_POLISH:
-            if val.mse < cfg.polish_target:  # the goal met says more than "converged" too
-                stop = STOP_TARGET
-            elif p.converged:
-                stop = STOP_CONVERGED
-            elif p.updates - polish_start >= cfg.polish_evaluations:
-                stop = STOP_MAX_EPOCHS
+            stop = self._polish_stop(val.mse, p.updates - polish_start, p.converged)
+            leading = stop is None and self._past_goal(val.mse, p.updates - polish_start)
         report = replace(report, seconds=time.perf_counter() - start, restarted=restarted,
-                         stop_reason=stop)  # fmt: skip
+                         stop_reason=stop, leading=leading)  # fmt: skip
         self.state = replace(
             s, epoch=s.epoch + 1, updates=p.updates, stage=stage, prefix=prefix, ema=ema,
             weights=weights_of(self.model),
@@ -324,6 +325,28 @@ class ClockTraining:
             grown = cfg.next_prefix(report.prefix, self.data.samples)
             return replace(report, prefix=grown, steps=steps, rescued=True)
         return replace(report, steps=steps)
+
+    def _past_goal(self, val_mse: float, spent: int) -> bool:
+        """The polish has met its target or spent its budget: only a leader goes on."""
+        cfg = self.state.config
+        return val_mse < cfg.polish_target or spent >= cfg.polish_evaluations
+
+    def _polish_stop(self, val_mse: float, spent: int, converged: bool) -> str | None:
+        """Why the polish stops after this epoch (None: it goes on). Past its goal, a run goes
+        on only while it leads its study, within the leader's budget and target; the goal
+        met says more than "converged" too."""
+        cfg = self.state.config
+        if not self._past_goal(val_mse, spent):
+            return STOP_CONVERGED if converged else None
+        target_met = val_mse < cfg.polish_target
+        leader_target_met = cfg.polish_leader_target and val_mse < cfg.polish_leader_target
+        if converged or spent >= cfg.polish_most or leader_target_met:
+            if target_met or leader_target_met:
+                return STOP_TARGET
+            return STOP_CONVERGED if converged else STOP_MAX_EPOCHS
+        if self.leads is None or not self.leads(val_mse):
+            return STOP_TARGET if target_met else STOP_MAX_EPOCHS
+        return None
 
     def _stalled(self, latest: ClockReport) -> bool:
         """Whether the sweep's stall rule calls the current attempt stalled after ``latest``,

@@ -12,7 +12,15 @@ from model.data import DataConfig, SignalSet
 from model.l1 import checkpoint
 from model.l1.config import BATCH_SIZE, SEQUENCE_LENGTH, TrainConfig
 from model.l1.training import Training, TrainState, engine_class
-from model.method import FloatParam, Method, Param, Reporting, Settings, StallCheck
+from model.method import (
+    FloatParam,
+    LeadCheck,
+    Method,
+    Param,
+    Reporting,
+    Settings,
+    StallCheck,
+)
 from model.params import init_weights
 
 #: Settings that mean something for this method only: part of its studies' identity.
@@ -62,12 +70,14 @@ class L1Method(Method):
         return config.engine
 
     def start(self, config: TrainConfig, train: SignalSet, val: SignalSet, data: DataConfig,
-              stall_check: StallCheck | None = None) -> Training:  # fmt: skip
+              stall_check: StallCheck | None = None,
+              leads: LeadCheck | None = None) -> Training:  # fmt: skip
         # Nothing grows in the plan's loop: the stall rule does not apply.
         return Training.start(config, train, val)
 
     def resume(self, state: TrainState, train: SignalSet, val: SignalSet, data: DataConfig,
-               stall_check: StallCheck | None = None) -> Training:  # fmt: skip
+               stall_check: StallCheck | None = None,
+               leads: LeadCheck | None = None) -> Training:  # fmt: skip
         return Training(train, val, state)
 
     def save(self, state: TrainState, path: Path) -> None:

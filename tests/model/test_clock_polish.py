@@ -56,7 +56,11 @@ def test_the_polish_follows_the_tune_stage_and_lowers_the_honest_mse(whole) -> N
     polish = [r for r in whole.state.history if r.stage == STAGE_POLISH]
     assert all(r.judged for r in polish)  # the plan's rules judge it, as they do the tune
     vals = [whole.state.history[2].val_mse] + [r.val_mse for r in polish]
-    assert all(b < a for a, b in zip(vals, vals[1:], strict=False)), vals
+    # Every epoch lowers it, except a last one that found no descent at all (converged; on
+    # some CPUs it leaves the weights as they were).
+    lowered = vals if polish[-1].stop_reason != STOP_CONVERGED else vals[:-1]
+    assert all(b < a for a, b in zip(lowered, lowered[1:], strict=False)), vals
+    assert vals[-1] <= vals[-2], vals
     # Steps count loss+gradient evaluations (what the budget counts), not L-BFGS iterations;
     # the stage spends its budget unless the line search finds no further descent (on some
     # CPUs this tiny run converges early: 190 evaluations on an AMD EPYC, 400 on an Intel Xeon).

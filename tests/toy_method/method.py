@@ -26,6 +26,7 @@ from model.method import (
     STOP_MAX_EPOCHS,
     ChoiceParam,
     EpochReport,
+    LeadCheck,
     Method,
     Param,
     Reporting,
@@ -140,13 +141,15 @@ class ToyMethod(Method):
         return ToyConfig(**params, epochs=settings.epochs, hidden_size=settings.hidden_size)
 
     def start(self, config: ToyConfig, train: SignalSet, val: SignalSet, data: DataConfig,
-              stall_check: StallCheck | None = None) -> ToyRun:  # fmt: skip
+              stall_check: StallCheck | None = None,
+              leads: LeadCheck | None = None) -> ToyRun:  # fmt: skip
         # Nothing grows: the stall rule does not apply.
         weights = constant(0.0, data.input_size, config.hidden_size)
         return ToyRun(ToyState(config, 0, weights, None, (), None), train, val, data)
 
     def resume(self, state: ToyState, train: SignalSet, val: SignalSet, data: DataConfig,
-               stall_check: StallCheck | None = None) -> ToyRun:  # fmt: skip
+               stall_check: StallCheck | None = None,
+               leads: LeadCheck | None = None) -> ToyRun:  # fmt: skip
         return ToyRun(state, train, val, data)
 
     def save(self, state: ToyState, path: Path) -> None:

@@ -1,0 +1,72 @@
+"""The leader's longer polish (ClockConfig.polish_leader_*), on tiny data: a run past its
+polish target or budget goes on only while its ``leads`` check says so, within the leader's
+budget and target; the epochs it went on for are marked; the stop reasons are the stage's."""
+
+from __future__ import annotations
+
+import pytest
+
+from model.clock.config import STAGE_POLISH, ClockConfig
+from model.clock.training import ClockTraining
+from model.data import DataConfig, make_set
+from model.method import STOP_MAX_EPOCHS, STOP_TARGET
+
+DATA = DataConfig(samples=60)
+BASE = dict(seed=1, prefix_start=60, grow_updates=4, tune_updates=0, updates_per_epoch=4,
+            hidden_size=8, polish_evaluations=8, polish_leader_evaluations=24)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def sets():
+    return make_set(1, DATA), make_set(3, DATA)
+
+
+def polish(sets, leads, **kw) -> list:
+    run = ClockTraining.start(ClockConfig(**{**BASE, **kw}), *sets, DATA, None, leads)
+    return [r for r in run.epochs() if r.stage == STAGE_POLISH]
+
+
+def test_a_run_that_never_leads_stops_at_its_budget(sets) -> None:
+    asked = []
+    reports = polish(sets, lambda v: asked.append(v) or False)
+    # (An L-BFGS line search may overrun an epoch's 4 evaluations by one or two.)
+    assert len(reports) == 2 and reports[-1].stop_reason == STOP_MAX_EPOCHS
+    assert asked == [reports[-1].val_mse] and not any(r.leading for r in reports)
+
+
+def test_the_leader_polishes_on_to_its_own_budget(sets) -> None:
+    reports = polish(sets, lambda v: True)
+    assert 24 <= sum(r.steps for r in reports) < 24 + 4
+    assert reports[-1].stop_reason == STOP_MAX_EPOCHS
+    # Past the 8-evaluation budget every epoch but the last went on as the leader.
+    assert [r.leading for r in reports] == [False] + [True] * (len(reports) - 2) + [False]
+    assert len(reports) >= 5
+    without = polish(sets, None)  # no check at all: as never leading
+    assert [r.val_mse for r in without] == [r.val_mse for r in reports[:2]]
+
+
+def test_a_leader_overtaken_stops_at_the_next_epoch(sets) -> None:
+    answers = iter([True, True, False])
+    reports = polish(sets, lambda v: next(answers))
+    assert [r.leading for r in reports] == [False, True, True, False]
+    assert reports[-1].stop_reason == STOP_MAX_EPOCHS
+
+
+def test_targets_stop_a_run_and_its_leader(sets) -> None:
+    v = [r.val_mse for r in polish(sets, lambda v: True)]
+    assert v[0] > v[1] > v[2] * 1.0001
+    # The goal met after the first epoch: it stops there unless it leads ...
+    reports = polish(sets, lambda v: False, polish_target=v[0] * 1.01)
+    assert len(reports) == 1 and reports[0].stop_reason == STOP_TARGET
+    # ... and a leader stops at its own target, before its budget.
+    leader = polish(sets, lambda v: True, polish_target=v[0] * 1.01,
+                    polish_leader_target=v[2] * 1.0001)  # fmt: skip
+    assert [r.leading for r in leader] == [True, True, False]
+    assert leader[-1].stop_reason == STOP_TARGET and leader[-1].val_mse == v[2]
+
+
+def test_the_leader_budget_counts_in_the_most_epochs() -> None:
+    assert ClockConfig(**BASE).epochs == (4 + 24) // 4
+    assert ClockConfig(**{**BASE, "polish_leader_evaluations": 0}).epochs == (4 + 8) // 4
+    with pytest.raises(ValueError):
+        ClockConfig(**{**BASE, "polish_leader_evaluations": 6})  # not a multiple of 4
