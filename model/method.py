@@ -190,6 +190,9 @@ delivered weights, and where the time went."""
 PREFIX = "prefix"
 """The length of a growing prefix after the epoch: the sweep's stall rule judges the epochs
 that report one and are not ``judged``."""
+LEADING = "leading"
+"""The run went on after the epoch only because it led its study (``LeadCheck``): it had met
+its stage's goal or spent its budget. The report says how much time the leader got."""
 ATTEMPT = "attempt"
 """Which attempt (0, then one more per start-over from new initial weights) the epoch
 trained."""

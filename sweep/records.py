@@ -18,6 +18,7 @@ from typing import Any
 from model.method import (  # noqa: F401
     ATTEMPT,
     JUDGED,
+    LEADING,
     PREFIX,
     RESTARTED,
     STAGE,
@@ -99,8 +100,8 @@ CURVES = (ONLINE_LOSS, "train_mse", VAL_MSE_CURVE, GRAD_NORM_MEAN, "grad_norm_ma
           SECONDS)  # fmt: skip
 """Every method's curves: fields of ``model.method.EpochReport``. Beside them a method records
 those it names in ``Method.curves``; of those, the sweep reads only the shared ones
-(``VAL_PER_FREQ``, ``STAGE``, ``PREFIX``, ``ATTEMPT``, ``RESTARTED``, ``JUDGED``, re-exported
-above from ``model.method``, where their meaning is given)."""
+(``VAL_PER_FREQ``, ``STAGE``, ``PREFIX``, ``ATTEMPT``, ``RESTARTED``, ``JUDGED``, ``LEADING``,
+re-exported above from ``model.method``, where their meaning is given)."""
 
 
 def curve(attrs: Mapping[str, Any], name: str) -> list:

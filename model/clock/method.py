@@ -16,6 +16,7 @@ from model.data import DataConfig, SignalSet
 from model.method import (
     ATTEMPT,
     JUDGED,
+    LEADING,
     PREFIX,
     RESTARTED,
     STAGE,
@@ -120,7 +121,7 @@ class ClockMethod(Method):
         # growth threshold long before the model is any good.
         online_loss_is_comparable=False,
     )  # fmt: skip
-    curves = (STAGE, PREFIX, VAL_PER_FREQ, ATTEMPT, RESTARTED, JUDGED)
+    curves = (STAGE, PREFIX, VAL_PER_FREQ, ATTEMPT, RESTARTED, JUDGED, LEADING)
     stages = (STAGE_GROW, STAGE_TUNE, STAGE_POLISH)
     unordered_space = True  # the searched seed: seed 41 is no more like 42 than 7
 

@@ -35,6 +35,9 @@ class Outcomes(NamedTuple):
     over all finished trials, trials that ran it, trials whose delivered weights it gave)."""
     over: str = ""
     """The sweep axis ``by_config`` counts over (the clock's seed)."""
+    leaders: tuple[tuple[int, float], ...] = ()
+    """(trial, seconds) of each trial that went on past its stage's goal as the study's
+    leader."""
 
 
 def outcomes(rows: Sequence[TrialRow]) -> Outcomes:
@@ -68,6 +71,7 @@ def outcomes(rows: Sequence[TrialRow]) -> Outcomes:
     return Outcomes(
         len(finished), reached, {k: tuple(sorted(v)) for k, v in stopped.items()},
         {k: (v[0], v[1]) for k, v in by_config.items()}, attempts, _stages(finished), over,
+        tuple((r.number, r.leading_seconds) for r in finished if r.leading_seconds),
     )  # fmt: skip
 
 
@@ -108,4 +112,7 @@ def outcome_lines(o: Outcomes) -> list[str]:
         for stage, seconds, ran, delivered in o.stages:
             lines.append(f"  {stage}: {seconds:,.0f} s in {ran} trials; delivered the model "
                          f"of {delivered}")  # fmt: skip
+    if o.leaders:
+        led = ", ".join(f"trial {n} {s:,.0f} s" for n, s in o.leaders)
+        lines.append(f"  of it, past its goal as the study's leader (the longer polish): {led}")
     return lines

@@ -48,6 +48,8 @@ class TrialRow:
     """The stage of the epoch that gave the delivered weights (None: one stage only)."""
     stage_seconds: tuple[tuple[str, float], ...] = ()
     """Seconds of training per stage, in the order the stages ran."""
+    leading_seconds: float = 0.0
+    """Seconds of the epochs it ran only because it led its study (past its stage's goal)."""
 
 
 @dataclass(frozen=True)
@@ -118,7 +120,13 @@ def trial_row(t: optuna.trial.FrozenTrial) -> TrialRow:
         if best_epoch and best_epoch <= len(stages)
         else None,
         stage_seconds=_stage_seconds(stages, rec.curve(a, rec.SECONDS)),
+        leading_seconds=_leading_seconds(rec.curve(a, rec.LEADING), rec.curve(a, rec.SECONDS)),
     )
+
+
+def _leading_seconds(leading: list, seconds: list) -> float:
+    """Seconds of the epochs that ran only because the one before led the study."""
+    return sum(s or 0.0 for led, s in zip(leading, seconds[1:], strict=False) if led)
 
 
 def _stage_seconds(stages: list, seconds: list) -> tuple[tuple[str, float], ...]:

@@ -336,8 +336,10 @@ def test_outcomes_say_where_the_time_went_and_which_stage_delivered() -> None:
     from sweep.report.outcomes import outcome_lines, outcomes
     from sweep.report.summary import trial_row
 
-    def row(n, stages, seconds, best_epoch):
+    def row(n, stages, seconds, best_epoch, leading=None):
         curves = {"stage": stages, "seconds": seconds, "val_mse": [0.1] * len(stages)}
+        if leading is not None:
+            curves["leading"] = leading
         trial = optuna.trial.create_trial(
             state=optuna.trial.TrialState.COMPLETE,
             value=0.1,
@@ -347,7 +349,8 @@ def test_outcomes_say_where_the_time_went_and_which_stage_delivered() -> None:
         )
         return replace(trial_row(trial), number=n)
 
-    rows = (row(0, ["grow", "grow", "tune", "polish", "polish"], [1, 2, 4, 8, 16], 5),
+    rows = (row(0, ["grow", "grow", "tune", "polish", "polish"], [1, 2, 4, 8, 16], 5,
+                [False, False, False, True, False]),
             row(1, ["grow", "grow"], [3, 5], 1),
             row(2, ["grow", "tune", "polish"], [1, 2, 30], 2))  # fmt: skip
     assert [r.delivered_stage for r in rows] == ["polish", "grow", "tune"]
@@ -356,6 +359,9 @@ def test_outcomes_say_where_the_time_went_and_which_stage_delivered() -> None:
     assert o.stages == (("grow", 12, 3, 1), ("tune", 6, 2, 1), ("polish", 54, 2, 1))
     text = "\n".join(outcome_lines(o))
     assert "  polish: 54 s in 2 trials; delivered the model of 1" in text
+    # The polish epoch after which trial 0 went on only as the study's leader.
+    assert o.leaders == ((0, 16),) and "leader (the longer polish): trial 0 16 s" in text
+    assert "leader" not in "\n".join(outcome_lines(outcomes(rows[1:])))
     # A method with one stage records none, and the lines say nothing of stages.
     assert outcomes(tuple(replace(r, stage_seconds=(), delivered_stage=None)
                           for r in rows)).stages == ()  # fmt: skip
