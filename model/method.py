@@ -60,9 +60,10 @@ sweep passes it (``sweep.pruner.stall_check``) so the rule is written once, in
 
 LeadCheck = Callable[[float], bool]
 """Whether a run that has met its stage's goal, or spent its budget, leads its study and should
-go on: given its honest validation MSE now. The sweep passes one per trial
-(``sweep.leaders.lead_check``), so a method spends a longer budget on the study's best run
-only, without knowing what a study is. Asked again at every epoch it would stop at."""
+go on: given its honest validation MSE at the epoch it first did (its goal MSE, the same at
+every asking). The sweep passes one per trial (``sweep.leaders.lead_check``), so a method
+spends a longer budget on the study's most promising run only, without knowing what a study
+is. Asked again at every epoch it would stop at: a run overtaken meanwhile stops."""
 
 
 @dataclass(frozen=True)

@@ -7,16 +7,25 @@ import optuna
 from optuna.trial import TrialState
 
 from model.method import LeadCheck
+from sweep import records as rec
 from sweep.rules.leader import leads
 
 
 def lead_check(trial: optuna.Trial) -> LeadCheck:
-    """Whether ``trial``'s run leads its study at a given honest validation MSE: read from the
-    storage each time it is asked (once per polish epoch), so a run overtaken meanwhile by
-    another worker's model stops."""
+    """Whether ``trial``'s run leads its study with a given goal MSE, which the first asking
+    records on the trial (``records.GOAL_MSE``) for the runs that finish later. The rivals are
+    read from the storage at every asking (once per polish epoch past the goal), so a run
+    overtaken meanwhile by another worker's model stops."""
+    recorded: list[float] = []
 
-    def check(value: float) -> bool:
+    def check(goal_mse: float) -> bool:
+        if recorded != [goal_mse]:
+            trial.set_user_attr(rec.GOAL_MSE, goal_mse)
+            recorded[:] = [goal_mse]
         done = trial.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-        return leads(value, (t.value for t in done if t.number != trial.number))
+        rivals = (t.user_attrs.get(rec.GOAL_MSE) for t in done
+                  if t.number != trial.number
+                  and t.user_attrs.get(rec.STOP_REASON) != rec.STOP_CONVERGED)  # fmt: skip
+        return leads(goal_mse, rivals)
 
     return check

@@ -22,6 +22,7 @@ from model.method import (  # noqa: F401
     PREFIX,
     RESTARTED,
     STAGE,
+    STOP_CONVERGED,
     STOP_EARLY,
     STOP_MAX_EPOCHS,
     STOP_NON_FINITE,
@@ -87,6 +88,9 @@ validation MSE. Optuna takes a pruned trial's value from its last intermediate v
 epoch's, often a restarted attempt's); reported there, the value that the dashboard's history
 and ``optuna best-trial`` show is the number the report and the note give. Not an epoch:
 readers of the per-epoch curves skip it."""
+GOAL_MSE = "goal_mse"
+"""A run asked whether it leads its study (``sweep.leaders``): its honest validation MSE at the
+first polish epoch past its goal, by which runs are compared for the longer polish."""
 
 # --- Per-epoch curves: one attribute holding {report field: one value per epoch} ---
 CURVES_KEY = "curves"

@@ -344,9 +344,21 @@ class ClockTraining:
             if target_met or leader_target_met:
                 return STOP_TARGET
             return STOP_CONVERGED if converged else STOP_MAX_EPOCHS
-        if self.leads is None or not self.leads(val_mse):
+        if self.leads is None or not self.leads(self._goal_mse(val_mse)):
             return STOP_TARGET if target_met else STOP_MAX_EPOCHS
         return None
+
+    def _goal_mse(self, val_mse: float) -> float:
+        """The honest validation MSE at the first polish epoch past its goal (this one's,
+        ``val_mse``, when no earlier one was): what runs are compared by for the lead, each at
+        the same point of its polish, not one run's long polish against another's short one."""
+        spent = 0
+        for r in self.state.history:
+            if r.stage == STAGE_POLISH:
+                spent += r.steps
+                if self._past_goal(r.val_mse, spent):
+                    return r.val_mse
+        return val_mse
 
     def _stalled(self, latest: ClockReport) -> bool:
         """Whether the sweep's stall rule calls the current attempt stalled after ``latest``,

@@ -1,11 +1,18 @@
 """Which run of a study leads: the one a longer polish is spent on (issue 20).
 
 A clock's polish stops once its model is excellent (or its budget is spent), so the study's
-many good clocks are delivered soon and cheaply; the study's best model is the one worth more
-evaluations. A run leads while its honest validation MSE is below every other finished model's,
-and one of those is excellent already: the first excellent model is delivered at once, and a
-later one polishes on only when it beats it. With parallel workers two runs may lead for a
-while; each is asked again after every polish epoch, so the one overtaken stops.
+many good clocks are delivered soon and cheaply; the most promising one is worth more
+evaluations. Runs are compared at the same point of their polish: each by its *goal MSE*, the
+honest validation MSE of the first epoch past its goal. (Compared by their final values, a
+run just past the excellent bar would never beat a finished one, however fast it falls: in the
+measured sweep the two clocks that ended under 0.0002 both passed the bar at 0.0005, behind a
+clock that had stopped at 0.00047 with no further descent to be had.)
+
+A run leads while its goal MSE is below every rival's, and one rival is excellent already, so
+the first excellent model is delivered at once. A rival is another finished run with a goal
+MSE that did not stop as converged: a polish that found no further descent says nothing about
+what a longer one would reach. With parallel workers two runs may lead for a while; each is
+asked again after every polish epoch, so the one overtaken stops.
 
 Pure functions over plain numbers; nothing of ours, no Optuna.
 """
@@ -18,11 +25,11 @@ from collections.abc import Iterable
 from sweep.rules.criteria import EXCELLENT
 
 
-def leads(value: float, others: Iterable[float | None]) -> bool:
-    """Whether a run at honest validation MSE ``value`` leads, given the values of the study's
-    other finished models (None or NaN: no model)."""
-    finished = [v for v in others if v is not None and math.isfinite(v)]
-    if not finished or not math.isfinite(value):
+def leads(goal_mse: float, rivals: Iterable[float | None]) -> bool:
+    """Whether a run with this goal MSE leads, given its rivals' goal MSEs (None or NaN: no
+    rival)."""
+    known = [v for v in rivals if v is not None and math.isfinite(v)]
+    if not known or not math.isfinite(goal_mse):
         return False
-    best = min(finished)
-    return best < EXCELLENT.max_train and value < best
+    best = min(known)
+    return best < EXCELLENT.max_train and goal_mse < best

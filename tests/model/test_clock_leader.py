@@ -46,10 +46,12 @@ def test_the_leader_polishes_on_to_its_own_budget(sets) -> None:
 
 
 def test_a_leader_overtaken_stops_at_the_next_epoch(sets) -> None:
-    answers = iter([True, True, False])
-    reports = polish(sets, lambda v: next(answers))
+    answers, asked = iter([True, True, False]), []
+    reports = polish(sets, lambda v: asked.append(v) or next(answers))
     assert [r.leading for r in reports] == [False, True, True, False]
     assert reports[-1].stop_reason == STOP_MAX_EPOCHS
+    # Always asked with its goal MSE: the value of the epoch that spent the budget.
+    assert asked == [reports[1].val_mse] * 3
 
 
 def test_targets_stop_a_run_and_its_leader(sets) -> None:

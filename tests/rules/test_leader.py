@@ -1,5 +1,5 @@
-"""Which run leads its study (sweep.rules.leader): better than every other finished model, one
-of which is excellent already."""
+"""Which run leads its study (sweep.rules.leader): a goal MSE below every rival's, one of which
+is excellent already."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ BAR = EXCELLENT.max_train
 
 
 @pytest.mark.parametrize(
-    ("value", "others", "expected"),
+    ("goal", "rivals", "expected"),
     [
         (0.0005, [], False),  # the first model: delivered at once, nobody to beat
         (0.0005, [None, math.nan], False),  # no finished model either
@@ -26,5 +26,5 @@ BAR = EXCELLENT.max_train
         (BAR * 0.5, [BAR], False),  # the bar is strict: a model at it is not excellent
     ],
 )
-def test_leads(value, others, expected) -> None:
-    assert leads(value, others) is expected
+def test_leads(goal, rivals, expected) -> None:
+    assert leads(goal, rivals) is expected
