@@ -37,6 +37,7 @@ class TrialSpend:
     polish_curve: tuple[float, ...]
     value: float | None
     finished_after_s: float | None
+    stop_reason: str | None
 
 
 def spend_of(trial: optuna.trial.FrozenTrial, t0: float) -> TrialSpend:
@@ -57,7 +58,7 @@ def spend_of(trial: optuna.trial.FrozenTrial, t0: float) -> TrialSpend:
         tune_s=sum(secs[i] for i, s in enumerate(stage) if s == "tune"),
         polish_s=sum(secs[i] for i, s in enumerate(stage) if s == "polish"),
         polish_curve=tuple(val[i] for i, s in enumerate(stage) if s == "polish"),
-        value=trial.value, finished_after_s=done,
+        value=trial.value, finished_after_s=done, stop_reason=a.get(rec.STOP_REASON),
     )  # fmt: skip
 
 

@@ -99,6 +99,9 @@ class Settings:
     """Loss+gradient evaluations of a deterministic polish stage, where a method has one."""
     polish_target: float
     """The validation MSE at which that polish stops early (0: it spends its budget)."""
+    polish_goal_after: int
+    """Evaluations of that polish before polish_target counts (every run compared for the lead
+    after the same effort)."""
     polish_leader_evaluations: int
     """Most evaluations of that polish for a run that leads its study (``LeadCheck``) once it
     has met polish_target or spent polish_evaluations (0 or less: no run goes on)."""

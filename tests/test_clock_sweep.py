@@ -110,7 +110,7 @@ def test_clock_defaults_follow_the_measured_recipe() -> None:
     assert cfg.grow_updates == 2700 and cfg.tune_updates == 0 and cfg.updates_per_epoch == 100
     # Each grown clock polishes until excellent (600 at most); the study's leader goes on to
     # 2,000 evaluations or under 0.00015 (sweep.rules.leader).
-    assert (cfg.polish_evaluations, cfg.polish_target) == (600, 0.001)
+    assert (cfg.polish_evaluations, cfg.polish_target, cfg.polish_goal_after) == (600, 0.001, 200)
     assert (cfg.polish_leader_evaluations, cfg.polish_leader_target) == (2000, 1.5e-4)
     assert cfg.epochs == 27 * 9 + 20
     # L-BFGS rounds on a grow plateau above T = 100 (bench/results/grow_rate.md).

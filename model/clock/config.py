@@ -100,6 +100,11 @@ class ClockConfig:
     polish_target: float = 0.0
     """The polish stops once the honest validation MSE is under this (0: spend the budget),
     unless the run leads its study (below)."""
+    polish_goal_after: int = 0
+    """polish_target counts only from this many polish evaluations on (a multiple of
+    updates_per_epoch): every run is then compared for the lead after the same effort, and one
+    already under the target after one epoch shows whether it still descends (0: from the
+    first epoch)."""
     polish_leader_evaluations: int = 0
     """A run that has met polish_target or spent polish_evaluations goes on polishing while
     the trainer's ``leads`` check says it leads its study, up to this many polish evaluations
@@ -131,12 +136,12 @@ class ClockConfig:
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
         for name in ("grow_updates", "tune_updates", "tune_warmup", "max_restarts",
-                     "polish_evaluations", "stall_rescue", "polish_leader_evaluations"
-                     ):  # fmt: skip
+                     "polish_evaluations", "stall_rescue", "polish_leader_evaluations",
+                     "polish_goal_after"):  # fmt: skip
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
             budget = name in ("grow_updates", "tune_updates", "polish_evaluations",
-                              "polish_leader_evaluations")  # fmt: skip
+                              "polish_leader_evaluations", "polish_goal_after")  # fmt: skip
             if budget and getattr(self, name) % self.updates_per_epoch:
                 raise ValueError(
                     f"{name} must be a multiple of updates_per_epoch "

@@ -63,7 +63,8 @@ STAGE_OPTIMIZERS = {STAGE_GROW: "Adam", STAGE_TUNE: "Adam", STAGE_POLISH: "L-BFG
 _SET_BY_SWEEP = ("updates_per_epoch", "grow_updates", "tune_updates", "tune_warmup", "clip",
                  "hidden_size", "max_restarts", "polish_evaluations", "polish_target",
                  "grow_lbfgs", "grow_lbfgs_after", "grow_lbfgs_min_prefix",
-                 "polish_leader_evaluations", "polish_leader_target")  # fmt: skip
+                 "polish_leader_evaluations", "polish_leader_target",
+                 "polish_goal_after")  # fmt: skip
 
 DISCLOSURE = (
     "This model was trained with the clock method, not with the plan's L=1 loop: each update "
@@ -150,6 +151,7 @@ class ClockMethod(Method):
             max_restarts=MAX_RESTARTS,
             polish_evaluations=settings.polish_evaluations,
             polish_target=settings.polish_target,
+            polish_goal_after=settings.polish_goal_after,
             polish_leader_evaluations=settings.polish_leader_evaluations,
             polish_leader_target=settings.polish_leader_target,
             **grow_lbfgs(per_epoch),
@@ -166,6 +168,7 @@ class ClockMethod(Method):
                 "restarts": restarts, "tune_epochs": settings.tune_epochs,
                 "polish_evaluations": settings.polish_evaluations,
                 "polish_target": settings.polish_target,
+                "polish_goal_after": settings.polish_goal_after,
                 "polish_leader_evaluations": settings.polish_leader_evaluations,
                 "polish_leader_target": settings.polish_leader_target}  # fmt: skip
 
@@ -254,6 +257,11 @@ class ClockMethod(Method):
                 else ""
             )
             + (f", stopping once under {c.polish_target:g}" if c.polish_target else "")
+            + (
+                f" after at least {c.polish_goal_after}"
+                if c.polish_target and c.polish_goal_after
+                else ""
+            )
             + (
                 f"; the study's leader polishes on, up to {c.polish_leader_evaluations} "
                 f"evaluations in all"
