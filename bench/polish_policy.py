@@ -50,8 +50,10 @@ def replay(rows: list[dict], rule: str, after: int = 1) -> list[tuple[int, int, 
             led = leads(goal, [v for v, _ in done])
         epochs = len(curve) if led else goal_at + 1
         out.append((r["number"], epochs, min(curve[:epochs]), led))
-        # Stopped as converged under this rule too: it converged by its goal epoch.
-        converged = r["stop_reason"] == "converged" and epochs == len(curve)
+        # Stopped as converged under this rule too: it converged by its goal epoch without
+        # meeting the target (the trainer reports a target met first).
+        converged = (r["stop_reason"] == "converged" and epochs == len(curve)
+                     and curve[-1] >= BAR)  # fmt: skip
         done.append((min(curve[:epochs]) if rule == "target-final" else goal, converged))
     return out
 
