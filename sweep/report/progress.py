@@ -76,15 +76,16 @@ def trial_line(t: FrozenTrial) -> TrialLine:
 def eta_seconds(durations: Sequence[float], remaining: int, workers: int,
                 running_for: Sequence[float]) -> float | None:  # fmt: skip
     """Seconds until the study holds its trials: the mean duration of the trials finished in
-    this run, times the trials still to finish, shared by the workers, less the time the
-    running ones have already spent; None before any trial finished (nothing to go by)."""
+    this run, times the trials still to finish, shared by the workers that still have one to
+    run (with 1 trial left, 1 of 2 workers), less the time the running ones have already
+    spent; None before any trial finished (nothing to go by)."""
     if not durations:
         return None
     if remaining <= 0:
         return 0.0
     mean = sum(durations) / len(durations)
     left = remaining * mean - sum(min(s, mean) for s in running_for)
-    return max(0.0, left / max(1, workers))
+    return max(0.0, left / max(1, min(workers, remaining)))
 
 
 def progress(trials: Sequence[FrozenTrial], target: int, workers: int, started: datetime,

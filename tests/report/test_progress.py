@@ -55,6 +55,8 @@ def test_an_l1_trial_before_its_first_epoch_shows_no_numbers() -> None:
     ([100.0, 200.0], 4, 2, [], 300.0),  # 4 x 150 s over 2 workers
     ([100.0, 200.0], 4, 2, [50.0, 500.0], 200.0),  # the running ones' time is spent already
     ([10.0], 1, 1, [60.0], 0.0),  # running longer than the mean: never negative
+    ([100.0], 1, 2, [40.0], 60.0),  # the last trial runs on one worker, not two
+    ([100.0], 3, 2, [], 150.0),
 ])  # fmt: skip
 def test_eta(durations: list, remaining: int, workers: int, running: list, eta: float | None,
              ) -> None:  # fmt: skip
