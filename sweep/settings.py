@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import re
 from dataclasses import dataclass, field
 
 from model import registry
@@ -47,6 +48,16 @@ def max_workers() -> int:
 
 def _flag(name: str) -> str:
     return "--" + name.replace("_", "-")
+
+
+def _flags_named(message: str) -> str:
+    """A method's config error in the words of study.py: its first word, and every field of
+    ours with an underscore in it, as the flag that sets it."""
+    first, _, rest = message.partition(" ")
+    for f in dataclasses.fields(SweepConfig):
+        if "_" in f.name:
+            rest = re.sub(rf"\b{f.name}\b", _flag(f.name), rest)
+    return f"{_flag(first)} {rest}"
 
 
 def _help(text: str, **kw: object) -> dict:
@@ -109,9 +120,10 @@ class SweepConfig:
     polish_leader_evaluations: int = field(
         default=POLISH_LEADER_EVALUATIONS,
         **_help(
-            "clock method: most polish evaluations in all of the study's leader, the trial "
-            "better than every finished model once one of them is excellent; it polishes on "
-            "past --polish-target and --polish-evaluations while it leads (0: none does)"
+            "clock method: most polish evaluations in all of the study's leader: a trial whose "
+            "MSE at its goal beats every other finished trial's there, one of them excellent, "
+            "polishes on past --polish-target and --polish-evaluations while it leads (0: "
+            "none does)"
         ),
     )
     polish_leader_target: float = field(
@@ -233,8 +245,7 @@ class SweepConfig:
             try:
                 method.make_config(lowest(method.search_space(self.settings)), self.settings)
             except ValueError as exc:
-                name = str(exc).split(" ", 1)[0]
-                raise ValueError(str(exc).replace(name, _flag(name), 1)) from None
+                raise ValueError(_flags_named(str(exc))) from None
 
     @property
     def training_method(self) -> Method:

@@ -76,6 +76,12 @@ def _refused(capfd: pytest.CaptureFixture[str], argv: list[str], *words: str) ->
         (["--method", "clock", "--polish-evaluations", "150"], "--polish-evaluations"),
         (["--polish-target", "1.5"], "--polish-target"),
         (["--polish-target", "nan"], "--polish-target"),
+        (
+            ["--method", "clock", "--polish-goal-after", "150"],
+            "--polish-goal-after must be a multiple of --updates-per-epoch",
+        ),
+        (["--polish-leader-evaluations", "-100"], "--polish-leader-evaluations"),
+        (["--polish-leader-target", "2"], "--polish-leader-target"),
         (["--checkpoint-dir", "/dev/null/x"], "cannot write checkpoints"),
         (["--clip", "nan"], "--clip"),
         (["--clip", "inf"], "--clip"),
