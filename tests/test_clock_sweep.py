@@ -115,6 +115,9 @@ def test_clock_defaults_follow_the_measured_recipe() -> None:
     assert cfg.epochs == 27 * 9 + 20
     # L-BFGS rounds on a grow plateau above T = 100 (bench/results/grow_rate.md).
     assert (cfg.grow_lbfgs, cfg.grow_lbfgs_after, cfg.grow_lbfgs_min_prefix) == (50, 1, 100)
+    # And one 300-evaluation L-BFGS call where the stall rule fires (grow_rate.md).
+    assert cfg.stall_rescue == 300
+    assert sweep.training_method.identity(sweep.settings)["clock_recipe"]["stall_rescue"] == 300
     assert sweep.training_method.identity(sweep.settings)["clock_recipe"]["grow_lbfgs"] == 50
     unpolished = SweepConfig(method="clock", polish_evaluations=0)
     plain = suggest(trial, unpolished.training_method, unpolished.settings)

@@ -124,7 +124,8 @@ def test_the_sweeps_rounds_fit_any_epoch(per_epoch, share) -> None:
     from model.clock.method import grow_lbfgs
 
     fields = grow_lbfgs(per_epoch)
-    assert fields == {"grow_lbfgs": share, "grow_lbfgs_after": 1, "grow_lbfgs_min_prefix": 100}
+    assert fields == {"grow_lbfgs": share, "grow_lbfgs_after": 1, "grow_lbfgs_min_prefix": 100,
+                      "stall_rescue": 300}  # fmt: skip
     ClockConfig(updates_per_epoch=per_epoch, grow_updates=per_epoch, **fields)  # valid
 
 

@@ -99,3 +99,16 @@ def test_a_checkpoint_after_a_rescue_continues_exactly(sets, monkeypatch) -> Non
     assert reports[1].rescued and reports[1].prefix > reports[0].prefix
     assert [r.val_mse for r in rest] == [r.val_mse for r in reports[2:]]
     assert [r.prefix for r in rest] == [r.prefix for r in reports[2:]]
+
+
+def test_the_progress_line_and_the_recipe_say_so(sets, monkeypatch) -> None:
+    from model.clock.method import ClockMethod
+
+    learns_every_prefix(monkeypatch)
+    t = start(sets, stalled_at(2))
+    t.run_epoch()
+    line = ClockMethod().progress(t.state.config, t.run_epoch())
+    assert "stalled: an L-BFGS call on the prefix grew T" in line
+    assert "one L-BFGS call of 6 evaluations on the stalled prefix" in ClockMethod().describe(
+        t.state.config
+    )
