@@ -60,8 +60,8 @@ GROW_LBFGS_AFTER = 1
 #: Where the stall rule gives an attempt up before its grow budget is spent, one L-BFGS call of
 #: this many evaluations on the stalled prefix first (ClockConfig.stall_rescue). It acts only
 #: where the attempt would start over anyway, and a failed call leaves the next attempt as it
-#: was, so it cannot lose a clock: over 29 paired seeds it grew 6 attempts against 3, lost
-#: none, at 158 CPU-s per grown attempt against 209 (bench/results/grow_rate.md).
+#: was, so it cannot lose a clock: over 32 paired seeds it grew 7 attempts against 3, lost
+#: none, at 153 CPU-s per grown attempt against 218 (bench/results/grow_rate.md).
 STALL_RESCUE = 300
 #: What trains each stage, for progress lines, notes and reports.
 STAGE_OPTIMIZERS = {STAGE_GROW: "Adam", STAGE_TUNE: "Adam", STAGE_POLISH: "L-BFGS"}
