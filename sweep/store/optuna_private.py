@@ -10,6 +10,7 @@ internals moves (a signature, an attribute, a table, the logger's module).
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -17,7 +18,7 @@ from typing import Any
 from optuna.storages import RDBStorage
 from optuna.storages._rdb import models
 from optuna.storages._rdb.storage import _create_scoped_session
-from optuna.trial import FrozenTrial, TrialState, create_trial
+from optuna.trial import FrozenTrial, Trial, TrialState, create_trial
 from sqlalchemy.exc import IntegrityError
 
 #: The logger of Optuna's optimize loop (it lives in the private module
@@ -40,6 +41,23 @@ def optuna_tables() -> frozenset[str]:
     """The tables Optuna's RDB storage makes: its SQLAlchemy models are the one list (the
     public API has none)."""
     return frozenset(models.BaseModel.metadata.tables)
+
+
+def set_trial_system_attr(trial: Trial, key: str, value: Any) -> None:
+    """Store a system attribute of a running trial, which optuna-dashboard does not draw (it
+    draws every user attribute). ``Trial.set_system_attr`` was deprecated in Optuna 3.1 and is
+    gone since 5.0; the storage's public ``set_trial_system_attr`` needs the trial's private
+    id. The trial's own view is updated too, as Optuna's ``Trial.set_constraint`` does, so
+    ``frozen(trial)`` sees the write as ``trial.user_attrs`` sees ``set_user_attr``'s."""
+    trial.study._storage.set_trial_system_attr(trial._trial_id, key, value)
+    trial._cached_frozen_trial.system_attrs[key] = value
+
+
+def frozen(trial: Trial) -> FrozenTrial:
+    """A running trial as its own process sees it, system attributes included (the public
+    ``Trial`` has no ``system_attrs`` since Optuna 5.0): a copy of Optuna's cached view of the
+    trial, read at ``ask()`` and updated by the trial's own writes, so no database round trip."""
+    return copy.deepcopy(trial._cached_frozen_trial)
 
 
 class StampingStorage(RDBStorage):

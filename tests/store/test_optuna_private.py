@@ -193,6 +193,45 @@ def test_a_claimed_waiting_trial_is_stamped_and_otherwise_as_optuna_claims_it(
         plain.engine.dispose()
 
 
+def test_a_system_attribute_set_through_the_fence_is_stored_and_seen_by_trial_and_pruner(
+    tmp_path: Path,
+) -> None:
+    # The per-epoch curves go this way (sweep.objective): optuna-dashboard does not draw them.
+    handed: list[object] = []
+
+    class Spy(optuna.pruners.BasePruner):
+        def prune(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> bool:
+            handed.append(trial.system_attrs.get("k"))
+            return False
+
+    storage = RDBStorage(f"sqlite:///{tmp_path / 's.db'}")
+    study = optuna.create_study(study_name="s", storage=storage, pruner=Spy())
+    try:
+        trial = study.ask()
+        fence.set_trial_system_attr(trial, "k", {"a": [1, 2]})
+        held = stored(storage, trial.number)
+        assert held.system_attrs.get("k") == {"a": [1, 2]}, changed(
+            "where set_trial_system_attr writes (not the trial's system attributes)",
+            held.system_attrs, {"k": {"a": [1, 2]}}
+        )  # fmt: skip
+        assert "k" not in held.user_attrs and "k" not in trial.user_attrs
+        view = fence.frozen(trial)
+        assert (view.number, view.system_attrs.get("k")) == (trial.number, {"a": [1, 2]}), changed(
+            "a Trial's cached FrozenTrial (Trial._cached_frozen_trial)",
+            (view.number, view.system_attrs), (trial.number, {"k": {"a": [1, 2]}})
+        )  # fmt: skip
+        view.system_attrs["k"]["a"].append(3)  # a copy: the trial's own view is untouched
+        assert fence.frozen(trial).system_attrs["k"] == {"a": [1, 2]}
+        trial.report(0.5, 1)
+        trial.should_prune()
+        assert handed == [{"a": [1, 2]}], changed(
+            "the system attributes of the FrozenTrial should_prune() hands the pruner",
+            handed, [{"a": [1, 2]}]
+        )  # fmt: skip
+    finally:
+        storage.engine.dispose()
+
+
 def test_failed_trials_are_still_logged_by_the_logger_the_runner_filters() -> None:
     seen: list[str] = []
 
