@@ -23,9 +23,9 @@ def attempt_costs(trials: list[optuna.trial.FrozenTrial]) -> tuple[list[float], 
     stalled: list[float] = []
     tuned: list[float] = []
     for t in trials:
-        attempt = rec.curve(t.user_attrs, rec.ATTEMPT)
-        stage = rec.curve(t.user_attrs, rec.STAGE)
-        secs = rec.curve(t.user_attrs, "seconds")
+        attempt = rec.curve(t, rec.ATTEMPT)
+        stage = rec.curve(t, rec.STAGE)
+        secs = rec.curve(t, "seconds")
         for k in sorted(set(attempt)):
             idx = [i for i, a in enumerate(attempt) if a == k]
             grow = sum(secs[i] for i in idx if stage[i] == "grow")
@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.load_study(study_name=args.study_name, storage=f"sqlite:///{args.db}")
-    trials = [t for t in study.trials if rec.curve(t.user_attrs, rec.ATTEMPT)]
+    trials = [t for t in study.trials if rec.curve(t, rec.ATTEMPT)]
     stalled, tuned = attempt_costs(trials)
     print(f"initial weights tried: {len(stalled) + len(tuned)}; went on to the full-length "
           f"stage: {len(tuned)}")  # fmt: skip

@@ -42,8 +42,8 @@ class TrialSpend:
 
 def spend_of(trial: optuna.trial.FrozenTrial, t0: float) -> TrialSpend:
     a = trial.user_attrs
-    stage, attempt = rec.curve(a, rec.STAGE), rec.curve(a, rec.ATTEMPT)
-    secs, val = rec.curve(a, rec.SECONDS), rec.curve(a, rec.VAL_MSE_CURVE)
+    stage, attempt = rec.curve(trial, rec.STAGE), rec.curve(trial, rec.ATTEMPT)
+    secs, val = rec.curve(trial, rec.SECONDS), rec.curve(trial, rec.VAL_MSE_CURVE)
     went_on = {attempt[i] for i, s in enumerate(stage) if s != "grow"}
 
     def grow_s(on: bool) -> float:

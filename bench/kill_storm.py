@@ -36,6 +36,8 @@ from pathlib import Path
 import optuna
 from optuna.trial import TrialState
 
+from sweep import records as rec
+
 ROOT = Path(__file__).resolve().parent.parent
 STUDY = "storm"
 PG_SERVER = os.environ.get("LSTM_SWEEP_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
@@ -220,7 +222,7 @@ def _check(url: str, name: str, trials: int, outputs: list[str], counts: Counts)
     for t in finished:
         n = t.user_attrs.get("epochs", 0)
         printed = [e for (line, e) in seen if line == line_of[t.number]]
-        curve = (t.user_attrs.get("curves") or {}).get("val_mse", [])
+        curve = rec.curve(t, rec.VAL_MSE_CURVE)
         if sorted(t.intermediate_values) != list(range(1, n + 1)) or len(curve) != n or (
             printed and max(printed) > n
         ):  # fmt: skip

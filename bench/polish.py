@@ -46,6 +46,7 @@ from model.clock.config import ClockConfig
 from model.clock.training import ClockTraining
 from model.data import VALIDATION_SEED, DataConfig, make_set
 from model.lstm import weights_of
+from sweep import records as rec
 from sweep.settings import SweepConfig
 
 VARIANTS = ("adam", "tune300", "lbfgs", "adam100+lbfgs", "tune300+lbfgs", "lbfgs-fresh")
@@ -56,7 +57,7 @@ def grown_attempts(db: Path, study_name: str) -> list[tuple[int, int, int]]:
     study = optuna.load_study(study_name=study_name, storage=f"sqlite:///{db}")
     found = []
     for t in study.get_trials(deepcopy=False):
-        curves = t.user_attrs.get("curves") or {}
+        curves = rec.curves(t)
         stages, attempts = curves.get("stage") or [], curves.get("attempt") or []
         tuned = [i for i, s in enumerate(stages) if s != "grow"]
         if tuned and "seed" in t.params:

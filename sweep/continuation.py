@@ -13,6 +13,7 @@ from model.checkpoint import CheckpointError
 from model.data import DataConfig, SignalSet
 from model.method import LeadCheck, Method, Run, StallCheck, State
 from sweep import records as rec
+from sweep.store import optuna_private
 
 
 def start_or_continue(
@@ -44,7 +45,7 @@ def start_or_continue(
     for problem in problems:
         log(f"warning: trial {trial.number}: skipping checkpoint {problem}")
     if state is None:
-        if problems or rec.curve(trial.user_attrs, rec.VAL_MSE_CURVE):
+        if problems or rec.curve(optuna_private.frozen(trial), rec.VAL_MSE_CURVE):
             # It had finished epochs (inherited curve), so it had a checkpoint.
             log(f"warning: trial {trial.number}: no usable checkpoint of trial {parent}; "
                 "it starts again from scratch")  # fmt: skip

@@ -23,7 +23,7 @@ from sweep.pruner import diagnose_all
 from sweep.rules.divergence import Diagnosis, diagnose, non_finite_step
 from sweep.settings import SweepConfig
 from sweep.space import suggest
-from sweep.store import fencing, liveness
+from sweep.store import fencing, liveness, optuna_private
 from sweep.store.artifact_store import ArtifactWriteError
 from sweep.store.recovery import CheckpointWriteError
 
@@ -127,7 +127,7 @@ class Objective:
         now, so the learning curve has no gap (values already inherited are skipped)."""
         for r in state.history:
             trial.report(r.val_mse, r.epoch)
-        if len(rec.curve(trial.user_attrs, rec.VAL_MSE_CURVE)) != state.epoch:
+        if len(rec.curve(optuna_private.frozen(trial), rec.VAL_MSE_CURVE)) != state.epoch:
             self._record_epoch(trial, state)
 
     def _prune(
@@ -144,7 +144,9 @@ class Objective:
     def _record_epoch(self, trial: optuna.Trial, state: State) -> None:
         names = (*rec.CURVES, *self.method.curves)
         curves = {n: [_curve_value(getattr(r, n)) for r in state.history] for n in names}
-        trial.set_user_attr(rec.CURVES_KEY, curves)
+        # A system attribute: optuna-dashboard draws every user attribute on one line, and
+        # this one, thousands of characters long, would run the trial's note off the window.
+        optuna_private.set_trial_system_attr(trial, rec.CURVES_KEY, curves)
         trial.report(state.history[-1].val_mse, state.history[-1].epoch)
 
     def _diagnose(self, trial: optuna.Trial, state: State) -> Diagnosis:
@@ -152,7 +154,7 @@ class Objective:
         the plan's rules over the epochs the method has them judge."""
         values = {r.epoch: r.val_mse for r in state.history}
         judged_from = self.method.judged_from(self.config.settings)
-        return diagnose_all(values, trial.user_attrs, judged_from, self.config.samples)
+        return diagnose_all(values, optuna_private.frozen(trial), judged_from, self.config.samples)
 
     def _judge(self, trial: optuna.Trial, state: State) -> Diagnosis:
         last = state.history[-1]

@@ -10,7 +10,7 @@ is the step itself.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -61,25 +61,27 @@ class DivergencePruner(BasePruner):
             return False
         if step < self._n_warmup_steps:
             return False
+        # Optuna hands over the trial with its system attributes read from storage at this
+        # moment: the curves of the epoch just reported are there (written before the report).
         return diagnose_all(
-            trial.intermediate_values, trial.user_attrs, self._judge_from_step, self._full_length
+            trial.intermediate_values, trial, self._judge_from_step, self._full_length
         ).stop
 
 
-def grow_epochs(attrs: Mapping[str, Any], before_step: int) -> tuple[int, list[GrowEpoch]]:
+def grow_epochs(trial: FrozenTrial, before_step: int) -> tuple[int, list[GrowEpoch]]:
     """(epochs before the current attempt, its grow epochs as the stall rule reads them), from
     the curves a trial records; no epochs for a trial that records no prefix (a method
     without a growing prefix), or whose last epoch ended an attempt (the method starts over
     by itself).
     A trial that records which epochs are judged has its grow epochs named by that curve;
     otherwise they are the epochs before ``before_step``."""
-    prefix = rec.curve(attrs, rec.PREFIX)
-    per_freq = rec.curve(attrs, rec.VAL_PER_FREQ)
-    online = rec.curve(attrs, rec.ONLINE_LOSS)
-    norm = rec.curve(attrs, rec.GRAD_NORM_MEAN)
+    prefix = rec.curve(trial, rec.PREFIX)
+    per_freq = rec.curve(trial, rec.VAL_PER_FREQ)
+    online = rec.curve(trial, rec.ONLINE_LOSS)
+    norm = rec.curve(trial, rec.GRAD_NORM_MEAN)
     n = min(len(prefix), len(per_freq), len(online), len(norm))
-    judged = rec.curve(attrs, rec.JUDGED)
-    restarted = rec.curve(attrs, rec.RESTARTED)
+    judged = rec.curve(trial, rec.JUDGED)
+    restarted = rec.curve(trial, rec.RESTARTED)
     if len(judged) < n:  # recorded before attempts existed: one attempt, a fixed grow stage
         judged = [i >= before_step - 1 for i in range(n)]
     if len(restarted) < n:
@@ -115,23 +117,23 @@ def stall_check(reports: Sequence[Any], full_length: int, last_grow_epoch: int) 
     return check_stalled(epochs, full_length, last_grow_epoch)
 
 
-def judged_steps(values: dict[int, float], attrs: Mapping[str, Any], from_step: int) -> set[int]:
+def judged_steps(values: dict[int, float], trial: FrozenTrial, from_step: int) -> set[int]:
     """The steps the plan's rules judge: those the trial's ``judged`` curve names (step =
     epoch = index + 1), else every step from ``from_step`` on."""
-    judged = rec.curve(attrs, rec.JUDGED)
+    judged = rec.curve(trial, rec.JUDGED)
     if judged:
         return {s for s in values if 1 <= s <= len(judged) and judged[s - 1]}
     return {s for s in values if s >= from_step}
 
 
 def diagnose_all(
-    values: dict[int, float], attrs: Mapping[str, Any], judge_from_step: int, full_length: int
+    values: dict[int, float], trial: FrozenTrial, judge_from_step: int, full_length: int
 ) -> Diagnosis:
     """The verdict on a trial so far: a stalled growing prefix first (its epochs come first),
     then the plan's rules over the epochs they judge."""
-    before, grow = grow_epochs(attrs, judge_from_step)
+    before, grow = grow_epochs(trial, judge_from_step)
     stalled = diagnose_grow(grow, full_length, judge_from_step - 1, before) if grow else None
-    steps = judged_steps(values, attrs, judge_from_step)
+    steps = judged_steps(values, trial, judge_from_step)
     return stalled or diagnose_steps({s: values[s] for s in steps})
 
 

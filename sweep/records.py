@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 # Re-exported: the methods' stop reasons, and the per-epoch curves any method may record (the
 # interface defines them, so a method names them without importing the sweep).
@@ -29,6 +29,9 @@ from model.method import (  # noqa: F401
     VAL_PER_FREQ,
 )
 from sweep.paths import study_folder
+
+if TYPE_CHECKING:
+    from optuna.trial import FrozenTrial
 
 # --- Study attributes (sweep.identity) ---
 STUDY_CONFIG = "config"
@@ -94,8 +97,10 @@ first polish epoch past its goal, by which runs are compared for the longer poli
 
 # --- Per-epoch curves: one attribute holding {report field: one value per epoch} ---
 CURVES_KEY = "curves"
-"""Written once per epoch: one storage write (not one per curve), and one line among the
-dashboard's user attributes instead of a screenful burying the verdict."""
+"""Written once per epoch as a trial *system* attribute: one storage write (not one per curve),
+and none of the dashboard's user attributes, which it draws each on one unwrapped line (a
+curves line thousands of characters long made the trial pane wider than the window and ran
+the note off its right edge). Studies recorded before hold it as a user attribute."""
 ONLINE_LOSS = "online_loss"
 VAL_MSE_CURVE = "val_mse"
 GRAD_NORM_MEAN = "grad_norm_mean"
@@ -108,9 +113,17 @@ those it names in ``Method.curves``; of those, the sweep reads only the shared o
 re-exported above from ``model.method``, where their meaning is given)."""
 
 
-def curve(attrs: Mapping[str, Any], name: str) -> list:
-    """One recorded curve of a trial's user attributes (empty when not recorded)."""
-    return list((attrs.get(CURVES_KEY) or {}).get(name) or [])
+def curves(trial: FrozenTrial) -> Mapping[str, Any]:
+    """Every recorded curve of a trial, {name: one value per epoch}: its system attribute, or
+    in a study recorded before the curves moved there, its user attribute (empty when none).
+    The one reader of where the curves are kept; a running ``optuna.Trial`` is read through
+    ``sweep.store.optuna_private.frozen``."""
+    return trial.system_attrs.get(CURVES_KEY) or trial.user_attrs.get(CURVES_KEY) or {}
+
+
+def curve(trial: FrozenTrial, name: str) -> list:
+    """One recorded curve of a trial (empty when not recorded)."""
+    return list(curves(trial).get(name) or [])
 
 
 # --- Stop reasons the sweep adds to the methods' own ---

@@ -19,6 +19,7 @@ import numpy as np
 import optuna
 
 from model.delivered import load_model
+from sweep import records as rec
 from sweep.store.storage import resolve_url
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -179,7 +180,9 @@ def assert_curves_continuous(t: optuna.trial.FrozenTrial) -> None:
         assert t.user_attrs["value_step"] == n + 1
         assert steps.pop(n + 1) == t.value == t.user_attrs["val_mse"]
     assert sorted(steps) == list(range(1, n + 1)), t.intermediate_values
-    curve = t.user_attrs["curves"]["val_mse"]
+    # Kept as a system attribute, off the user attributes the dashboard draws.
+    assert rec.CURVES_KEY not in t.user_attrs and rec.CURVES_KEY in t.system_attrs
+    curve = rec.curve(t, rec.VAL_MSE_CURVE)
     assert len(curve) == n, (t.number, curve)
     assert curve == [t.intermediate_values[e] for e in range(1, n + 1)]
 
@@ -188,7 +191,7 @@ def assert_same_run(continued: optuna.trial.FrozenTrial,
                     reference: optuna.trial.FrozenTrial) -> None:  # fmt: skip
     """A trial continued from a checkpoint ended exactly as the uninterrupted one did: every
     per-epoch curve (but the seconds), its numbers, its verdict and its delivered weights."""
-    curves, ref_curves = continued.user_attrs["curves"], reference.user_attrs["curves"]
+    curves, ref_curves = rec.curves(continued), rec.curves(reference)
     assert curves.keys() == ref_curves.keys()
     for name in curves.keys() - {"seconds"}:
         assert curves[name] == ref_curves[name], name

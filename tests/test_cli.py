@@ -10,7 +10,7 @@ from cli_runs import assert_curves_continuous, finished, run_study, sha256, tiny
 
 from model.delivered import load_model
 from model.l1.checkpoint import load_state
-from sweep.records import CURVES
+from sweep.records import CURVES, curve
 
 REPORT_KEYS = {"number", "state", "params", "verdict", "epochs", "train_mse", "val_mse",
                "test_mse", "test_train_ratio", "tier"}  # fmt: skip
@@ -38,7 +38,7 @@ def test_three_trials_end_to_end_then_resume_runs_nothing_more(tmp_path: Path) -
         assert FINISHED_ATTRS <= set(a), sorted(FINISHED_ATTRS - set(a))
         assert 3e-5 <= t.params["lr"] <= 3e-4
         assert 1 <= a["epochs"] <= 2
-        assert all(len(a["curves"][c]) == a["epochs"] for c in CURVES)
+        assert all(len(curve(t, c)) == a["epochs"] for c in CURVES)
         assert_curves_continuous(t)
         assert a["tier"] in ("excellent", "good", "minimum", "below")
         assert len(a["test_mse_per_freq"]) == 4

@@ -15,6 +15,7 @@ from model.data import make_set
 from model.delivered import load_model
 from model.evaluate import evaluate
 from model.lstm import module_from_weights
+from sweep import records as rec
 from sweep.pruner import DivergencePruner, stall_check
 from sweep.report.evaluation import data_config_of
 from sweep.rules.stall import STALL_GRAD_NORM, STALL_PATIENCE, STARTED_BLOCK_MSE
@@ -41,19 +42,20 @@ def test_each_method_has_its_own_study_and_trials_record_it(both) -> None:
         # Two epochs an attempt: one grows the prefix, one tunes at full length. An attempt
         # whose grow stage ends far from full length with a block unlearnt starts over, up to
         # MAX_RESTARTS times; the last one is stopped as stalled (no tune epoch).
-        attempts = t.user_attrs["curves"]["attempt"]
+        curves = rec.curves(t)
+        attempts = curves["attempt"]
         if t.state == optuna.trial.TrialState.PRUNED:
             assert t.user_attrs["verdict"] == "stalled"
             assert attempts == list(range(MAX_RESTARTS + 1))
-            assert t.user_attrs["curves"]["restarted"] == [True] * MAX_RESTARTS + [False]
+            assert curves["restarted"] == [True] * MAX_RESTARTS + [False]
             assert "another seed" in t.user_attrs["action"]
         else:
             assert t.state == optuna.trial.TrialState.COMPLETE
-            assert t.user_attrs["curves"]["stage"][-2:] == ["grow", "tune"]
+            assert curves["stage"][-2:] == ["grow", "tune"]
         assert t.user_attrs["method"] == "clock"
         assert set(t.params) == {"seed"}
-        assert len(t.user_attrs["curves"]["prefix"]) == t.user_attrs["epochs"]
-        assert t.user_attrs["curves"]["stage"][0] == "grow"
+        assert len(curves["prefix"]) == t.user_attrs["epochs"]
+        assert curves["stage"][0] == "grow"
         assert 0 < t.user_attrs["test_mse"] < 2
     l1 = optuna.load_study(study_name="lstm-l1-lr", storage=url)
     assert all(set(t.params) == {"lr"} for t in l1.trials)

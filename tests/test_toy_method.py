@@ -51,7 +51,7 @@ def test_a_toy_method_runs_through_the_real_sweep(toy: None, tmp_path: Path) -> 
     assert jumped.state == TrialState.PRUNED
     assert (jumped.user_attrs[rec.VERDICT], jumped.user_attrs[rec.VERDICT_EPOCH]) == ("jump", 4)
     # Every declared curve is recorded, its own one too; its progress text is printed.
-    curves = healthy.user_attrs[rec.CURVES_KEY]
+    curves = rec.curves(healthy)
     assert curves["stage"] == ["settle"] * 2 + ["fit"] * 4
     assert curves["bias"] == [0.0, 1.0, 0.5, 0.25, 0.125, 0.0625]
     assert any("epoch 3/6" in line and "toy bias 0.500" in line for line in lines)

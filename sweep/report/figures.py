@@ -190,14 +190,14 @@ def curves_info(trials: Iterable[optuna.trial.FrozenTrial], floor: float, axis: 
     ``Reporting.axis``), which orders and colours the curves."""
     curves = []
     for t in trials:
-        val = rec.curve(t.user_attrs, rec.VAL_MSE_CURVE)
+        val = rec.curve(t, rec.VAL_MSE_CURVE)
         if not val:
             continue
-        online = rec.curve(t.user_attrs, rec.ONLINE_LOSS)
-        prefix = rec.curve(t.user_attrs, rec.PREFIX)
-        stage = rec.curve(t.user_attrs, rec.STAGE)
-        judged = rec.curve(t.user_attrs, rec.JUDGED)
-        attempt = rec.curve(t.user_attrs, rec.ATTEMPT)
+        online = rec.curve(t, rec.ONLINE_LOSS)
+        prefix = rec.curve(t, rec.PREFIX)
+        stage = rec.curve(t, rec.STAGE)
+        judged = rec.curve(t, rec.JUDGED)
+        attempt = rec.curve(t, rec.ATTEMPT)
         best = t.user_attrs.get(rec.BEST_EPOCH)
         delivered = attempt[best - 1] if attempt and best and 0 < best <= len(attempt) else None
         curves.append(

@@ -58,11 +58,10 @@ class Progress:
 
 
 def trial_line(t: FrozenTrial) -> TrialLine:
-    a = t.user_attrs
-    val = rec.curve(a, "val_mse")
-    stage = rec.curve(a, rec.STAGE)
-    prefix = rec.curve(a, rec.PREFIX)
-    attempt = rec.curve(a, rec.ATTEMPT)
+    val = rec.curve(t, "val_mse")
+    stage = rec.curve(t, rec.STAGE)
+    prefix = rec.curve(t, rec.PREFIX)
+    attempt = rec.curve(t, rec.ATTEMPT)
     return TrialLine(
         number=t.number,
         epoch=len(val),

@@ -92,16 +92,16 @@ class Summary:
 def trial_row(t: optuna.trial.FrozenTrial) -> TrialRow:
     """A trial as the report reads it: its recorded numbers, verdict and attempts."""
     a = t.user_attrs
-    online = [v for v in rec.curve(a, rec.ONLINE_LOSS) if v is not None]
-    attempt = rec.curve(a, rec.ATTEMPT)
-    restarted = rec.curve(a, rec.RESTARTED)
-    stages = rec.curve(a, rec.STAGE)
+    online = [v for v in rec.curve(t, rec.ONLINE_LOSS) if v is not None]
+    attempt = rec.curve(t, rec.ATTEMPT)
+    restarted = rec.curve(t, rec.RESTARTED)
+    stages = rec.curve(t, rec.STAGE)
     best_epoch = a.get(rec.BEST_EPOCH)
     return TrialRow(
         number=t.number,
         state=t.state.name,
         verdict=a.get(rec.VERDICT),
-        epochs=a.get(rec.EPOCHS, len(rec.curve(a, rec.VAL_MSE_CURVE)) or None),
+        epochs=a.get(rec.EPOCHS, len(rec.curve(t, rec.VAL_MSE_CURVE)) or None),
         train_mse=a.get(rec.TRAIN_MSE),
         val_mse=a.get(rec.VAL_MSE),
         test_mse=a.get(rec.TEST_MSE),
@@ -115,12 +115,12 @@ def trial_row(t: optuna.trial.FrozenTrial) -> TrialRow:
         verdict_epoch=a.get(rec.VERDICT_EPOCH),
         attempts=max(attempt) + 1 if attempt else None,
         restart_epochs=tuple(i + 1 for i, r in enumerate(restarted) if r),
-        tuned=any(rec.curve(a, rec.JUDGED)),
+        tuned=any(rec.curve(t, rec.JUDGED)),
         delivered_stage=stages[best_epoch - 1]
         if best_epoch and best_epoch <= len(stages)
         else None,
-        stage_seconds=_stage_seconds(stages, rec.curve(a, rec.SECONDS)),
-        leading_seconds=_leading_seconds(rec.curve(a, rec.LEADING), rec.curve(a, rec.SECONDS)),
+        stage_seconds=_stage_seconds(stages, rec.curve(t, rec.SECONDS)),
+        leading_seconds=_leading_seconds(rec.curve(t, rec.LEADING), rec.curve(t, rec.SECONDS)),
     )
 
 

@@ -61,6 +61,10 @@ def requeue(study: optuna.Study, trial: FrozenTrial) -> bool:
         user_attrs[rec.CONTINUES_CHECKPOINT] = line[0]
         user_attrs[rec.FALLBACK_CHECKPOINTS] = line[1:]
     user_attrs[rec.CONTINUES_TRIAL] = trial.number
+    # The curves go on as a system attribute, where they are kept (rec.CURVES_KEY), also those
+    # of a trial recorded before they moved there.
+    user_attrs.pop(rec.CURVES_KEY, None)
+    curves = rec.curves(trial)
     study.add_trial(
         optuna.trial.create_trial(
             state=TrialState.WAITING,
@@ -72,6 +76,7 @@ def requeue(study: optuna.Study, trial: FrozenTrial) -> bool:
                 "retry_history": history,
                 "retry_progress": progress,
                 "stalled_retries": stalled,
+                **({rec.CURVES_KEY: dict(curves)} if curves else {}),
             },
             intermediate_values=trial.intermediate_values,
         )

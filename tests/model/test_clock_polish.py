@@ -23,6 +23,7 @@ from model.clock.training import ClockTraining
 from model.data import DataConfig, make_set
 from model.lstm import module_from_weights
 from model.method import STOP_CONVERGED, STOP_TARGET
+from sweep import records as rec
 
 DATA = DataConfig(samples=300)
 CONFIG = ClockConfig(seed=1, grow_updates=200, tune_updates=100, polish_evaluations=400,
@@ -142,7 +143,7 @@ def uninterrupted(tmp_path_factory: pytest.TempPathFactory) -> FrozenTrial:
     done = run_study(_args(url), cwd=folder)
     assert done.returncode == 0, done.stdout + done.stderr
     (t,) = trials(url, NAME)
-    assert t.user_attrs["curves"]["stage"] == ["grow", "tune", "polish", "polish", "polish"]
+    assert rec.curve(t, rec.STAGE) == ["grow", "tune", "polish", "polish", "polish"]
     return t
 
 

@@ -20,6 +20,7 @@ from sweep.rules.stall import (
     check_stalled,
     diagnose_grow,
 )
+from sweep.store import optuna_private
 
 DATA = Path(__file__).resolve().parents[2] / "bench" / "results" / "grow_trajectories.jsonl"
 FULL, LAST_GROW = 10_000, 24
@@ -90,7 +91,11 @@ def test_the_saturation_rule_on_made_up_curves(epochs, fires: bool) -> None:
     assert (check_stalled(epochs, FULL, LAST_GROW) is not None) is fires
 
 
-def test_the_pruner_stops_a_stalled_grow_epoch_and_not_a_growing_one() -> None:
+@pytest.mark.parametrize("kept_as", ["system", "user"])
+def test_the_pruner_stops_a_stalled_grow_epoch_and_not_a_growing_one(kept_as: str) -> None:
+    """The curves as the sweep writes them (a system attribute, before the epoch's report, so
+    the FrozenTrial Optuna hands the pruner carries them), and as a study recorded before
+    they moved there kept them (a user attribute)."""
     study = optuna.create_study(pruner=DivergencePruner(judge_from_step=LAST_GROW + 1,
                                                         full_length=FULL))  # fmt: skip
     for seed, expected in ((32, 9), (14, None)):
@@ -102,7 +107,10 @@ def test_the_pruner_stops_a_stalled_grow_epoch_and_not_a_growing_one() -> None:
                       "val_per_freq": [x["val_per_freq"] for x in epochs[:i]],
                       "online_loss": [x["online_loss"] for x in epochs[:i]],
                       "grad_norm_mean": [x["grad_norm_mean"] for x in epochs[:i]]}  # fmt: skip
-            trial.set_user_attr(rec.CURVES_KEY, curves)
+            if kept_as == "system":
+                optuna_private.set_trial_system_attr(trial, rec.CURVES_KEY, curves)
+            else:
+                trial.set_user_attr(rec.CURVES_KEY, curves)
             trial.report(e["val_mse"], i)
             if trial.should_prune():
                 stopped_at = i
@@ -111,13 +119,19 @@ def test_the_pruner_stops_a_stalled_grow_epoch_and_not_a_growing_one() -> None:
         study.tell(trial, state=optuna.trial.TrialState.PRUNED)
 
 
-def _curves(epochs: list[dict], restarted: list[bool]) -> dict:
-    return {rec.CURVES_KEY: {
+def _with_curves(curves: dict) -> optuna.trial.FrozenTrial:
+    """A running trial that has recorded ``curves``, as the sweep keeps them."""
+    return optuna.trial.create_trial(state=optuna.trial.TrialState.RUNNING,
+                                      system_attrs={rec.CURVES_KEY: curves})  # fmt: skip
+
+
+def _curves(epochs: list[dict], restarted: list[bool]) -> optuna.trial.FrozenTrial:
+    return _with_curves({
         "prefix": [x["prefix"] for x in epochs],
         "val_per_freq": [x["val_per_freq"] for x in epochs],
         "online_loss": [x["online_loss"] for x in epochs],
         "grad_norm_mean": [x["grad_norm_mean"] for x in epochs],
-        rec.RESTARTED: restarted, rec.JUDGED: [False] * len(epochs)}}  # fmt: skip
+        rec.RESTARTED: restarted, rec.JUDGED: [False] * len(epochs)})  # fmt: skip
 
 
 def test_an_attempt_that_ended_in_a_restart_is_not_judged_and_the_next_starts_afresh() -> None:
@@ -141,13 +155,13 @@ def test_an_attempt_that_ended_in_a_restart_is_not_judged_and_the_next_starts_af
 
 
 def test_the_plan_rules_judge_only_the_epochs_the_method_marks() -> None:
-    attrs = {rec.CURVES_KEY: {rec.JUDGED: [False] * 5 + [True] * 4}}
+    trial = _with_curves({rec.JUDGED: [False] * 5 + [True] * 4})
     # Grow epochs swing wildly (not judged); the tune epochs jump by more than 20%.
     values = {1: 0.5, 2: 0.01, 3: 0.9, 4: 0.02, 5: 0.5, 6: 0.02, 7: 0.019, 8: 0.03, 9: 0.02}
-    d = diagnose_all(values, attrs, 3, FULL)
+    d = diagnose_all(values, trial, 3, FULL)
     assert d.stop and d.epoch == 8
     calm = {**values, 8: 0.018, 9: 0.017}
-    assert not diagnose_all(calm, attrs, 3, FULL).stop
+    assert not diagnose_all(calm, trial, 3, FULL).stop
 
 
 AVX2_DATA = DATA.parent / "grow_trajectories_avx2.jsonl"

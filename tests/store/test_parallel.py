@@ -14,6 +14,8 @@ from cli_runs import SLOW_SAVE_ENV, Sweep, finished, integrity, tiny_args, trial
 from optuna.trial import TrialState
 from servers import postgres_database
 
+from sweep import records as rec
+
 # Each checkpoint write pauses, so that a trial lasts about a second and the workers overlap.
 SLOW = {SLOW_SAVE_ENV: "0.3"}
 N = 6
@@ -37,7 +39,7 @@ def _assert_exactly_n(url: str, sweeps: list[Sweep]) -> list[optuna.trial.Frozen
     # extra ones; they never ran an epoch.
     for t in ts:
         if t not in done and t.user_attrs.get("stop_reason") in ("surplus", "duplicate"):
-            assert t.user_attrs.get("worker") and "curves" not in t.user_attrs
+            assert t.user_attrs.get("worker") and not rec.curves(t)
     output = "\n".join(s.output for s in sweeps)
     assert "database is locked" not in output and "Traceback" not in output
     owners = {t.user_attrs["worker"] for t in done}

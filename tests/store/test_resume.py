@@ -38,9 +38,17 @@ from sweep.admission import SurplusTrial
 from sweep.delivery import Sets
 from sweep.identity import open_study_and_storage
 from sweep.objective import Objective
-from sweep.records import STOP_CRASHED, STOP_DUPLICATE, STOP_INTERRUPTED, STOP_OWNER_DIED
+from sweep.records import (
+    CURVES_KEY,
+    STAGE,
+    STOP_CRASHED,
+    STOP_DUPLICATE,
+    STOP_INTERRUPTED,
+    STOP_OWNER_DIED,
+    VAL_MSE_CURVE,
+)
 from sweep.settings import SweepConfig
-from sweep.store import liveness
+from sweep.store import liveness, optuna_private
 from sweep.store.recovery import MAX_STALLED_RETRIES, recover, requeue
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -314,6 +322,23 @@ def test_recover_takes_over_only_trials_whose_process_is_gone(
     assert copy.user_attrs["continues_checkpoint"] == t.user_attrs["checkpoint"]
     assert copy.system_attrs["retry_history"] == [t.number]
     assert recover(study, storage) == []  # queued once only
+
+
+@pytest.mark.parametrize("where", ["system", "user"])
+def test_a_copy_carries_the_curves_as_a_system_attribute(where: str) -> None:
+    # "user": a trial of a study recorded before the curves moved off the user attributes;
+    # its copy keeps them where they are kept now, and does not show them to the dashboard.
+    study = optuna.create_study()
+    trial = _asked(study, liveness.worker_id(), {1: 0.4, 2: 0.35})
+    curves = {VAL_MSE_CURVE: [0.4, 0.35], STAGE: ["grow", "grow"]}
+    if where == "system":
+        optuna_private.set_trial_system_attr(trial, CURVES_KEY, curves)
+    else:
+        trial.set_user_attr(CURVES_KEY, curves)
+    assert requeue(study, _cut(study, trial, STOP_INTERRUPTED))
+    copy = study.get_trials(deepcopy=False)[-1]
+    assert copy.state == TrialState.WAITING
+    assert copy.system_attrs[CURVES_KEY] == curves and CURVES_KEY not in copy.user_attrs
 
 
 def test_recover_queues_no_more_copies_than_the_run_needs_the_furthest_along_first() -> None:
