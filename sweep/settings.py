@@ -121,9 +121,9 @@ class SweepConfig:
         default=POLISH_LEADER_EVALUATIONS,
         **_help(
             "clock method: most polish evaluations in all of the study's leader: a trial whose "
-            "MSE at its goal beats every other finished trial's there, one of them excellent, "
-            "polishes on past --polish-target and --polish-evaluations while it leads (0: "
-            "none does)"
+            "MSE at its goal beats every other trial's there (finished or polishing; one of "
+            "them excellent) polishes on past --polish-target and --polish-evaluations while "
+            "it leads (0: none does)"
         ),
     )
     polish_leader_target: float = field(

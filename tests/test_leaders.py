@@ -37,3 +37,7 @@ def test_the_leader_is_read_from_the_study_each_time(tmp_path) -> None:
     assert not check(0.0007) and check(0.0002)
     study.tell(running, 0.0001)  # finished, its own goal MSE is no rival of its own
     assert check(0.0002)
+    # A run still polishing is a rival once it has asked (its goal MSE recorded).
+    other = study.ask()
+    assert lead_check(other)(0.00015)  # ahead of every finished rival: leads, and records it
+    assert not lead_check(study.ask())(0.00018)

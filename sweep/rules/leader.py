@@ -9,10 +9,10 @@ measured sweep the two clocks that ended under 0.0002 both passed the bar at 0.0
 clock that had stopped at 0.00047 with no further descent to be had.)
 
 A run leads while its goal MSE is below every rival's, and one rival is excellent already, so
-the first excellent model is delivered at once. A rival is another finished run with a goal
-MSE that did not stop as converged: a polish that found no further descent says nothing about
-what a longer one would reach. With parallel workers two runs may lead for a while; each is
-asked again after every polish epoch, so the one overtaken stops.
+the first excellent model is delivered at once. A rival is another run with a goal MSE,
+finished or still polishing, that did not stop as converged: a polish that found no further
+descent says nothing about what a longer one would reach. With parallel workers two runs may
+lead for a while; each is asked again after every polish epoch, so the one overtaken stops.
 
 Pure functions over plain numbers; nothing of ours, no Optuna.
 """
