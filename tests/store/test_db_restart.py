@@ -77,6 +77,11 @@ def test_a_sweep_rides_out_a_server_restart(cluster: pg_cluster.Cluster, tmp_pat
     # No epoch trained twice: each (trial, epoch) printed once. (finditer: two workers' lines
     # can share one line of the pipe, as PYTHONUNBUFFERED writes the newline on its own.)
     seen = collections.Counter(m.groups() for ln in sweep.lines for m in _EPOCH.finditer(ln))
+    # Every finished trial was delivered (its record says how many epochs it trained). Seen
+    # once (2026-12-03, 1 of 3 runs): a finished trial without that record; said in full here.
+    undelivered = [(t.number, t.state.name, sorted(t.user_attrs)) for t in ts
+                   if "epochs" not in t.user_attrs]  # fmt: skip
+    assert not undelivered, (undelivered, sweep.output)
     assert max(seen.values()) == 1 and len(seen) == sum(t.user_attrs["epochs"] for t in ts), (
         sweep.output
     )
