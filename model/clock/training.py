@@ -326,12 +326,14 @@ class ClockTraining:
             return replace(report, prefix=grown, steps=steps, rescued=True)
         return replace(report, steps=steps)
 
-    def _past_goal(self, val_mse: float, spent: int) -> bool:
-        """The polish has met its target (counted from polish_goal_after evaluations) or spent
-        its budget: only a leader goes on."""
+    def _target_met(self, val_mse: float, spent: int) -> bool:
+        """Under polish_target, counted from polish_goal_after evaluations on."""
         cfg = self.state.config
-        met = val_mse < cfg.polish_target and spent >= cfg.polish_goal_after
-        return met or spent >= cfg.polish_evaluations
+        return val_mse < cfg.polish_target and spent >= cfg.polish_goal_after
+
+    def _past_goal(self, val_mse: float, spent: int) -> bool:
+        """The polish has met its target or spent its budget: only a leader goes on."""
+        return self._target_met(val_mse, spent) or spent >= self.state.config.polish_evaluations
 
     def _polish_stop(self, val_mse: float, spent: int, converged: bool) -> str | None:
         """Why the polish stops after this epoch (None: it goes on). Past its goal, a run goes
@@ -340,7 +342,7 @@ class ClockTraining:
         cfg = self.state.config
         if not self._past_goal(val_mse, spent):
             return STOP_CONVERGED if converged else None
-        target_met = val_mse < cfg.polish_target and spent >= cfg.polish_goal_after
+        target_met = self._target_met(val_mse, spent)
         leader_target_met = cfg.polish_leader_target and val_mse < cfg.polish_leader_target
         if converged or spent >= cfg.polish_most or leader_target_met:
             if target_met or leader_target_met:
