@@ -19,9 +19,10 @@ from dataclasses import asdict, dataclass
 import optuna
 
 from sweep import records as rec
+from sweep.rules.criteria import EXCELLENT as EXCELLENT_TIER
 
-#: The excellent tier's train bar (sweep.rules.criteria); with S ignored every set scores alike.
-EXCELLENT = 0.001
+#: The excellent tier's train bound: with S ignored every set scores alike.
+EXCELLENT = EXCELLENT_TIER.max_train
 
 
 @dataclass(frozen=True)
