@@ -7,7 +7,6 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from model import kernels
 from model.clock import state as clock_state
 from model.clock.config import STAGE_GROW, STAGE_POLISH, STAGE_TUNE, ClockConfig
 from model.clock.state import ClockReport, ClockState
@@ -205,9 +204,6 @@ class ClockMethod(Method):
 
     def load(self, path: Path) -> ClockState:
         return clock_state.load(path)
-
-    def warm_up(self, settings: Settings, data: DataConfig) -> None:
-        kernels.warm_up(data, settings.hidden_size)  # its honest evaluation; torch trains it
 
     def progress(self, config: ClockConfig, report: ClockReport) -> str:
         # Attempts counted from 1, out of the most a trial makes ("attempt 0" read as none).

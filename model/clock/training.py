@@ -54,7 +54,7 @@ from model.clock.state import (
     initial_state,
 )
 from model.data import DataConfig, SignalSet
-from model.kernels import evaluate
+from model.evaluate import evaluate
 from model.lstm import SineLSTM, module_from_weights, weights_of
 from model.method import (
     STOP_CONVERGED,
@@ -244,10 +244,11 @@ class ClockTraining:
         s, cfg, start = self.state, self.state.config, time.perf_counter()
         p = self._run_polish() if s.stage == STAGE_POLISH else self._run_updates()
         stop = STOP_NON_FINITE if p.non_finite else None
-        # The compiled forward pass (model.kernels): the same numbers as torch's to ~1e-9, at a
-        # third of the cost; a grow epoch at a short prefix is mostly these evaluations.
+        # torch's forward pass, not the compiled one (model.kernels): the same numbers to
+        # ~1e-9 at 1.5x its cost (about 11 ms a set), and a clock worker that never loads numba
+        # peaks ~120 MB lower (bench/results/memory.md).
         weights = weights_of(self.model)
-        val = evaluate(weights, self.val_set)
+        val = _honest(weights, self.val_set)
         train = self._train_mse(weights, val)
         best, best_val, best_epoch = s.best_weights, s.best_val, s.best_epoch
         if val.mse < best_val:
@@ -382,7 +383,7 @@ class ClockTraining:
             # the sets differ only in it: the train set scores the validation set's MSE, bit
             # for bit. Evaluating it again cost a pass over a whole set every epoch.
             return val.mse
-        return evaluate(weights, self.train_set).mse
+        return _honest(weights, self.train_set).mse
 
     def _load(self, weights: Weights) -> None:
         with torch.no_grad():
@@ -391,4 +392,10 @@ class ClockTraining:
 
     def evaluate(self, data: SignalSet, weights: Weights | None = None) -> Evaluation:
         """Honest MSE of the current weights (or of ``weights``) on a whole set."""
-        return evaluate(weights_of(self.model) if weights is None else weights, data)
+        return _honest(weights_of(self.model) if weights is None else weights, data)
+
+
+def _honest(weights: Weights, data: SignalSet) -> Evaluation:
+    """Honest MSE of ``weights`` on a whole set (frozen, state reset at each block), in torch."""
+    hidden = weights["lstm.weight_hh_l0"].shape[1]
+    return evaluate(module_from_weights(weights, data.inputs.shape[-1], hidden), data)

@@ -3,6 +3,7 @@ or the first epoch would still pay for compiling (and its recorded time include 
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -38,3 +39,23 @@ def test_the_warm_up_compiles_what_a_trial_runs() -> None:
     out = subprocess.run([sys.executable, "-c", SCRIPT], cwd=ROOT, capture_output=True,
                          text=True, timeout=300)  # fmt: skip
     assert out.returncode == 0 and out.stdout.strip() == "same", out.stdout + out.stderr
+
+
+#: A whole clock sweep in one process, from the command line to its answer.
+CLOCK_SCRIPT = """
+import sys
+import study
+rc = study.main(["--method", "clock", "--trials", "1", "--updates-per-epoch", "2", "--epochs",
+                 "2", "--samples", "200", "--workers", "1", "--storage", "sqlite:///s.db",
+                 "--quiet"])
+print(rc, "numba" in sys.modules, "torch" in sys.modules)
+"""
+
+
+def test_a_clock_sweep_never_loads_numba(tmp_path: Path) -> None:
+    # The clock evaluates in torch: numba and its compiled kernels would add ~120 MB to every
+    # clock worker's peak (bench/results/memory.md), for an evaluation 11 ms a set faster.
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    out = subprocess.run([sys.executable, "-c", CLOCK_SCRIPT], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert out.stdout.splitlines()[-1:] == ["0 False True"], out.stdout + out.stderr
