@@ -19,8 +19,8 @@ from model.delivered import save_model
 from model.method import Method, Run
 from model.params import Weights
 from sweep import records as rec
+from sweep import trial_record
 from sweep.identity import data_floor
-from sweep.pruner import record_diagnosis
 from sweep.report.notes import TrialFacts, trial_note
 from sweep.rules.criteria import at_floor, mse_ratio, tier
 from sweep.rules.divergence import Diagnosis
@@ -48,10 +48,6 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def per_freq_attr(freqs: tuple[float, ...], values: tuple[float, ...]) -> dict[str, float | None]:
-    return {f"{f:g}Hz": rec.num(v) for f, v in zip(freqs, values, strict=True)}
-
-
 def deliver(
     trial: optuna.Trial,
     method: Method,
@@ -77,30 +73,25 @@ def deliver(
             "epoch": state.best_epoch or state.epoch}  # fmt: skip
     fencing.check(trial)  # the delivered model, and the trial's record, are its owner's
     save_model(weights, state.config, meta, best_path)
-    attrs = {
-        rec.TRAIN_MSE: rec.num(train),
-        rec.VAL_MSE: rec.num(val),
-        rec.TEST_MSE: rec.num(test.mse),
-        rec.TEST_TRAIN_RATIO: rec.num(mse_ratio(train, test.mse)),
-        rec.TEST_MSE_PER_FREQ: per_freq_attr(data.frequencies, test.per_freq),
-        rec.TIER: tier(train, test.mse),
-        rec.AT_FLOOR: at_floor(val, floor),
-        rec.EPOCHS: state.epoch,
-        rec.BEST_EPOCH: meta["epoch"],
-        rec.STOP_REASON: stop,
-        rec.FINAL_ONLINE_LOSS: rec.num(state.history[-1].online_loss),
-        rec.WALL_SECONDS: round(time.perf_counter() - started, 3),
-        rec.PEAK_RSS_MB: round(peak_rss_mb(), 1),
-        rec.BEST_CHECKPOINT: str(best_path),
-        rec.ENGINE: method.engine(state.config),
-    }
-    if stop == rec.STOP_PRUNED:
-        attrs[rec.VALUE_STEP] = state.epoch + 1
-    for key, value in attrs.items():
-        trial.set_user_attr(key, value)
-    # At the floor the plan's row (say "increase LR") is not the advice: the data is the cause.
-    action = method.reporting.floor_action if attrs[rec.AT_FLOOR] else diagnosis.action
-    record_diagnosis(trial, diagnosis, action)
+    floor_reached = at_floor(val, floor)
+    record = trial_record.TrialRecord(
+        train_mse=train, val_mse=val, test_mse=test.mse,
+        test_train_ratio=mse_ratio(train, test.mse),
+        test_mse_per_freq=tuple(zip(data.frequencies, test.per_freq, strict=True)),
+        tier=tier(train, test.mse), at_floor=floor_reached, epochs=state.epoch,
+        best_epoch=meta["epoch"], stop_reason=stop,
+        final_online_loss=state.history[-1].online_loss,
+        wall_seconds=round(time.perf_counter() - started, 3),
+        peak_rss_mb=round(peak_rss_mb(), 1), best_checkpoint=str(best_path),
+        engine=method.engine(state.config),
+        value_step=state.epoch + 1 if stop == rec.STOP_PRUNED else None,
+        verdict=diagnosis.verdict, verdict_epoch=diagnosis.epoch, verdict_reason=diagnosis.reason,
+        # At the floor the plan's row (say "increase LR") is not the advice: the data is the
+        # cause.
+        action=method.reporting.floor_action if floor_reached else diagnosis.action,
+        plan_action=diagnosis.action,
+    )  # fmt: skip
+    trial_record.write(trial, record)
     if store is not None:
         # While the trial runs: Optuna refuses artifacts on a finished trial.
         upload_artifact(artifact_store=store, file_path=str(best_path), study_or_trial=trial)
@@ -109,22 +100,20 @@ def deliver(
     trained = method.describe(state.config) + (f"; {delivered_by}" if delivered_by else "")
     facts = TrialFacts(
         number=trial.number, method=method.name, trained=trained,
-        disclosure=method.reporting.disclosure, diagnosis=diagnosis, action=action,
-        epochs=state.epoch, best_epoch=meta["epoch"], train_mse=train, val_mse=val,
-        test_mse=test.mse, best_online_loss=min(online) if online else None, floor=floor,
-        at_floor=attrs[rec.AT_FLOOR], value_step=attrs.get(rec.VALUE_STEP),
+        disclosure=method.reporting.disclosure, record=record,
+        best_online_loss=min(online) if online else None, floor=floor,
     )  # fmt: skip
     save_note(trial, trial_note(facts))
-    if stop == rec.STOP_PRUNED:
+    if record.value_step is not None:
         # Last of all, just before the objective raises TrialPruned: Optuna makes this the
         # trial's value (rec.VALUE_STEP says why). A worker killed in between leaves a trial
         # that is continued, pruned again at the same epoch and reports the same value here.
-        trial.report(val, attrs[rec.VALUE_STEP])
+        trial.report(val, record.value_step)
     log(
         f"trial {trial.number} done ({stop}): {_params(trial.params)} epochs "
         f"{state.epoch} train MSE {train:.4f} val MSE {val:.4f} test MSE "
-        f"{test.mse:.4f} tier {attrs[rec.TIER]}"
-        + ("  [at the predict-zero floor]" if attrs[rec.AT_FLOOR] else "")
+        f"{test.mse:.4f} tier {record.tier}"
+        + ("  [at the predict-zero floor]" if floor_reached else "")
     )
     return val
 

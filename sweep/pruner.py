@@ -22,7 +22,7 @@ from sweep.rules.stall import GrowEpoch, check_stalled, diagnose_grow
 
 if TYPE_CHECKING:
     from optuna.study import Study
-    from optuna.trial import FrozenTrial, Trial
+    from optuna.trial import FrozenTrial
 
 
 class DivergencePruner(BasePruner):
@@ -153,16 +153,3 @@ def diagnose_steps(values: dict[int, float]) -> Diagnosis:
 def diagnose_trial(trial: FrozenTrial, from_step: int = 0) -> Diagnosis:
     """`diagnose` over the trial's intermediate values in step order."""
     return diagnose_from(trial.intermediate_values, from_step)
-
-
-def record_diagnosis(trial: Trial, diagnosis: Diagnosis, action: str | None = None) -> None:
-    """Store the verdict on the trial, for reports and the dashboard: ``action`` is the
-    tool's advice (by default the plan's), and the plan's own is kept beside it.
-
-    Kept out of `prune`, which only sees a FrozenTrial copy and must not write to storage.
-    """
-    trial.set_user_attr(rec.VERDICT, diagnosis.verdict)
-    trial.set_user_attr(rec.VERDICT_EPOCH, diagnosis.epoch)
-    trial.set_user_attr(rec.ACTION, action or diagnosis.action)
-    trial.set_user_attr(rec.PLAN_ACTION, diagnosis.action)
-    trial.set_user_attr(rec.VERDICT_REASON, diagnosis.reason)

@@ -1,9 +1,10 @@
 """What a trial and a study record, in one place: every attribute key, curve, checkpoint file
 and stop reason. Readers and writers import these names; no key is spelled twice.
 
-Who writes what: ``sweep.objective`` (a trial's settings, curves, final numbers), the pruner
-adapter (verdicts), ``sweep.store.recovery`` (the line of a cut-off trial), ``sweep.identity`` (the
-study's settings).
+Who writes what: ``sweep.objective`` (a trial's settings and curves), ``sweep.trial_record``
+(what a trial delivered: its final numbers and its verdict, the one writer and reader of those
+keys), ``sweep.store.recovery`` (the line of a cut-off trial), ``sweep.identity`` (the study's
+settings).
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ FALLBACK_CHECKPOINTS = "fallback_checkpoints"
 CONTINUED_FROM = "continued_from"
 """Set once the trial really continued from a checkpoint (not restarted from scratch)."""
 
-# --- Trial attributes: the verdict (sweep.pruner) ---
+# --- Trial attributes: the delivered record (sweep.trial_record, which says where each goes) ---
 VERDICT = "verdict"
 VERDICT_EPOCH = "verdict_epoch"
 ACTION = "action"
@@ -68,13 +69,13 @@ ACTION = "action"
 PLAN_ACTION = "plan_action"
 """What the plan's Decision Matrix says for the verdict, kept beside the tool's advice."""
 VERDICT_REASON = "verdict_reason"
-
-# --- Trial attributes: the final numbers of the delivered model (sweep.objective) ---
 TRAIN_MSE = "train_mse"
 VAL_MSE = "val_mse"
 TEST_MSE = "test_mse"
 TEST_TRAIN_RATIO = "test_train_ratio"
 TEST_MSE_PER_FREQ = "test_mse_per_freq"
+"""Studies recorded before only: the test MSE per frequency as one dict {"3Hz": mse, ...}, a
+line too long for the dashboard; kept now one frequency a key (``per_freq_key``)."""
 TIER = "tier"
 AT_FLOOR = "at_floor"
 EPOCHS = "epochs"
@@ -91,6 +92,26 @@ validation MSE. Optuna takes a pruned trial's value from its last intermediate v
 epoch's, often a restarted attempt's); reported there, the value that the dashboard's history
 and ``optuna best-trial`` show is the number the report and the note give. Not an epoch:
 readers of the per-epoch curves skip it."""
+_HZ = "Hz"
+
+
+def per_freq_key(freq: float) -> str:
+    """The key of one frequency's test MSE: "test_mse_3Hz"."""
+    return f"{TEST_MSE}_{freq:g}{_HZ}"
+
+
+def freq_of_key(key: str, prefix: str = f"{TEST_MSE}_") -> float | None:
+    """The frequency a per-frequency key names ("test_mse_3Hz", or with ``prefix=""`` a key of
+    the old dict, "3Hz"); None for any other key."""
+    if not (key.startswith(prefix) and key.endswith(_HZ)):
+        return None
+    try:
+        return float(key[len(prefix) : -len(_HZ)])
+    except ValueError:
+        return None
+
+
+# --- Trial attributes: the polish's lead (sweep.leaders) ---
 GOAL_MSE = "goal_mse"
 """A run asked whether it leads its study (``sweep.leaders``): its honest validation MSE at the
 first polish epoch past its goal, by which runs are compared for the longer polish."""

@@ -11,12 +11,14 @@ from cli_runs import assert_curves_continuous, finished, run_study, sha256, tiny
 from model.delivered import load_model
 from model.l1.checkpoint import load_state
 from sweep.records import CURVES, curve
+from sweep.trial_record import read as read_record
 
 REPORT_KEYS = {"number", "state", "params", "verdict", "epochs", "train_mse", "val_mse",
                "test_mse", "test_train_ratio", "tier"}  # fmt: skip
-FINISHED_ATTRS = {"train_mse", "val_mse", "test_mse", "test_train_ratio", "test_mse_per_freq",
-                  "tier", "epochs", "stop_reason", "wall_seconds", "peak_rss_mb",
-                  "best_checkpoint", "verdict", "worker", "checkpoint"}  # fmt: skip
+FINISHED_ATTRS = {"train_mse", "val_mse", "test_mse", "test_train_ratio", "test_mse_1Hz",
+                  "test_mse_3Hz", "test_mse_5Hz", "test_mse_7Hz", "tier", "epochs",
+                  "stop_reason", "wall_seconds", "peak_rss_mb", "best_checkpoint", "verdict",
+                  "worker", "checkpoint"}  # fmt: skip
 
 
 def test_three_trials_end_to_end_then_resume_runs_nothing_more(tmp_path: Path) -> None:
@@ -41,7 +43,7 @@ def test_three_trials_end_to_end_then_resume_runs_nothing_more(tmp_path: Path) -
         assert all(len(curve(t, c)) == a["epochs"] for c in CURVES)
         assert_curves_continuous(t)
         assert a["tier"] in ("excellent", "good", "minimum", "below")
-        assert len(a["test_mse_per_freq"]) == 4
+        assert [hz for hz, _ in read_record(t).test_mse_per_freq] == [1, 3, 5, 7]
         assert math.isfinite(a["val_mse"]) and a["val_mse"] > 0
         if t.state.name == "COMPLETE":
             assert t.value == a["val_mse"]

@@ -4,9 +4,8 @@ import math
 
 import optuna
 import pytest
-from optuna.trial import TrialState
 
-from sweep.pruner import DivergencePruner, diagnose_trial, record_diagnosis
+from sweep.pruner import DivergencePruner, diagnose_trial
 
 PERSON = [0.2847, 0.4058, 0.43, 0.45, 0.4580]
 HEALTHY = [0.3 * 0.85**k for k in range(30)]
@@ -64,25 +63,3 @@ def test_diagnose_trial_reads_steps_in_order() -> None:
     )
     d = diagnose_trial(frozen)
     assert (d.verdict, d.epoch) == ("jump", 2)
-
-
-def test_record_diagnosis_stores_user_attrs() -> None:
-    study = optuna.create_study(pruner=DivergencePruner())
-    trial = study.ask()
-    for step, loss in enumerate(PERSON, start=1):
-        trial.report(loss, step)
-    d = diagnose_trial(study.trials[0])
-    record_diagnosis(trial, d)
-    study.tell(trial, state=TrialState.PRUNED)
-    assert study.trials[0].user_attrs == {
-        "verdict": "jump",
-        "verdict_epoch": 2,
-        "action": "reduce LR to 5e-5 and restart",
-        "plan_action": "reduce LR to 5e-5 and restart",
-        "verdict_reason": "loss rose 42.5% from epoch 1 (0.2847) to epoch 2 (0.4058)",
-    }
-    # The tool's own advice replaces the plan's where it knows better; the plan's is kept.
-    other = study.ask()
-    record_diagnosis(other, d, "another seed")
-    attrs = study.trials[1].user_attrs
-    assert attrs["action"] == "another seed" and attrs["plan_action"] == d.action

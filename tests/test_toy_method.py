@@ -20,6 +20,7 @@ from sweep.report.summary import collect
 from sweep.report.text import render_text, to_json
 from sweep.runner import run_sweep
 from sweep.settings import SweepConfig
+from sweep.trial_record import read as read_record
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -43,20 +44,21 @@ def test_a_toy_method_runs_through_the_real_sweep(toy: None, tmp_path: Path) -> 
     healthy, jumped = sorted(study.trials, key=lambda t: t.params["step"])
     # Its settle stage jumps at epoch 2 (loss 0.5 to 1.5); the trial records that the plan's
     # rules judge only its fit stage, so the sweep lets it finish (read JUDGED, or it fails).
-    assert healthy.state == TrialState.COMPLETE and healthy.user_attrs[rec.VERDICT] == "healthy"
-    assert healthy.user_attrs[rec.AT_FLOOR]
-    assert healthy.user_attrs[rec.ACTION] == tm.ToyMethod.reporting.floor_action
-    assert healthy.user_attrs[rec.ENGINE] == "toy"  # the base class's default engine
+    delivered, overshot = read_record(healthy), read_record(jumped)
+    assert healthy.state == TrialState.COMPLETE and delivered.verdict == "healthy"
+    assert delivered.at_floor
+    assert delivered.action == tm.ToyMethod.reporting.floor_action
+    assert delivered.engine == "toy"  # the base class's default engine
     # The too-long step overshoots: the pruner stops it at its second fit epoch.
     assert jumped.state == TrialState.PRUNED
-    assert (jumped.user_attrs[rec.VERDICT], jumped.user_attrs[rec.VERDICT_EPOCH]) == ("jump", 4)
+    assert (overshot.verdict, overshot.verdict_epoch) == ("jump", 4)
     # Every declared curve is recorded, its own one too; its progress text is printed.
     curves = rec.curves(healthy)
     assert curves["stage"] == ["settle"] * 2 + ["fit"] * 4
     assert curves["bias"] == [0.0, 1.0, 0.5, 0.25, 0.125, 0.0625]
     assert any("epoch 3/6" in line and "toy bias 0.500" in line for line in lines)
     # The delivered model: its config is the toy's, found through the registry.
-    weights, model_config, meta = load_model(Path(healthy.user_attrs[rec.BEST_CHECKPOINT]))
+    weights, model_config, meta = load_model(Path(delivered.best_checkpoint))
     assert model_config == tm.ToyConfig(step=0.5) and meta["epoch"] == 6
     assert weights["head.bias"][0] == 0.0625
 

@@ -1,37 +1,31 @@
 """The markdown notes optuna-dashboard shows on a trial's page and on the study's page: what a
 person reads first (the verdict and why, the tier against each criterion, honest against
-online numbers, whether the model is at the floor, how it was trained). Pure functions of the
-numbers; ``sweep.delivery`` and ``sweep.runner`` save them with ``optuna_dashboard.save_note``."""
+online numbers, whether the model is at the floor, how it was trained). Pure functions of a
+trial's record (``sweep.trial_record``) and the study's numbers; ``sweep.delivery`` and
+``sweep.runner`` save them with ``optuna_dashboard.save_note``."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from sweep.rules.criteria import RATIO_AT_FLOOR, TierGap, gaps, mse_ratio
-from sweep.rules.divergence import Diagnosis
+from sweep.trial_record import TrialRecord
 
 
 @dataclass(frozen=True)
 class TrialFacts:
+    """What a trial's note tells beyond the trial's record: who it is, how it was trained, and
+    what its numbers are measured against."""
+
     number: int
     method: str
     trained: str
     """How the model was trained, in a few words (the method's description of its config)."""
     disclosure: str | None
-    diagnosis: Diagnosis
-    action: str
-    """The tool's advice (at the floor: its own, whatever the plan's row says)."""
-    epochs: int
-    best_epoch: int
-    train_mse: float
-    val_mse: float
-    test_mse: float
+    record: TrialRecord
+    """What the trial delivered: its numbers, verdict and advice."""
     best_online_loss: float | None
     floor: float
-    at_floor: bool
-    value_step: int | None = None
-    """A pruned trial's step that carries its validation MSE as Optuna's value (None: the
-    trial completed, and its value is the objective's return)."""
 
 
 def _f(x: float | None) -> str:
@@ -39,45 +33,45 @@ def _f(x: float | None) -> str:
 
 
 def trial_note(t: TrialFacts) -> str:
-    d = t.diagnosis
-    ratio = mse_ratio(t.train_mse, t.test_mse)
+    r = t.record
+    ratio = mse_ratio(r.train_mse, r.test_mse)
     lines = [
-        f"## Trial {t.number}: {d.verdict}" + (" (at the floor)" if t.at_floor else ""),
+        f"## Trial {t.number}: {r.verdict}" + (" (at the floor)" if r.at_floor else ""),
         "",
-        f"**Why:** {d.reason}",
+        f"**Why:** {r.verdict_reason}",
         "",
-        f"**What to do:** {t.action}",
+        f"**What to do:** {r.action}",
     ]
-    if t.action != d.action:
-        lines += ["", f"*The plan's row for '{d.verdict}' says:* {d.action}"]
+    if r.action != r.plan_action:
+        lines += ["", f"*The plan's row for '{r.verdict}' says:* {r.plan_action}"]
     lines += [
         "",
-        f"Honest MSE of the best checkpoint (epoch {t.best_epoch} of {t.epochs}; frozen "
+        f"Honest MSE of the best checkpoint (epoch {r.best_epoch} of {r.epochs}; frozen "
         "weights, whole sets, state reset at each block start):",
         "",
         "| criterion | value | minimum | good | excellent |",
         "|---|---|---|---|---|",
     ]
-    rows = {"train MSE": t.train_mse, "test MSE": t.test_mse, "test/train": ratio}
-    standing = list(reversed(gaps(t.train_mse, t.test_mse)))  # minimum first
+    rows = {"train MSE": r.train_mse, "test MSE": r.test_mse, "test/train": ratio}
+    standing = list(reversed(gaps(r.train_mse, r.test_mse)))  # minimum first
     for name, value in rows.items():
-        cells = [_cell(g, name, t.at_floor) for g in standing]
+        cells = [_cell(g, name, r.at_floor) for g in standing]
         lines.append(f"| {name} | {_f(value)} | " + " | ".join(cells) + " |")
     lines += [
         "",
-        f"Validation MSE (what the sweep minimises): {_f(t.val_mse)}. Lowest online training "
+        f"Validation MSE (what the sweep minimises): {_f(r.val_mse)}. Lowest online training "
         f"loss: {_f(t.best_online_loss)}: taken while the weights moved, it is not the model's "
         "MSE.",
         "",
     ]
-    if t.value_step is not None:
+    if r.value_step is not None:
         lines += [
             f"Optuna's value of this pruned trial is this validation MSE: reported at step "
-            f"{t.value_step}, one past its last epoch (a pruned trial's value is its last "
+            f"{r.value_step}, one past its last epoch (a pruned trial's value is its last "
             "reported one), it is not an epoch of the learning curve.",
             "",
         ]
-    if t.at_floor:
+    if r.at_floor:
         lines += [
             f"**At the floor:** a model that cannot tell time scores at best {t.floor:.4f} on "
             "this data (each block's mean); this one is no better.",

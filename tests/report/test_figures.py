@@ -19,6 +19,7 @@ from sweep.report import figures as fg
 from sweep.report.summary import collect, noise_level, ties_for
 from sweep.report.text import render_text, to_json
 from sweep.rules.criteria import TIERS, gaps
+from sweep.trial_record import read as read_record
 
 LR = FloatDistribution(1e-5, 1e-3, log=True)
 
@@ -187,9 +188,10 @@ def test_a_real_trials_model_gives_back_the_test_mse_the_sweep_stored(tiny_study
     for t in study.get_trials(states=(TrialState.COMPLETE, TrialState.PRUNED)):
         outputs, data, _ = fg.trial_outputs(study, t.number, tiny_study.folder)
         info = fg.per_freq_info(t.number, outputs, data, config)
-        stored = t.user_attrs["test_mse_per_freq"]
-        assert info.mse == pytest.approx([stored[f"{f:g}Hz"] for f in info.freqs], rel=1e-4)
-        assert info.overall == pytest.approx(t.user_attrs["test_mse"], rel=1e-4)
+        stored = read_record(t)
+        assert tuple(hz for hz, _ in stored.test_mse_per_freq) == info.freqs
+        assert info.mse == pytest.approx([mse for _, mse in stored.test_mse_per_freq], rel=1e-4)
+        assert info.overall == pytest.approx(stored.test_mse, rel=1e-4)
 
 
 def test_trial_outputs_names_a_missing_trial(tiny_study) -> None:

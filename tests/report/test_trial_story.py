@@ -13,7 +13,9 @@ from optuna_dashboard import get_note  # reads back what save_note wrote
 from model import registry
 from sweep import records as rec
 from sweep.report.notes import TrialFacts, trial_note
-from sweep.rules.divergence import ACTIONS, Diagnosis
+from sweep.rules.divergence import ACTIONS
+from sweep.trial_record import TrialRecord
+from sweep.trial_record import read as read_record
 
 
 def finished(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
@@ -24,14 +26,12 @@ def test_at_the_floor_the_advice_is_the_tools_own_and_the_plans_is_kept(tiny_stu
     study = tiny_study.load()
     l1 = registry.get("l1")
     for t in finished(study):
-        a = t.user_attrs
-        assert a[rec.AT_FLOOR] is True  # 200 samples: its own floor, not 0.5
-        assert a[rec.ACTION] == l1.reporting.floor_action
-        assert (
-            "learning rate is not the cause" in a[rec.ACTION] and "--method clock" in a[rec.ACTION]
-        )
-        assert a[rec.PLAN_ACTION] == ACTIONS[a[rec.VERDICT]]
-        assert "increase LR" not in a[rec.ACTION]
+        r = read_record(t)
+        assert r.at_floor is True  # 200 samples: its own floor, not 0.5
+        assert r.action == l1.reporting.floor_action
+        assert "learning rate is not the cause" in r.action and "--method clock" in r.action
+        assert r.plan_action == ACTIONS[r.verdict]
+        assert "increase LR" not in r.action
 
 
 def test_every_finished_trial_has_a_note_and_its_model_attached(tiny_study) -> None:
@@ -52,12 +52,13 @@ def test_every_finished_trial_has_a_note_and_its_model_attached(tiny_study) -> N
 
 
 def test_a_note_off_the_floor_gives_the_plans_advice_and_grades_the_ratio() -> None:
-    d = Diagnosis("healthy", None, ACTIONS["healthy"], "no rule fired in 30 epochs")
-    facts = TrialFacts(
-        number=3, method="clock", trained="clock seed 3", disclosure=None, diagnosis=d,
-        action=d.action, epochs=30, best_epoch=29, train_mse=0.0014, val_mse=0.00135,
-        test_mse=0.0014, best_online_loss=0.001, floor=0.5, at_floor=False,
+    record = TrialRecord(
+        verdict="healthy", verdict_reason="no rule fired in 30 epochs",
+        action=ACTIONS["healthy"], plan_action=ACTIONS["healthy"], epochs=30, best_epoch=29,
+        train_mse=0.0014, val_mse=0.00135, test_mse=0.0014, at_floor=False,
     )  # fmt: skip
+    facts = TrialFacts(number=3, method="clock", trained="clock seed 3", disclosure=None,
+                       record=record, best_online_loss=0.001, floor=0.5)  # fmt: skip
     note = trial_note(facts)
     assert "The plan's row" not in note and "At the floor" not in note
     assert "| test/train | 1.00000 | met (-0.5000) | met (-0.4000) | met (-0.2000) |" in note
