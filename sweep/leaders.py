@@ -4,11 +4,12 @@
 from __future__ import annotations
 
 import optuna
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 
 from model.method import LeadCheck
 from sweep import records as rec
 from sweep.rules.leader import leads
+from sweep.trial_record import read as read_record
 
 
 def lead_check(trial: optuna.Trial) -> LeadCheck:
@@ -28,8 +29,14 @@ def lead_check(trial: optuna.Trial) -> LeadCheck:
             deepcopy=False, states=(TrialState.COMPLETE, TrialState.RUNNING)
         )
         rivals = (t.user_attrs.get(rec.GOAL_MSE) for t in done
-                  if t.number != trial.number
-                  and t.user_attrs.get(rec.STOP_REASON) != rec.STOP_CONVERGED)  # fmt: skip
+                  if t.number != trial.number and not _converged(t))  # fmt: skip
         return leads(goal_mse, rivals)
 
     return check
+
+
+def _converged(trial: FrozenTrial) -> bool:
+    """A run that stopped as converged (its polish had no descent left): it can go no lower,
+    so it is no rival."""
+    record = read_record(trial)
+    return record is not None and record.stop_reason == rec.STOP_CONVERGED

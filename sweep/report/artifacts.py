@@ -33,6 +33,8 @@ from sweep import records as rec
 from sweep.report.summary import collect
 from sweep.store.artifact_store import AtomicArtifactStore
 from sweep.store.storage import open_storage, sqlite_path
+from sweep.trial_record import TrialRecord
+from sweep.trial_record import read as read_record
 
 ARTIFACT_DIR = "artifacts"
 #: Optuna's key prefix for artifact metadata in (trial or study) system attributes (read only
@@ -59,7 +61,7 @@ def resolve_checkpoint(trial: FrozenTrial, base: Path | None = None) -> Path:
     """The file of the trial's ``best_checkpoint``. The runner stores it relative to the
     folder it ran in; if that is not this folder, try it under ``base`` (the database's folder),
     then as ``<base>/checkpoints/<study>/trial-NNNN/best.npz``."""
-    stored = trial.user_attrs.get(rec.BEST_CHECKPOINT)
+    stored = (read_record(trial) or TrialRecord()).best_checkpoint
     if not stored:
         raise ArtifactError(
             f"trial {trial.number} ({trial.state.name.lower()}) has no best checkpoint"

@@ -23,6 +23,8 @@ from sweep.identity import stored_data
 from sweep.report.artifacts import resolve_checkpoint
 from sweep.report.summary import Summary, TrialRow
 from sweep.rules.criteria import FLOOR_FRACTION, TIERS, Tier, TierGap, at_floor, mse_ratio
+from sweep.trial_record import TrialRecord
+from sweep.trial_record import read as read_record
 
 #: Graph (4) shows this much of the test set: enough periods to read, few enough to see dots.
 WINDOW_S = 1.0
@@ -198,14 +200,15 @@ def curves_info(trials: Iterable[optuna.trial.FrozenTrial], floor: float, axis: 
         stage = rec.curve(t, rec.STAGE)
         judged = rec.curve(t, rec.JUDGED)
         attempt = rec.curve(t, rec.ATTEMPT)
-        best = t.user_attrs.get(rec.BEST_EPOCH)
-        delivered = attempt[best - 1] if attempt and best and 0 < best <= len(attempt) else None
+        delivered = read_record(t) or TrialRecord()
+        best = delivered.best_epoch
+        best_attempt = attempt[best - 1] if attempt and best and 0 < best <= len(attempt) else None
         curves.append(
             Curve(
                 number=t.number,
                 state=t.state.name,
                 x=t.params.get(axis),
-                verdict=t.user_attrs.get(rec.VERDICT),
+                verdict=delivered.verdict,
                 epochs=tuple(range(1, len(val) + 1)),
                 val_mse=tuple(val),
                 online_loss=_padded(online, len(val)),
@@ -213,7 +216,7 @@ def curves_info(trials: Iterable[optuna.trial.FrozenTrial], floor: float, axis: 
                 stage=_padded(stage, len(val)) if stage else (),
                 judged=_padded(judged, len(val)) if judged else (),
                 attempt=_padded(attempt, len(val)) if attempt else (),
-                delivered_attempt=delivered,
+                delivered_attempt=best_attempt,
             )
         )
     return CurvesInfo(tuple(curves), floor, FLOOR_FRACTION * floor, x_name=axis)

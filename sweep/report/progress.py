@@ -58,7 +58,7 @@ class Progress:
 
 
 def trial_line(t: FrozenTrial) -> TrialLine:
-    val = rec.curve(t, "val_mse")
+    val = rec.curve(t, rec.VAL_MSE_CURVE)
     stage = rec.curve(t, rec.STAGE)
     prefix = rec.curve(t, rec.PREFIX)
     attempt = rec.curve(t, rec.ATTEMPT)

@@ -16,6 +16,8 @@ from sweep.identity import stored_floor, stored_method
 from sweep.rules.criteria import TIERS, TierGap, at_floor, gaps
 from sweep.store.recovery import FINISHED
 from sweep.store.storage import open_storage
+from sweep.trial_record import TrialRecord
+from sweep.trial_record import read as read_record
 
 FINISHED_NAMES = tuple(s.name for s in FINISHED)
 
@@ -90,34 +92,35 @@ class Summary:
 
 
 def trial_row(t: optuna.trial.FrozenTrial) -> TrialRow:
-    """A trial as the report reads it: its recorded numbers, verdict and attempts."""
-    a = t.user_attrs
+    """A trial as the report reads it: what it delivered (its record), its verdict and
+    attempts (its curves), and how it came about."""
+    d = read_record(t) or TrialRecord()
+    a = t.user_attrs  # how it came about, which its run records before any delivery
     online = [v for v in rec.curve(t, rec.ONLINE_LOSS) if v is not None]
     attempt = rec.curve(t, rec.ATTEMPT)
     restarted = rec.curve(t, rec.RESTARTED)
     stages = rec.curve(t, rec.STAGE)
-    best_epoch = a.get(rec.BEST_EPOCH)
     return TrialRow(
         number=t.number,
         state=t.state.name,
-        verdict=a.get(rec.VERDICT),
-        epochs=a.get(rec.EPOCHS, len(rec.curve(t, rec.VAL_MSE_CURVE)) or None),
-        train_mse=a.get(rec.TRAIN_MSE),
-        val_mse=a.get(rec.VAL_MSE),
-        test_mse=a.get(rec.TEST_MSE),
-        test_train_ratio=a.get(rec.TEST_TRAIN_RATIO),
-        tier=a.get(rec.TIER),
+        verdict=d.verdict,
+        epochs=d.epochs or len(rec.curve(t, rec.VAL_MSE_CURVE)) or None,
+        train_mse=d.train_mse,
+        val_mse=d.val_mse,
+        test_mse=d.test_mse,
+        test_train_ratio=d.test_train_ratio,
+        tier=d.tier,
         best_online_loss=min(online) if online else None,
-        stop_reason=a.get(rec.STOP_REASON),
+        stop_reason=d.stop_reason,
         continued_from=a.get(rec.CONTINUED_FROM),
         method=a.get(rec.METHOD, registry.DEFAULT),
         params=dict(t.params),
-        verdict_epoch=a.get(rec.VERDICT_EPOCH),
+        verdict_epoch=d.verdict_epoch,
         attempts=max(attempt) + 1 if attempt else None,
         restart_epochs=tuple(i + 1 for i, r in enumerate(restarted) if r),
         tuned=any(rec.curve(t, rec.JUDGED)),
-        delivered_stage=stages[best_epoch - 1]
-        if best_epoch and best_epoch <= len(stages)
+        delivered_stage=stages[d.best_epoch - 1]
+        if d.best_epoch and d.best_epoch <= len(stages)
         else None,
         stage_seconds=_stage_seconds(stages, rec.curve(t, rec.SECONDS)),
         leading_seconds=_leading_seconds(rec.curve(t, rec.LEADING), rec.curve(t, rec.SECONDS)),
