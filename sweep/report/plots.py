@@ -179,7 +179,8 @@ def _zoom_notes(fig: go.Figure, info: fg.SweepInfo) -> None:
 
 def curve_colours(curves: Sequence[fg.Curve]) -> dict[int, str]:
     """One colour per trial along a sequential scale, ordered by the swept value (then trial
-    number): distinct for any number of trials, and neighbours in colour are neighbours in lr."""
+    number): distinct for any number of trials, and neighbours in colour are neighbours on the
+    sweep axis."""
     order = sorted(curves, key=lambda c: (c.x is None, c.x or 0.0, c.number))
     n = len(order)
     positions = [CURVE_SCALE_END * i / (n - 1) if n > 1 else 0.0 for i in range(n)]
