@@ -16,6 +16,7 @@ import statistics
 import optuna
 
 from sweep import records as rec
+from sweep.trial_record import read as read_record
 
 
 def attempt_costs(trials: list[optuna.trial.FrozenTrial]) -> tuple[list[float], list[float]]:
@@ -54,8 +55,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"grow time of an attempt given up: {_spread(stalled)}")
     print(f"grow time of an attempt that tuned: {_spread(tuned)}")
     for state in ("COMPLETE", "PRUNED"):
-        walls = [t.user_attrs.get(rec.WALL_SECONDS) for t in trials if t.state.name == state]
-        print(f"{state.lower()} trials, wall: {_spread([w for w in walls if w is not None])}")
+        records = [read_record(t) for t in trials if t.state.name == state]
+        walls = [r.wall_seconds for r in records if r and r.wall_seconds is not None]
+        print(f"{state.lower()} trials, wall: {_spread(walls)}")
     return 0
 
 

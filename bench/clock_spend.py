@@ -20,6 +20,7 @@ import optuna
 
 from sweep import records as rec
 from sweep.rules.criteria import EXCELLENT as EXCELLENT_TIER
+from sweep.trial_record import read as read_record
 
 #: The excellent tier's train bound: with S ignored every set scores alike.
 EXCELLENT = EXCELLENT_TIER.max_train
@@ -42,7 +43,7 @@ class TrialSpend:
 
 
 def spend_of(trial: optuna.trial.FrozenTrial, t0: float) -> TrialSpend:
-    a = trial.user_attrs
+    record = read_record(trial)
     stage, attempt = rec.curve(trial, rec.STAGE), rec.curve(trial, rec.ATTEMPT)
     secs, val = rec.curve(trial, rec.SECONDS), rec.curve(trial, rec.VAL_MSE_CURVE)
     went_on = {attempt[i] for i, s in enumerate(stage) if s != "grow"}
@@ -59,7 +60,8 @@ def spend_of(trial: optuna.trial.FrozenTrial, t0: float) -> TrialSpend:
         tune_s=sum(secs[i] for i, s in enumerate(stage) if s == "tune"),
         polish_s=sum(secs[i] for i, s in enumerate(stage) if s == "polish"),
         polish_curve=tuple(val[i] for i, s in enumerate(stage) if s == "polish"),
-        value=trial.value, finished_after_s=done, stop_reason=a.get(rec.STOP_REASON),
+        value=trial.value, finished_after_s=done,
+        stop_reason=record.stop_reason if record else None,
     )  # fmt: skip
 
 

@@ -37,6 +37,8 @@ import optuna
 from optuna.trial import TrialState
 
 from sweep import records as rec
+from sweep.trial_record import TrialRecord
+from sweep.trial_record import read as read_record
 
 ROOT = Path(__file__).resolve().parent.parent
 STUDY = "storm"
@@ -220,7 +222,7 @@ def _check(url: str, name: str, trials: int, outputs: list[str], counts: Counts)
     counts.epochs_trained_twice += twice
     gaps = 0
     for t in finished:
-        n = t.user_attrs.get("epochs", 0)
+        n = (read_record(t) or TrialRecord()).epochs or 0
         printed = [e for (line, e) in seen if line == line_of[t.number]]
         curve = rec.curve(t, rec.VAL_MSE_CURVE)
         if sorted(t.intermediate_values) != list(range(1, n + 1)) or len(curve) != n or (

@@ -17,6 +17,9 @@ from pathlib import Path
 
 import optuna
 
+from sweep.trial_record import TrialRecord
+from sweep.trial_record import read as read_record
+
 
 def main(argv: list[str] | None = None) -> int:
     extra = list(sys.argv[1:] if argv is None else argv)
@@ -34,11 +37,12 @@ def main(argv: list[str] | None = None) -> int:
         study = optuna.load_study(study_name="lstm-l1-lr", storage=url)
         trials = study.get_trials(deepcopy=False)
         states = collections.Counter(t.state.name for t in trials)
-        verdicts = collections.Counter(t.user_attrs.get("verdict") for t in trials)
+        records = [read_record(t) or TrialRecord() for t in trials]
+        verdicts = collections.Counter(r.verdict for r in records)
         peak_children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-        peak_trials = max((t.user_attrs.get("peak_rss_mb", 0) for t in trials), default=0)
-        epochs = sum(t.user_attrs.get("epochs", 0) for t in trials)
-        best = min(t.user_attrs["val_mse"] for t in trials if "val_mse" in t.user_attrs)
+        peak_trials = max((r.peak_rss_mb or 0 for r in records), default=0)
+        epochs = sum(r.epochs or 0 for r in records)
+        best = min(r.val_mse for r in records if r.val_mse is not None)
     print(f"wall time: {wall:.1f} s ({wall / 60:.2f} min)")
     print(f"trials per state: {dict(states)}; verdicts: {dict(verdicts)}")
     print(f"epochs trained in all: {epochs}; best honest validation MSE: {best:.4f}")
