@@ -42,6 +42,14 @@ class Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
 
 
+class DefaultsHelp(argparse.ArgumentDefaultsHelpFormatter):
+    """Each flag's default in its help, except where the default is the method's own (None),
+    which its help text says in words."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        return action.help if action.default is None else super()._get_help_string(action)
+
+
 def run_parser() -> Parser:
     p = Parser(
         prog="study.py",
@@ -52,7 +60,7 @@ def run_parser() -> Parser:
         "scored by its honest validation MSE. Results go to an Optuna database that "
         "optuna-dashboard can open; rerun the same command to continue an interrupted sweep.",
         epilog="Other commands: 'study.py report --help', 'study.py eval --help'.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=DefaultsHelp,
     )
     for f in fields(SweepConfig):
         flag = "--" + f.name.replace("_", "-")
@@ -60,7 +68,8 @@ def run_parser() -> Parser:
         if isinstance(default, bool):
             p.add_argument(flag, action="store_true", help=f.metadata["help"])
         else:
-            p.add_argument(flag, type=type(default), default=default, help=f.metadata["help"],
+            kind = f.metadata.get("type", type(default))
+            p.add_argument(flag, type=kind, default=default, help=f.metadata["help"],
                            metavar=f.name.upper())  # fmt: skip
     return p
 

@@ -244,6 +244,9 @@ class Method(ABC):
     shared ones above that it has, and any of its own."""
     stages: tuple[str, ...] = ()
     """The stages its epochs' ``STAGE`` names, in the order they run (none: one stage)."""
+    default_epochs = 30
+    """Most epochs a trial runs unless ``--epochs`` says otherwise: the plan's 30, which fits a
+    method without a budget of its own."""
     unordered_space = False
     """Whether nearby values of its searched parameters mean nothing alike (a seed): the sweep
     then proposes each point once, in random order, instead of modelling the objective over

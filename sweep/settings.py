@@ -60,8 +60,11 @@ def _flags_named(message: str) -> str:
     return f"{_flag(first)} {rest}"
 
 
-def _help(text: str, **kw: object) -> dict:
-    return {"metadata": {"help": text}, **kw}
+def _help(text: str, flag_type: type | None = None, **kw: object) -> dict:
+    """A field's flag text; ``flag_type`` for a field whose default (None: the method's own)
+    does not name its type."""
+    meta = {"help": text} if flag_type is None else {"help": text, "type": flag_type}
+    return {"metadata": meta, **kw}
 
 
 @dataclass(frozen=True)
@@ -76,12 +79,14 @@ class SweepConfig:
             "each has its own study by default)"
         ),
     )
-    epochs: int = field(
-        default=30,
+    epochs: int | None = field(
+        default=None,
         **_help(
-            "most epochs per trial (clock: epochs of --updates-per-epoch updates per attempt, "
-            "90%% grow; a stalled attempt starts over from other initial weights; the polish "
-            "stage's epochs come on top)"
+            "most epochs per trial (default: the method's own; l1: the plan's 30; clock: "
+            "epochs of --updates-per-epoch updates per attempt, 90%% of them growing, its "
+            "default measured in docs/method.md; a stalled attempt starts over from other "
+            "initial weights; the polish stage's epochs come on top)",
+            flag_type=int,
         ),
     )
     updates_per_epoch: int = field(
@@ -192,6 +197,8 @@ class SweepConfig:
             )
         if not self.study_name:
             object.__setattr__(self, "study_name", self.training_method.default_study)
+        if self.epochs is None:
+            object.__setattr__(self, "epochs", self.training_method.default_epochs)
         for f in dataclasses.fields(self):
             v = getattr(self, f.name)
             if isinstance(v, float) and not math.isfinite(v):

@@ -110,12 +110,19 @@ def test_clock_defaults_follow_the_measured_recipe() -> None:
     assert isinstance(cfg, ClockConfig)
     # A grown clock goes straight to the L-BFGS polish (bench/results/polish.md); the tune stage
     # is there when asked for, or when the polish is off.
-    assert cfg.grow_updates == 2700 and cfg.tune_updates == 0 and cfg.updates_per_epoch == 100
+    # 40 grow epochs an attempt, where the plan's 30 epochs gave 27: twice the attempts grew
+    # over 32 seeds (bench/results/grow_rate.md); an L=1 sweep keeps the plan's 30.
+    assert (sweep.epochs, SweepConfig().epochs, SweepConfig(method="clock", epochs=30).epochs) == (
+        44,
+        30,
+        30,
+    )
+    assert cfg.grow_updates == 4000 and cfg.tune_updates == 0 and cfg.updates_per_epoch == 100
     # Each grown clock polishes until excellent (600 at most); the study's leader goes on to
     # 2,000 evaluations or under 0.00015 (sweep.rules.leader).
     assert (cfg.polish_evaluations, cfg.polish_target, cfg.polish_goal_after) == (600, 0.001, 200)
     assert (cfg.polish_leader_evaluations, cfg.polish_leader_target) == (2000, 1.5e-4)
-    assert cfg.epochs == 27 * 9 + 20
+    assert cfg.epochs == 40 * 9 + 20
     # L-BFGS rounds on a grow plateau above T = 100 (bench/results/grow_rate.md).
     assert (cfg.grow_lbfgs, cfg.grow_lbfgs_after, cfg.grow_lbfgs_min_prefix) == (50, 1, 100)
     # And one 300-evaluation L-BFGS call where the stall rule fires (grow_rate.md).
@@ -124,7 +131,7 @@ def test_clock_defaults_follow_the_measured_recipe() -> None:
     assert sweep.training_method.identity(sweep.settings)["clock_recipe"]["grow_lbfgs"] == 50
     unpolished = SweepConfig(method="clock", polish_evaluations=0)
     plain = suggest(trial, unpolished.training_method, unpolished.settings)
-    assert (plain.grow_updates, plain.tune_updates, plain.polish_evaluations) == (2700, 300, 0)
+    assert (plain.grow_updates, plain.tune_updates, plain.polish_evaluations) == (4000, 400, 0)
     # The recipe: S ignored (so one realisation a block), tune once grown, and an attempt
     # starts over where the sweep's stall rule would stop it.
     assert cfg.ignore_s and cfg.realisations == cfg.tune_realisations == 1

@@ -43,6 +43,11 @@ BEST_MEASURED = {"seed": 1}
 #: and a clock that has grown tunes at once): measured, 100-200 tune updates at batch 4 take
 #: a grown clock to the good tier (bench/results/grow_screen.md).
 GROW_SHARE = 0.9
+#: Epochs a clock trial runs by default (``--epochs``): 40 of them grow an attempt (4,000
+#: updates; the plan's 30 gave 27). Over 32 seeds, 4,000 grew 10 attempts against 2,700's 5,
+#: lost none (the same run up to epoch 27), at 82 CPU-s per grown attempt against 98; 6,000
+#: grew 11 at 86 (bench/results/grow_rate.md).
+DEFAULT_EPOCHS = 44
 #: Stalled attempts a trial starts over (from other initial weights) before the sweep stops it:
 #: about 15 CPU-s an attempt, and 1 in 22 attempts grew (bench/results/grow_screen.md).
 MAX_RESTARTS = 8
@@ -117,6 +122,7 @@ def _leader_budget(config: ClockConfig) -> str:
 class ClockMethod(Method):
     name = ClockConfig.METHOD
     config_class = ClockConfig
+    default_epochs = DEFAULT_EPOCHS
     reporting = Reporting(
         axis="seed",
         axis_title="seed of the initial weights",

@@ -30,6 +30,7 @@ _OWN_SETTINGS = ("lr_min", "lr_max", "plateau_factor", "plateau_patience",
 class L1Method(Method):
     name = TrainConfig.METHOD
     config_class = TrainConfig
+    default_epochs = TrainConfig.epochs  # the plan's
     reporting = Reporting(
         axis="lr",
         axis_title="initial learning rate (log)",
