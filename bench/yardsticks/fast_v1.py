@@ -4,7 +4,7 @@ Kept only as a yardstick: ``bench.speed`` times today's engine against it in one
 ``bench.ulp_sensitivity`` compares today's numbers with how far its own move when one weight
 moves by one ulp. No test imports it, and nothing in a sweep does. Its kernels use the C
 library's exp and tanh, the ``PARAM_NAMES`` layout, one matrix-vector product per step, and
-evaluate block after block (``model.kernels_v1.predict_flat_sequential``).
+evaluate block after block (``bench.yardsticks.kernels_v1.predict_flat_sequential``).
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ import math
 import numba
 import numpy as np
 
+from bench.yardsticks.kernels_v1 import forward_step, predict_flat_sequential
 from model.data import SignalSet
 from model.kernels import JIT, flatten, hidden_from_size, unflatten
-from model.kernels_v1 import forward_step, predict_flat_sequential
 from model.l1.engine import ADAM_BETAS, ADAM_EPS, CLIP_EPS, AdamState, EpochSteps
 from model.params import Weights
 

@@ -7,10 +7,10 @@ import numba
 import numpy as np
 import pytest
 
+from bench.yardsticks.kernels_v1 import predict_flat_sequential
 from model.data import DataConfig, make_set
 from model.jit import JIT
 from model.kernels import advance, flatten, from_rows, predict_flat, to_rows
-from model.kernels_v1 import predict_flat_sequential
 from model.params import init_weights, score
 from model.vecmath import expf, sigmoid, tanh
 
