@@ -222,7 +222,7 @@ class ClockMethod(Method):
         stage = f"stage {report.stage} ({optimizer})"
         if report.stage == STAGE_POLISH:
             lead = ", leading the study: polishing on" if report.leading else ""
-            return (f"{stage} {report.steps} evaluations, budget {config.polish_evaluations}"
+            return (f"{stage} {report.stage_steps} of {config.polish_evaluations} evaluations"
                     f"{_leader_budget(config)}{lead}")  # fmt: skip
         return (f"{stage} prefix {report.prefix} "
                 f"attempt {report.attempt + 1}/{config.max_restarts + 1}{restart}")  # fmt: skip

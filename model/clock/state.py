@@ -47,6 +47,9 @@ class ClockReport(EpochReport):
     judged: bool = False
     """A tune epoch: its honest MSE is the plan's rules' to judge (a grow epoch's is meant to
     swing)."""
+    stage_steps: int = 0
+    """A polish epoch: the stage's loss+gradient evaluations so far, this epoch's included
+    (what its budget counts; 0 in other stages and in checkpoints written before)."""
 
 
 @dataclass(frozen=True)

@@ -296,9 +296,12 @@ class ClockTraining:
             else:
                 stop = STOP_MAX_EPOCHS
         leading = False
-        if stop is None and s.stage == STAGE_POLISH:
-            stop = self._polish_stop(val.mse, p.updates - polish_start, p.converged)
-            leading = stop is None and self._past_goal(val.mse, p.updates - polish_start)
+        if s.stage == STAGE_POLISH:
+            spent = p.updates - polish_start
+            report = replace(report, stage_steps=spent)
+            if stop is None:
+                stop = self._polish_stop(val.mse, spent, p.converged)
+                leading = stop is None and self._past_goal(val.mse, spent)
         report = replace(report, seconds=time.perf_counter() - start, restarted=restarted,
                          stop_reason=stop, leading=leading)  # fmt: skip
         self.state = replace(

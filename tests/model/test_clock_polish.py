@@ -72,6 +72,18 @@ def test_the_polish_follows_the_tune_stage_and_lowers_the_honest_mse(whole) -> N
     assert whole.state.weights["lstm.weight_ih_l0"][:, S_COLUMN].tolist() == [0.0] * 256
 
 
+def test_its_progress_line_counts_the_stage_against_its_budget(whole) -> None:
+    from model.clock.method import ClockMethod
+
+    polish = [r for r in whole.state.history if r.stage == STAGE_POLISH]
+    # Each epoch carries the stage's evaluations so far, which the progress line shows
+    # against the budget (it showed the epoch's own, "100 evaluations, budget 400", every epoch).
+    assert [r.stage_steps for r in polish] == list(np.cumsum([r.steps for r in polish]))
+    line = ClockMethod().progress(CONFIG, polish[-1])
+    assert f"{polish[-1].stage_steps} of 400 evaluations" in line, line
+    assert all(r.stage_steps == 0 for r in whole.state.history if r.stage != STAGE_POLISH)
+
+
 def test_its_loss_is_the_honest_mse(whole) -> None:
     """With S ignored the full-length training loss and the honest MSE on a noisy set agree:
     what the polish minimises is what the sweep scores."""
