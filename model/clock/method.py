@@ -79,8 +79,8 @@ _SET_BY_SWEEP = ("updates_per_epoch", "grow_updates", "tune_updates", "tune_warm
 DISCLOSURE = (
     "This model was trained with the clock method, not with the plan's L=1 loop: each update "
     "backpropagates from the zero state over a prefix of every block that grows as it is "
-    "learnt, then fine-tunes at full length (Adam, then L-BFGS where a polish stage is "
-    "set). It still answers the assignment, which allows "
+    "learnt, then is trained at full length (by default L-BFGS polishes it; Adam first "
+    "where a tune stage is asked for). It still answers the assignment, which allows "
     "L != 1 with a justification: the model is the same LSTM, it reads one sample per step "
     "with its state carried, and it is evaluated exactly as defined (frozen weights, whole "
     "sets, state reset at each block start). The justification: S(t) carries no information "
