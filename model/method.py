@@ -316,6 +316,13 @@ class Method(ABC):
         another configuration."""
         return state if state.config == config else None
 
+    def reopen(self, state: State) -> State | None:
+        """A finished run's ``state`` made ready for the study's leader to train on past where
+        it stopped, exactly as if the run had gone on then (an unfinished ``state`` as it is);
+        None where nothing is left to gain, which for a finished run is the default: a method
+        without a leader's budget never goes on."""
+        return state if state.stop_reason is None else None
+
     def warm_up(self, settings: Settings, data: DataConfig) -> None:
         """Compile what its runs compile (or load it from numba's cache) on throwaway tiny
         data: a worker does this before its first trial, so that no epoch's time includes it."""

@@ -18,9 +18,9 @@ class DuplicateTrial(SurplusTrial):
 
 
 def refuse_surplus(trial: optuna.Trial, wanted: int) -> None:
-    """Refuse a trial the study does not need: a second copy of one cut-off trial, or one
-    beyond ``wanted`` counting the finished trials and those that started running before this
-    one in live processes."""
+    """Refuse a trial the study does not need: a second copy of one cut-off trial (or of one
+    leader's polish), or a new run beyond ``wanted`` counting the finished runs and those that
+    started running before this one in live processes."""
     trials = trial.study.get_trials(deepcopy=False)
     me = next(t for t in trials if t.number == trial.number)
     parent = me.user_attrs.get(rec.CONTINUES_TRIAL)
@@ -32,6 +32,8 @@ def refuse_surplus(trial: optuna.Trial, wanted: int) -> None:
     ):
         trial.set_user_attr(rec.STOP_REASON, rec.STOP_DUPLICATE)
         raise DuplicateTrial(f"trial {parent} is already continued by another trial")
+    if me.user_attrs.get(rec.LEADS_ON) is not None:
+        return  # a leader's polish on a finished run: no new run, so never beyond --trials
     done, running = occupancy(trials, me)
     if done + running >= wanted:
         trial.set_user_attr(rec.STOP_REASON, rec.STOP_SURPLUS)

@@ -13,6 +13,7 @@ from model.checkpoint import CheckpointError
 from model.data import DataConfig, SignalSet
 from model.method import LeadCheck, Method, Run, StallCheck, State
 from sweep import records as rec
+from sweep.admission import SurplusTrial
 from sweep.store import optuna_private
 
 
@@ -44,6 +45,8 @@ def start_or_continue(
     state, problems = newest_state(candidates, method, config)
     for problem in problems:
         log(f"warning: trial {trial.number}: skipping checkpoint {problem}")
+    if trial.user_attrs.get(rec.LEADS_ON) is not None:
+        state = _reopened(trial, method, state, parent)
     if state is None:
         if problems or rec.curve(optuna_private.frozen(trial), rec.VAL_MSE_CURVE):
             # It had finished epochs (inherited curve), so it had a checkpoint.
@@ -54,8 +57,20 @@ def start_or_continue(
                 "(it was cut off before its first checkpoint)")  # fmt: skip
         return method.start(config, *sets, stall_check=stall_check, leads=leads)
     trial.set_user_attr(rec.CONTINUED_FROM, parent)
-    log(f"trial {trial.number}: continuing trial {parent} from epoch {state.epoch}")
+    how = ("polishing on" if trial.user_attrs.get(rec.LEADS_ON) == parent
+           else "continuing")  # fmt: skip
+    log(f"trial {trial.number}: {how} trial {parent} from epoch {state.epoch}")
     return method.resume(state, *sets, stall_check=stall_check, leads=leads)
+
+
+def _reopened(trial: optuna.Trial, method: Method, state: State | None, parent: int) -> State:
+    """A leader's polish goes on from its run's checkpoint, or not at all: starting the run
+    again from scratch would train every epoch twice."""
+    reopened = None if state is None else method.reopen(state)
+    if reopened is None:
+        trial.set_user_attr(rec.STOP_REASON, rec.STOP_SURPLUS)
+        raise SurplusTrial(f"trial {parent} has no checkpoint a leader could polish on from")
+    return reopened
 
 
 def newest_state(paths: list[Path], method: Method, config: Any) -> tuple[State | None, list[str]]:

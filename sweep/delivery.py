@@ -98,6 +98,9 @@ def deliver(
     online = [r.online_loss for r in state.history if math.isfinite(r.online_loss)]
     delivered_by = method.delivered_by(state)
     trained = method.describe(state.config) + (f"; {delivered_by}" if delivered_by else "")
+    if (leads_on := trial.user_attrs.get(rec.LEADS_ON)) is not None:
+        trained += (f"; trial {leads_on} ran this run's epochs up to its goal, and this trial "
+                    "went on with its polish as the study's leader")  # fmt: skip
     facts = TrialFacts(
         number=trial.number, method=method.name, trained=trained,
         disclosure=method.reporting.disclosure, record=record,

@@ -115,6 +115,11 @@ def freq_of_key(key: str, prefix: str = f"{TEST_MSE}_") -> float | None:
 GOAL_MSE = "goal_mse"
 """A run asked whether it leads its study (``sweep.leaders``): its honest validation MSE at the
 first polish epoch past its goal, by which runs are compared for the longer polish."""
+LEADS_ON = "leads_on"
+"""Number of the finished trial whose polish this one goes on with, as the study's leader
+(``sweep.leaders``): one run in two trials. It is no new run, so it counts for no place in
+``--trials``; once it is complete, that trial's row is the run's and the other's is
+``CONTINUED`` in reports. Its copies after a cut-off inherit it."""
 
 # --- Per-epoch curves: one attribute holding {report field: one value per epoch} ---
 CURVES_KEY = "curves"

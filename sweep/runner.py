@@ -19,6 +19,7 @@ from sweep import records as rec
 from sweep.admission import SurplusTrial
 from sweep.delivery import Sets
 from sweep.identity import open_study_and_storage
+from sweep.leaders import polish_on
 from sweep.objective import Objective
 from sweep.processes import run_processes
 from sweep.report.artifacts import attach_after_sweep, default_artifact_dir, open_store
@@ -38,6 +39,8 @@ from sweep.store.recovery import (
     mark_dead,
     occupancy,
     recover,
+    requeue_leaders,
+    waiting_leader,
 )
 from sweep.store.storage import StorageError, heartbeat, sqlite_path
 
@@ -62,10 +65,11 @@ def check_writable_folder(folder: Path) -> None:
                            "writable folder")  # fmt: skip
 
 
-def occupied(study: optuna.Study) -> int:
-    """Finished trials plus those running in live processes."""
-    done, running = occupancy(study.get_trials(deepcopy=False))
-    return done + running
+def full(study: optuna.Study, wanted: int) -> bool:
+    """Whether the study holds ``wanted`` runs, finished or running in live processes, and no
+    leader's polish waits for a worker."""
+    trials = study.get_trials(deepcopy=False)
+    return sum(occupancy(trials)) >= wanted and not waiting_leader(trials)
 
 
 def worker_seed(config: SweepConfig, index: int, n_trials: int) -> int:
@@ -104,7 +108,7 @@ def run_worker(
     prefix = f"[worker {index}] " if config.workers > 1 else ""
     # A lost connection to the database is said once, and ridden out even while opening.
     study, _ = open_study_and_storage(config, say=lambda m: log(prefix + m))
-    if occupied(study) >= config.trials:
+    if full(study, config.trials):
         return
     if n_trials is None:
         n_trials = len(study.get_trials(deepcopy=False))
@@ -122,16 +126,18 @@ def run_worker(
     def stop_when_full(study: optuna.Study, _trial: FrozenTrial) -> None:
         # Counts the trials other workers are running too, so that no worker starts a
         # trial the study will not need (MaxTrialsCallback counts finished trials only).
-        if occupied(study) >= config.trials:
+        if full(study, config.trials):
             study.stop()
 
+    # A leader's polish is queued before the check for a full study, which then still runs it.
+    leader = polish_on(config.training_method, checkpoint_root(config), lambda m: log(prefix + m))
     while True:
         try:
-            _optimize(study, objective, callbacks=[note_study, stop_when_full])
+            _optimize(study, objective, callbacks=[note_study, leader, stop_when_full])
             return
         except TakenOver as exc:  # woken after a takeover: the trial is dropped, said once
             log(prefix + str(exc))
-            if occupied(study) >= config.trials:
+            if full(study, config.trials):
                 return
 
 
@@ -186,19 +192,24 @@ def run_sweep(config: SweepConfig, log: Callable[[str], None] = print,
     waited: set[int] = set()  # trials of other machines waited for once already
     while True:
         done = finished_count(study)
-        if done >= config.trials:
+        left = config.trials - done
+        if left > 0:
+            queued = recover(study, storage, needed=left)
+        else:
             # Full: trials cut off earlier are not queued again (a copy nobody runs would wait
-            # forever); a run with a larger --trials continues them. None stays RUNNING.
+            # forever; a run with a larger --trials continues them), but a leader's polish
+            # takes no place in --trials. None stays RUNNING.
             fail_dead(study, storage)
-            log(f"study {config.study_name!r} already holds {done} finished trials; "
-                "nothing to run")  # fmt: skip
-            break  # still attach the best model: a run that ended badly may not have
-        queued = recover(study, storage, needed=config.trials - done)
+            queued = requeue_leaders(study)
+            if not waiting_leader(study.get_trials(deepcopy=False)):
+                log(f"study {config.study_name!r} already holds {done} finished trials; "
+                    "nothing to run")  # fmt: skip
+                break  # still attach the best model: a run that ended badly may not have
         if queued:
             log(f"continuing trials cut off earlier: {', '.join(map(str, queued))}")
         # No more workers than trials left: a worker with nothing to do would still ask Optuna
         # for a trial, which is then refused and stays in the study as FAIL ("surplus").
-        this_round = replace(config, workers=min(config.workers, config.trials - done))
+        this_round = replace(config, workers=max(1, min(config.workers, left)))
         log(f"study {config.study_name!r}: {done} of {config.trials} trials finished; "
             f"running with {this_round.workers} worker(s)")  # fmt: skip
         if this_round.workers == 1:
@@ -211,7 +222,9 @@ def run_sweep(config: SweepConfig, log: Callable[[str], None] = print,
         else:
             run_processes(run_worker, this_round, study, storage, n_trials,
                           relay=log if watch is not None else None)  # fmt: skip
-        if finished_count(study) >= config.trials:
+        if finished_count(study) >= config.trials and not waiting_leader(
+            study.get_trials(deepcopy=False)
+        ):
             # Full; but a trial asked by a process that died at once may still have looked
             # young when this run began: judge it before leaving, so none stays RUNNING.
             if _wait_for_unowned(study, log, "judging them"):

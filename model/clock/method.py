@@ -205,6 +205,9 @@ class ClockMethod(Method):
                ) -> ClockTraining:  # fmt: skip
         return ClockTraining(train, val, state, data, stall_check, leads)
 
+    def reopen(self, state: ClockState) -> ClockState | None:
+        return clock_state.reopened(state)
+
     def save(self, state: ClockState, path: Path) -> None:
         clock_state.save(state, path)
 

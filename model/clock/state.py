@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import io
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +17,7 @@ from model.clock.config import STAGE_GROW, STAGE_POLISH, STAGE_TUNE, ClockConfig
 from model.clock.polish import lbfgs_for
 from model.data import DataConfig
 from model.lstm import SineLSTM, build_model, weights_of
-from model.method import EpochReport
+from model.method import STOP_MAX_EPOCHS, STOP_TARGET, EpochReport
 from model.params import Weights
 
 FORMAT = 1
@@ -50,6 +50,9 @@ class ClockReport(EpochReport):
     stage_steps: int = 0
     """A polish epoch: the stage's loss+gradient evaluations so far, this epoch's included
     (what its budget counts; 0 in other stages and in checkpoints written before)."""
+    converged: bool = False
+    """A polish epoch whose L-BFGS call found no further descent (False in checkpoints
+    written before): a leader would gain nothing by going on from it."""
 
 
 @dataclass(frozen=True)
@@ -123,6 +126,31 @@ def initial_state(config: ClockConfig, data: DataConfig) -> ClockState:
                       polish_start=polish_start, prefix=min(prefix, data.samples), ema=math.inf,
                       weights=weights_of(model), optimizer=optimizer.state_dict(),
                       rng=noise_rng(config.seed).bit_generator.state)  # fmt: skip
+
+
+def reopened(state: ClockState) -> ClockState | None:
+    """``state`` as the study's leader would have it had it led when the run stopped: a polish
+    stopped at its goal (target met or budget spent) with the leader's budget left goes on
+    from there, its optimizer's history and all, so the numbers are the ones an unbroken
+    leader gets. Unfinished: ``state`` itself. None: nothing a leader could add (another
+    stage, a polish that converged, the leader's budget or target reached)."""
+    if state.stop_reason is None:
+        return state
+    cfg = state.config
+    last = state.history[-1] if state.history else None
+    if (
+        last is None
+        or state.stage != STAGE_POLISH
+        or state.polish_start is None
+        or last.converged
+        or state.stop_reason not in (STOP_TARGET, STOP_MAX_EPOCHS)
+        or cfg.polish_leader_evaluations <= cfg.polish_evaluations
+        or state.updates - state.polish_start >= cfg.polish_most
+        or (cfg.polish_leader_target and last.val_mse < cfg.polish_leader_target)
+    ):
+        return None
+    last = replace(last, stop_reason=None, leading=True)
+    return replace(state, stop_reason=None, history=(*state.history[:-1], last))
 
 
 def state_to_dict(state: ClockState) -> dict[str, object]:

@@ -298,7 +298,7 @@ class ClockTraining:
         leading = False
         if s.stage == STAGE_POLISH:
             spent = p.updates - polish_start
-            report = replace(report, stage_steps=spent)
+            report = replace(report, stage_steps=spent, converged=p.converged)
             if stop is None:
                 stop = self._polish_stop(val.mse, spent, p.converged)
                 leading = stop is None and self._past_goal(val.mse, spent)

@@ -16,7 +16,7 @@ from datetime import datetime
 from optuna.trial import FrozenTrial, TrialState
 
 from sweep import records as rec
-from sweep.report.summary import FINISHED_NAMES, best_row, trial_row
+from sweep.report.summary import FINISHED_NAMES, best_row, trial_rows
 from sweep.rules.divergence import STALLED
 
 
@@ -91,7 +91,7 @@ def progress(trials: Sequence[FrozenTrial], target: int, workers: int, started: 
              now: datetime) -> Progress:  # fmt: skip
     """The sweep as it stands at ``now``, for a command started at ``started`` (both naive
     local times, as Optuna records a trial's start and end)."""
-    rows = tuple(trial_row(t) for t in trials)
+    rows = trial_rows(trials)
     finished = [r for r in rows if r.state in FINISHED_NAMES]
     best = best_row(rows)
     running = [t for t in trials if t.state == TrialState.RUNNING]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, NamedTuple
 
 import optuna
@@ -20,6 +20,9 @@ from sweep.trial_record import TrialRecord
 from sweep.trial_record import read as read_record
 
 FINISHED_NAMES = tuple(s.name for s in FINISHED)
+CONTINUED = "CONTINUED"
+"""The state a report gives a complete trial whose run a later one polished on as the study's
+leader (``records.LEADS_ON``): that one's row is the run's, so it is counted once."""
 
 
 @dataclass(frozen=True)
@@ -125,6 +128,15 @@ def trial_row(t: optuna.trial.FrozenTrial) -> TrialRow:
         stage_seconds=_stage_seconds(stages, rec.curve(t, rec.SECONDS)),
         leading_seconds=_leading_seconds(rec.curve(t, rec.LEADING), rec.curve(t, rec.SECONDS)),
     )
+
+
+def trial_rows(trials: Sequence[optuna.trial.FrozenTrial]) -> tuple[TrialRow, ...]:
+    """Every trial's row; a run polished on by a complete later trial is that trial's row,
+    its earlier one ``CONTINUED``."""
+    polished_on = {t.user_attrs.get(rec.LEADS_ON) for t in trials
+                   if t.state == optuna.trial.TrialState.COMPLETE}  # fmt: skip
+    rows = (trial_row(t) for t in trials)
+    return tuple(replace(r, state=CONTINUED) if r.number in polished_on else r for r in rows)
 
 
 def _leading_seconds(leading: list, seconds: list) -> float:
@@ -247,7 +259,7 @@ def best_row(rows: tuple[TrialRow, ...]) -> TrialRow | None:
 def collect(study: optuna.Study, others: list[optuna.Study] | None = None) -> Summary:
     """The summary of ``study``; with ``others`` (other studies of the same storage), the
     methods side by side too."""
-    rows = tuple(trial_row(t) for t in study.get_trials(deepcopy=False))
+    rows = trial_rows(study.get_trials(deepcopy=False))
     best = best_row(rows)
     floor = stored_floor(study)
     scored = [r for r in rows if r.val_mse is not None and r.state in FINISHED_NAMES]

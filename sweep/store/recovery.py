@@ -61,6 +61,30 @@ def requeue(study: optuna.Study, trial: FrozenTrial) -> bool:
         user_attrs[rec.CONTINUES_CHECKPOINT] = line[0]
         user_attrs[rec.FALLBACK_CHECKPOINTS] = line[1:]
     user_attrs[rec.CONTINUES_TRIAL] = trial.number
+    _queue(study, trial, user_attrs, {
+        "failed_trial": history[0],
+        "retry_history": history,
+        "retry_progress": progress,
+        "stalled_retries": stalled,
+    })  # fmt: skip
+    return True
+
+
+def queue_leader(study: optuna.Study, trial: FrozenTrial, checkpoint: str) -> None:
+    """Queue a WAITING trial that goes on with the finished ``trial``'s polish from its last
+    ``checkpoint``, as the study's leader (``sweep.leaders``): the same run, so it inherits
+    the goal it is compared by, and its curve goes on as one curve. It takes no place in
+    ``--trials`` (``occupancy``)."""
+    user_attrs = {rec.CONTINUES_TRIAL: trial.number, rec.CONTINUES_CHECKPOINT: checkpoint,
+                  rec.LEADS_ON: trial.number}  # fmt: skip
+    if trial.user_attrs.get(rec.GOAL_MSE) is not None:
+        user_attrs[rec.GOAL_MSE] = trial.user_attrs[rec.GOAL_MSE]
+    _queue(study, trial, user_attrs, {})
+
+
+def _queue(study: optuna.Study, trial: FrozenTrial, user_attrs: dict, system_attrs: dict
+           ) -> None:  # fmt: skip
+    """Add a WAITING trial with ``trial``'s parameters, reported values and curves."""
     # The curves go on as a system attribute, where they are kept (rec.CURVES_KEY), also those
     # of a trial recorded before they moved there.
     user_attrs.pop(rec.CURVES_KEY, None)
@@ -71,17 +95,20 @@ def requeue(study: optuna.Study, trial: FrozenTrial) -> bool:
             params=trial.params,
             distributions=trial.distributions,
             user_attrs=user_attrs,
-            system_attrs={
-                "failed_trial": history[0],
-                "retry_history": history,
-                "retry_progress": progress,
-                "stalled_retries": stalled,
-                **({rec.CURVES_KEY: dict(curves)} if curves else {}),
-            },
+            system_attrs={**system_attrs, **({rec.CURVES_KEY: dict(curves)} if curves else {})},
             intermediate_values=trial.intermediate_values,
         )
     )
-    return True
+
+
+def is_leader_copy(trial: FrozenTrial) -> bool:
+    """A trial that goes on with another's polish (``queue_leader``), or a copy of one."""
+    return trial.user_attrs.get(rec.LEADS_ON) is not None
+
+
+def waiting_leader(trials: Sequence[FrozenTrial]) -> bool:
+    """Whether a leader's polish waits for a worker: a full study still runs it."""
+    return any(t.state == TrialState.WAITING and is_leader_copy(t) for t in trials)
 
 
 class CheckpointWriteError(Exception):
@@ -148,29 +175,45 @@ def recover(study: optuna.Study, storage: BaseStorage, needed: int | None = None
         warnings.simplefilter("ignore", ExperimentalWarning)
         optuna.storages.fail_stale_trials(study)  # calls requeue for each trial it fails
     trials = study.get_trials(deepcopy=False)
-    done = _retried(trials)
-    waiting = sum(t.state == TrialState.WAITING for t in trials)
+    waiting = sum(t.state == TrialState.WAITING and not is_leader_copy(t) for t in trials)
     room = len(trials) if needed is None else needed - waiting - occupancy(trials)[1]
-    cut = [t for t in trials if t.state == TrialState.FAIL and t.number not in done
-           and t.user_attrs.get(rec.STOP_REASON) in CUT_OFF]  # fmt: skip
-    for t in sorted(cut, key=lambda t: (-len(t.intermediate_values), t.number)):
-        if room <= 0:
-            break
-        if requeue(study, t):  # False: given up (crashed too often), takes no room
+    for t in sorted(_cut_off(trials), key=lambda t: (-len(t.intermediate_values), t.number)):
+        if is_leader_copy(t):  # takes no place in --trials: a full study still finishes it
+            requeue(study, t)
+        elif room > 0 and requeue(study, t):  # False: given up (crashed too often)
             room -= 1
     return sorted(_retried(study.get_trials(deepcopy=False)) - before)
 
 
+def requeue_leaders(study: optuna.Study) -> list[int]:
+    """Queue again the cut-off trials that polish on a finished run as the study's leader,
+    which a full study still finishes (``recover`` does this with the rest); their numbers."""
+    queued = [t.number for t in _cut_off(study.get_trials(deepcopy=False))
+              if is_leader_copy(t) and requeue(study, t)]  # fmt: skip
+    return queued
+
+
+def _cut_off(trials: Sequence[FrozenTrial]) -> list[FrozenTrial]:
+    """Trials cut off from outside (or crashed) that have not been queued again yet."""
+    done = _retried(trials)
+    return [t for t in trials if t.state == TrialState.FAIL and t.number not in done
+            and t.user_attrs.get(rec.STOP_REASON) in CUT_OFF]  # fmt: skip
+
+
 def finished_count(study: optuna.Study) -> int:
-    return len(study.get_trials(deepcopy=False, states=FINISHED))
+    """Finished runs: what ``--trials`` counts (a leader's polish on a run is no new one)."""
+    trials = study.get_trials(deepcopy=False, states=FINISHED)
+    return sum(not is_leader_copy(t) for t in trials)
 
 
 def occupancy(trials: Sequence[FrozenTrial], me: FrozenTrial | None = None) -> tuple[int, int]:
-    """(finished trials, trials running in a live process). With ``me``, only the trials that
-    started running before ``me`` count as running: of two workers that start a trial at the
-    same moment, the earlier one runs, so the study never ends one short."""
-    done = sum(t.state in FINISHED for t in trials)
-    running = [t for t in trials if t.state == TrialState.RUNNING and liveness.alive(t)]
+    """(finished runs, runs going on in a live process), as ``--trials`` counts them: a
+    leader's polish on a finished run is no new one. With ``me``, only the trials that started
+    running before ``me`` count as running: of two workers that start a trial at the same
+    moment, the earlier one runs, so the study never ends one short."""
+    runs = [t for t in trials if not is_leader_copy(t)]
+    done = sum(t.state in FINISHED for t in runs)
+    running = [t for t in runs if t.state == TrialState.RUNNING and liveness.alive(t)]
     if me is not None:
         mine = _start_key(me)
         running = [t for t in running if _start_key(t) < mine]

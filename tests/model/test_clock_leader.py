@@ -4,9 +4,12 @@ budget and target; the epochs it went on for are marked; the stop reasons are th
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from model.clock.config import STAGE_POLISH, ClockConfig
+from model.clock.method import ClockMethod
 from model.clock.training import ClockTraining
 from model.data import DataConfig, make_set
 from model.method import STOP_MAX_EPOCHS, STOP_TARGET
@@ -82,3 +85,46 @@ def test_the_target_counts_from_polish_goal_after(sets) -> None:
     # Under the target after one epoch, but it counts from the second: compared there.
     assert len(reports) == 2 and reports[-1].stop_reason == STOP_TARGET
     assert asked == [reports[1].val_mse]
+
+
+def test_a_finished_run_reopened_goes_on_as_an_unbroken_leader(sets, tmp_path) -> None:
+    """A run that stopped at its budget (no rival made it the leader then), saved, loaded and
+    reopened, polishes on to exactly the numbers of a run that led all along."""
+    unbroken = ClockTraining.start(ClockConfig(**BASE), *sets, DATA, None, lambda v: True)
+    led = list(unbroken.epochs())
+    stopped = ClockTraining.start(ClockConfig(**BASE), *sets, DATA, None, lambda v: False)
+    first = list(stopped.epochs())
+    assert first[-1].stop_reason == STOP_MAX_EPOCHS and len(first) < len(led)
+    clock = ClockMethod()
+    clock.save(stopped.state, tmp_path / "last.npz")
+    state = clock.reopen(clock.load(tmp_path / "last.npz"))
+    assert state is not None and state.stop_reason is None
+    # As the unbroken leader had it after as many epochs (the seconds aside).
+    assert untimed(state.history) == untimed(led[: len(first)])
+    again = clock.resume(state, *sets, DATA, None, lambda v: True)
+    rest = list(again.epochs())
+    assert [(r.val_mse, r.leading, r.stop_reason) for r in [*state.history, *rest]] == [
+        (r.val_mse, r.leading, r.stop_reason) for r in led
+    ]
+    assert again.state.weights.keys() == unbroken.state.weights.keys()
+    assert all((again.state.weights[k] == unbroken.state.weights[k]).all()
+               for k in again.state.weights)  # fmt: skip
+    # Nothing left to gain: the leader's budget spent, or no leader's budget at all.
+    assert clock.reopen(unbroken.state) is None
+    no_leader = ClockTraining.start(ClockConfig(**{**BASE, "polish_leader_evaluations": 0}),
+                                    *sets, DATA, None, lambda v: True)  # fmt: skip
+    list(no_leader.epochs())
+    assert clock.reopen(no_leader.state) is None
+
+
+def untimed(reports) -> list:
+    return [replace(r, seconds=0.0) for r in reports]
+
+
+def test_a_converged_polish_is_not_reopened(sets) -> None:
+    run = ClockTraining.start(ClockConfig(**BASE), *sets, DATA, None, lambda v: False)
+    list(run.epochs())
+    last = replace(run.state.history[-1], converged=True)
+    state = replace(run.state, history=(*run.state.history[:-1], last))
+    assert ClockMethod().reopen(state) is None
+    assert ClockMethod().reopen(replace(run.state, stop_reason=None)).stop_reason is None
