@@ -40,12 +40,18 @@ class TrialSpend:
     value: float | None
     finished_after_s: float | None
     stop_reason: str | None
+    leads_on: int | None = None
+    """The trial whose run this one polished on as the study's leader (its epochs are that
+    trial's row; this row has only its own)."""
 
 
-def spend_of(trial: optuna.trial.FrozenTrial, t0: float) -> TrialSpend:
+def spend_of(trial: optuna.trial.FrozenTrial, t0: float, inherited: int = 0) -> TrialSpend:
+    """``inherited``: the epochs its curves carry from the trial it continues (not its own)."""
     record = read_record(trial)
     stage, attempt = rec.curve(trial, rec.STAGE), rec.curve(trial, rec.ATTEMPT)
     secs, val = rec.curve(trial, rec.SECONDS), rec.curve(trial, rec.VAL_MSE_CURVE)
+    before = set(attempt[:inherited])
+    stage, attempt, secs, val = (c[inherited:] for c in (stage, attempt, secs, val))
     went_on = {attempt[i] for i, s in enumerate(stage) if s != "grow"}
 
     def grow_s(on: bool) -> float:
@@ -56,12 +62,14 @@ def spend_of(trial: optuna.trial.FrozenTrial, t0: float) -> TrialSpend:
     done = trial.datetime_complete.timestamp() - t0 if trial.datetime_complete else None
     return TrialSpend(
         number=trial.number, state=trial.state.name, seed=trial.params.get("seed"),
-        attempts=len(set(attempt)), grow_given_up_s=grow_s(False), grow_went_on_s=grow_s(True),
+        attempts=len(set(attempt) - before),
+        grow_given_up_s=grow_s(False), grow_went_on_s=grow_s(True),
         tune_s=sum(secs[i] for i, s in enumerate(stage) if s == "tune"),
         polish_s=sum(secs[i] for i, s in enumerate(stage) if s == "polish"),
         polish_curve=tuple(val[i] for i, s in enumerate(stage) if s == "polish"),
         value=trial.value, finished_after_s=done,
         stop_reason=record.stop_reason if record else None,
+        leads_on=trial.user_attrs.get(rec.LEADS_ON),
     )  # fmt: skip
 
 
@@ -75,7 +83,13 @@ def main(argv: list[str] | None = None) -> int:
     study = optuna.load_study(study_name=args.study_name, storage=f"sqlite:///{args.db}")
     trials = [t for t in study.trials if t.datetime_start is not None]
     t0 = min(t.datetime_start.timestamp() for t in trials)
-    rows = [spend_of(t, t0) for t in trials]
+    by_number = {t.number: t for t in study.trials}
+
+    def inherited(t: optuna.trial.FrozenTrial) -> int:
+        parent = by_number.get(t.user_attrs.get(rec.CONTINUES_TRIAL, -1))
+        return len(rec.curve(parent, rec.VAL_MSE_CURVE)) if parent is not None else 0
+
+    rows = [spend_of(t, t0, inherited(t)) for t in trials]
     print("trial state    seed  att  grow-lost  grow-on  polish  value     done@   polish curve")
     for r in rows:
         curve = " ".join(f"{v:.5f}" for v in r.polish_curve)
@@ -87,15 +101,18 @@ def main(argv: list[str] | None = None) -> int:
     total = {k: sum(getattr(r, k) for r in rows)
              for k in ("grow_given_up_s", "grow_went_on_s", "tune_s", "polish_s")}  # fmt: skip
     print("seconds in epochs: " + ", ".join(f"{k} {v:.0f}" for k, v in total.items()))
-    excellent = [r.finished_after_s for r in rows
+    # A run polished on by the leader counts once, by its first trial (excellent there, or
+    # not; the leader's polish only lowers it further).
+    runs = [r for r in rows if r.leads_on is None]
+    excellent = [r.finished_after_s for r in runs
                  if r.value is not None and r.value < EXCELLENT
                  and r.finished_after_s]  # fmt: skip
-    attempts = sum(r.attempts for r in rows)
-    went_on = sum(1 for r in rows if r.polish_curve or r.tune_s)
+    attempts = sum(r.attempts for r in runs)
+    went_on = sum(1 for r in runs if r.polish_curve or r.tune_s)
     print(
         f"attempts {attempts}, went on to the full-length stage {went_on} "
         f"({100 * went_on / max(attempts, 1):.1f}% per attempt); excellent "
-        f"{len(excellent)} of {len(rows)}; first excellent delivered "
+        f"{len(excellent)} of {len(runs)}; first excellent delivered "
         f"{min(excellent):.0f} s after the first trial started"
         if excellent
         else "none"

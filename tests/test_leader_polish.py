@@ -18,7 +18,9 @@ from optuna.trial import TrialState
 import sweep.leaders
 from model.clock.training import ClockTraining
 from sweep import records as rec
+from sweep.report import figures as fg
 from sweep.report.summary import CONTINUED, collect
+from sweep.report.text import render_text
 from sweep.runner import run_sweep
 from sweep.settings import SweepConfig
 from sweep.store.recovery import finished_count
@@ -73,6 +75,12 @@ def test_the_first_run_is_polished_on_once_a_rival_finishes_behind_it(unbroken) 
     summary = collect(study)
     assert [r.state for r in summary.rows] == [CONTINUED, "COMPLETE", "COMPLETE"]
     assert summary.best.number == 2 and study.best_trial.number == 2
+    # One point and one curve per run: trial 2's curve starts with trial 0's.
+    assert [p.number for p in fg.sweep_info(summary).points] == [1, 2]
+    curves = fg.curves_info(study.trials, summary.floor, "seed").curves
+    assert [c.number for c in curves] == [1, 2]
+    assert curves[1].val_mse[:3] == tuple(rec.curve(first, rec.VAL_MSE_CURVE))
+    assert " CONTINUED " in render_text(summary)
 
 
 def test_a_cut_off_polish_continues_to_the_same_numbers(unbroken, tmp_path, monkeypatch) -> None:

@@ -21,7 +21,7 @@ from model.params import score
 from sweep import records as rec
 from sweep.identity import stored_data
 from sweep.report.artifacts import resolve_checkpoint
-from sweep.report.summary import Summary, TrialRow
+from sweep.report.summary import CONTINUED, Summary, TrialRow, polished_on
 from sweep.rules.criteria import FLOOR_FRACTION, TIERS, Tier, TierGap, at_floor, mse_ratio
 from sweep.trial_record import TrialRecord
 from sweep.trial_record import read as read_record
@@ -173,7 +173,7 @@ def sweep_info(summary: Summary) -> SweepInfo:
     points = tuple(
         SweepPoint(r.number, r.state, x(r), r.val_mse, r.verdict, r.tier)
         for r in summary.rows
-        if x(r) is not None and r.val_mse is not None
+        if x(r) is not None and r.val_mse is not None and r.state != CONTINUED  # one per run
     )
     best = summary.best.val_mse if summary.best is not None else None
     noise = summary.ties.noise if summary.ties is not None else None
@@ -191,8 +191,12 @@ def curves_info(trials: Iterable[optuna.trial.FrozenTrial], floor: float, axis: 
     the epoch it was stopped after. ``axis``: the parameter the sweep varies (the method's
     ``Reporting.axis``), which orders and colours the curves."""
     curves = []
+    trials = list(trials)
+    continued = polished_on(trials)  # its curve goes on as the later trial's: drawn once
     for t in trials:
         val = rec.curve(t, rec.VAL_MSE_CURVE)
+        if t.number in continued:
+            continue
         if not val:
             continue
         online = rec.curve(t, rec.ONLINE_LOSS)

@@ -130,13 +130,19 @@ def trial_row(t: optuna.trial.FrozenTrial) -> TrialRow:
     )
 
 
+def polished_on(trials: Sequence[optuna.trial.FrozenTrial]) -> set[int]:
+    """The trials whose run a complete later trial polished on as the study's leader: that
+    one holds the whole run (its curve starts with theirs), so it alone stands for it."""
+    complete = (t for t in trials if t.state == optuna.trial.TrialState.COMPLETE)
+    return {t.user_attrs[rec.LEADS_ON] for t in complete if rec.LEADS_ON in t.user_attrs}
+
+
 def trial_rows(trials: Sequence[optuna.trial.FrozenTrial]) -> tuple[TrialRow, ...]:
     """Every trial's row; a run polished on by a complete later trial is that trial's row,
     its earlier one ``CONTINUED``."""
-    polished_on = {t.user_attrs.get(rec.LEADS_ON) for t in trials
-                   if t.state == optuna.trial.TrialState.COMPLETE}  # fmt: skip
+    done = polished_on(trials)
     rows = (trial_row(t) for t in trials)
-    return tuple(replace(r, state=CONTINUED) if r.number in polished_on else r for r in rows)
+    return tuple(replace(r, state=CONTINUED) if r.number in done else r for r in rows)
 
 
 def _leading_seconds(leading: list, seconds: list) -> float:
