@@ -188,9 +188,8 @@ def recover(study: optuna.Study, storage: BaseStorage, needed: int | None = None
 def requeue_leaders(study: optuna.Study) -> list[int]:
     """Queue again the cut-off trials that polish on a finished run as the study's leader,
     which a full study still finishes (``recover`` does this with the rest); their numbers."""
-    queued = [t.number for t in _cut_off(study.get_trials(deepcopy=False))
-              if is_leader_copy(t) and requeue(study, t)]  # fmt: skip
-    return queued
+    return [t.number for t in _cut_off(study.get_trials(deepcopy=False))
+            if is_leader_copy(t) and requeue(study, t)]  # fmt: skip
 
 
 def _cut_off(trials: Sequence[FrozenTrial]) -> list[FrozenTrial]:
