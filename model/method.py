@@ -336,6 +336,11 @@ class Method(ABC):
         """The method's own facts about an epoch for its progress line ("" for none)."""
         return ""
 
+    def step_text(self, report: EpochReport) -> str:
+        """The epoch's learning rate for its progress line ("" where the optimizer has none
+        a person could read as one)."""
+        return f"lr {report.lr:.2e}"
+
     def delivered_by(self, state: State) -> str:
         """Which stage and optimizer produced the delivered (best) weights, with the budget
         spent there, in a few words ("" where one optimizer trains throughout)."""

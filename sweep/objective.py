@@ -111,9 +111,11 @@ class Objective:
             verdict = self._judge(trial, run.state)
             if not self.config.quiet:
                 extra = self.method.progress(train_config, report)
+                step = self.method.step_text(report)
                 self.log(
                     f"trial {trial.number} epoch {report.epoch}/{most} "
-                    f"lr {report.lr:.2e} online loss {report.online_loss:.4f} "
+                    + (f"{step} " if step else "")
+                    + f"online loss {report.online_loss:.4f} "
                     f"train MSE {report.train_mse:.4f} val MSE {report.val_mse:.4f} "
                     f"[{verdict.verdict}] {report.seconds:.1f}s" + (f" {extra}" if extra else "")
                 )

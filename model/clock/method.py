@@ -113,6 +113,17 @@ def grow_lbfgs(updates_per_epoch: int) -> dict[str, int]:
             "stall_rescue": STALL_RESCUE}  # fmt: skip
 
 
+def _until_leading(stage: list[ClockReport]) -> int:
+    """A stage's steps up to the epoch that spent its own budget and went on as the study's
+    leader (the whole stage where it never led): the note read "801 of 600 evaluations"."""
+    steps = 0
+    for r in stage:
+        steps += r.steps
+        if r.leading:
+            break
+    return steps
+
+
 def _leader_budget(config: ClockConfig) -> str:
     if config.polish_leader_evaluations <= config.polish_evaluations:
         return ""
@@ -230,21 +241,27 @@ class ClockMethod(Method):
         return (f"{stage} prefix {report.prefix} "
                 f"attempt {report.attempt + 1}/{config.max_restarts + 1}{restart}")  # fmt: skip
 
+    def step_text(self, report: ClockReport) -> str:
+        # L-BFGS's lr is a fixed scale its line search adjusts: printed, "lr 1.00e+00" misled.
+        return "" if report.stage == STAGE_POLISH else super().step_text(report)
+
     def delivered_by(self, state: ClockState) -> str:
         if not 0 < state.best_epoch <= len(state.history):
             return ""
         best = state.history[state.best_epoch - 1]
-        spent = sum(r.steps for r in state.history if r.stage == best.stage)
+        stage = [r for r in state.history if r.stage == best.stage]
+        spent = sum(r.steps for r in stage)
+        own = _until_leading(stage)
         budget = {STAGE_TUNE: state.config.tune_updates,
                   STAGE_POLISH: state.config.polish_evaluations}.get(best.stage)  # fmt: skip
         of = f" of {budget}" if budget else ""
         unit = "evaluations" if best.stage == STAGE_POLISH else "updates"
-        led = sum(r.steps for r in state.history if r.leading)
-        lead = (f"; {led} more as the study's leader, up to "
-                f"{state.config.polish_leader_evaluations} in all" if led else "")  # fmt: skip
+        leader_budget = state.config.polish_leader_evaluations
+        lead = (f"; {spent - own} more as the study's leader, up to {leader_budget} in all"
+                if spent > own else "")  # fmt: skip
         return (f"the delivered weights come from its {best.stage} stage "
                 f"({STAGE_OPTIMIZERS.get(best.stage, '?')}, epoch {state.best_epoch}, "
-                f"{spent}{of} {unit} spent in that stage{lead})")  # fmt: skip
+                f"{own}{of} {unit} spent in that stage{lead})")  # fmt: skip
 
     def describe(self, config: ClockConfig) -> str:
         c = config

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from model.checkpoint import CheckpointError, atomic_save
+from model.clock import polish_rules
 from model.clock.batch import S_COLUMN, noise_rng
 from model.clock.config import STAGE_GROW, STAGE_POLISH, STAGE_TUNE, ClockConfig
 from model.clock.polish import lbfgs_for
@@ -144,9 +145,7 @@ def reopened(state: ClockState) -> ClockState | None:
         or state.polish_start is None
         or last.converged
         or state.stop_reason not in (STOP_TARGET, STOP_MAX_EPOCHS)
-        or cfg.polish_leader_evaluations <= cfg.polish_evaluations
-        or state.updates - state.polish_start >= cfg.polish_most
-        or (cfg.polish_leader_target and last.val_mse < cfg.polish_leader_target)
+        or polish_rules.leader_done(cfg, last.val_mse, state.updates - state.polish_start)
     ):
         return None
     last = replace(last, stop_reason=None, leading=True)

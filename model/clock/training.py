@@ -29,12 +29,13 @@ from __future__ import annotations
 import copy
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
 
+from model.clock import polish_rules as rules
 from model.clock.batch import (
     S_COLUMN,
     draw_batch,
@@ -57,10 +58,8 @@ from model.data import DataConfig, SignalSet
 from model.evaluate import evaluate
 from model.lstm import SineLSTM, module_from_weights, weights_of
 from model.method import (
-    STOP_CONVERGED,
     STOP_MAX_EPOCHS,
     STOP_NON_FINITE,
-    STOP_TARGET,
     LeadCheck,
     StallCheck,
 )
@@ -300,8 +299,9 @@ class ClockTraining:
             spent = p.updates - polish_start
             report = replace(report, stage_steps=spent, converged=p.converged)
             if stop is None:
-                stop = self._polish_stop(val.mse, spent, p.converged)
-                leading = stop is None and self._past_goal(val.mse, spent)
+                lead = None if self.leads is None else self._leads(val.mse)
+                stop = rules.polish_stop(cfg, val.mse, spent, p.converged, lead)
+                leading = stop is None and rules.past_goal(cfg, val.mse, spent)
         report = replace(report, seconds=time.perf_counter() - start, restarted=restarted,
                          stop_reason=stop, leading=leading)  # fmt: skip
         self.state = replace(
@@ -330,43 +330,11 @@ class ClockTraining:
             return replace(report, prefix=grown, steps=steps, rescued=True)
         return replace(report, steps=steps)
 
-    def _target_met(self, val_mse: float, spent: int) -> bool:
-        """Under polish_target, counted from polish_goal_after evaluations on."""
-        cfg = self.state.config
-        return val_mse < cfg.polish_target and spent >= cfg.polish_goal_after
-
-    def _past_goal(self, val_mse: float, spent: int) -> bool:
-        """The polish has met its target or spent its budget: only a leader goes on."""
-        return self._target_met(val_mse, spent) or spent >= self.state.config.polish_evaluations
-
-    def _polish_stop(self, val_mse: float, spent: int, converged: bool) -> str | None:
-        """Why the polish stops after this epoch (None: it goes on). Past its goal, a run goes
-        on only while it leads its study, within the leader's budget and target; the goal
-        met says more than "converged" too."""
-        cfg = self.state.config
-        if not self._past_goal(val_mse, spent):
-            return STOP_CONVERGED if converged else None
-        target_met = self._target_met(val_mse, spent)
-        leader_target_met = cfg.polish_leader_target and val_mse < cfg.polish_leader_target
-        if converged or spent >= cfg.polish_most or leader_target_met:
-            if target_met or leader_target_met:
-                return STOP_TARGET
-            return STOP_CONVERGED if converged else STOP_MAX_EPOCHS
-        if self.leads is None or not self.leads(self._goal_mse(val_mse)):
-            return STOP_TARGET if target_met else STOP_MAX_EPOCHS
-        return None
-
-    def _goal_mse(self, val_mse: float) -> float:
-        """The honest validation MSE at the first polish epoch past its goal (this one's,
-        ``val_mse``, when no earlier one was): what runs are compared by for the lead, each at
-        the same point of its polish, not one run's long polish against another's short one."""
-        spent = 0
-        for r in self.state.history:
-            if r.stage == STAGE_POLISH:
-                spent += r.steps
-                if self._past_goal(r.val_mse, spent):
-                    return r.val_mse
-        return val_mse
+    def _leads(self, val_mse: float) -> Callable[[], bool]:
+        """Whether the run leads its study, by its goal MSE (asked only past its goal)."""
+        leads = self.leads
+        assert leads is not None
+        return lambda: leads(rules.goal_mse(self.state.config, self.state.history, val_mse))
 
     def _stalled(self, latest: ClockReport) -> bool:
         """Whether the sweep's stall rule calls the current attempt stalled after ``latest``,

@@ -77,11 +77,13 @@ def eta_seconds(durations: Sequence[float], remaining: int, workers: int,
     """Seconds until the study holds its trials: the mean duration of the trials finished in
     this run, times the trials still to finish, shared by the workers that still have one to
     run (with 1 trial left, 1 of 2 workers), less the time the running ones have already
-    spent; None before any trial finished (nothing to go by)."""
+    spent; None before any trial finished (nothing to go by), and while one runs in a study
+    that holds its trials: the leader's polish, past ``--trials``, has no mean to go by (the
+    line read "ETA 0:00" through it)."""
     if not durations:
         return None
     if remaining <= 0:
-        return 0.0
+        return None if running_for else 0.0
     mean = sum(durations) / len(durations)
     left = remaining * mean - sum(min(s, mean) for s in running_for)
     return max(0.0, left / max(1, min(workers, remaining)))

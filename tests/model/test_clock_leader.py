@@ -128,3 +128,16 @@ def test_a_converged_polish_is_not_reopened(sets) -> None:
     state = replace(run.state, history=(*run.state.history[:-1], last))
     assert ClockMethod().reopen(state) is None
     assert ClockMethod().reopen(replace(run.state, stop_reason=None)).stop_reason is None
+
+
+def test_what_delivered_the_weights_counts_the_leaders_evaluations_apart(sets) -> None:
+    run = ClockTraining.start(ClockConfig(**BASE), *sets, DATA, None, lambda v: True)
+    reports = [r for r in run.epochs() if r.stage == STAGE_POLISH]
+    own = sum(r.steps for r in reports[:2])  # the first epoch marked leading spent the budget
+    text = ClockMethod().delivered_by(run.state)
+    # It read "28 of 8 evaluations": the leader's evaluations counted against the first budget.
+    assert f"{own} of 8 evaluations spent in that stage; " in text, text
+    assert f"{sum(r.steps for r in reports) - own} more as the study's leader, up to 24" in text
+    alone = ClockTraining.start(ClockConfig(**BASE), *sets, DATA, None, None)
+    list(alone.epochs())
+    assert "more as the study's leader" not in ClockMethod().delivered_by(alone.state)

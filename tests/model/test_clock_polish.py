@@ -84,6 +84,16 @@ def test_its_progress_line_counts_the_stage_against_its_budget(whole) -> None:
     assert all(r.stage_steps == 0 for r in whole.state.history if r.stage != STAGE_POLISH)
 
 
+def test_its_progress_line_prints_no_learning_rate_for_lbfgs(whole) -> None:
+    from model.clock.method import ClockMethod
+
+    # L-BFGS's fixed lr of 1 (its line search scales the step) read "lr 1.00e+00" on the line.
+    polish = next(r for r in whole.state.history if r.stage == STAGE_POLISH)
+    grow = next(r for r in whole.state.history if r.stage != STAGE_POLISH)
+    assert ClockMethod().step_text(polish) == ""
+    assert ClockMethod().step_text(grow) == f"lr {grow.lr:.2e}"
+
+
 def test_its_loss_is_the_honest_mse(whole) -> None:
     """With S ignored the full-length training loss and the honest MSE on a noisy set agree:
     what the polish minimises is what the sweep scores."""

@@ -248,18 +248,31 @@ def test_a_trial_page_shows_its_note_verdict_and_model_in_a_browser(
 
 
 #: Measures a trial page once the dashboard has drawn it: the page's width, and how far right
-#: each paragraph of the note reaches; written into the DOM for --dump-dom to carry out.
-NOTE_PROBE = """<script>setTimeout(() => {
-  const why = [...document.querySelectorAll("p")].find((p) => p.textContent.startsWith("Why:"));
-  const note = why ? [...why.parentElement.querySelectorAll("p")] : [];
-  const pre = document.createElement("pre");
-  pre.id = "note-probe";
-  pre.textContent = JSON.stringify({width: window.innerWidth,
-    scroll: document.documentElement.scrollWidth,
-    right: Math.max(0, ...note.map((p) => p.getBoundingClientRect().right)),
-    paragraphs: note.length});
-  document.body.appendChild(pre);
-}, 4000);</script>"""
+#: each paragraph of the note reaches; written into the DOM for --dump-dom to carry out. It
+#: waits for the note (up to 12 s), then 1 s more for the layout to settle: a fixed 4 s found
+#: no note once, the suite run in two processes beside a CPU-bound job on 2 cores.
+NOTE_PROBE = """<script>(() => {
+  const why = () => [...document.querySelectorAll("p")]
+    .find((p) => p.textContent.startsWith("Why:"));
+  const measure = () => {
+    const found = why();
+    const note = found ? [...found.parentElement.querySelectorAll("p")] : [];
+    const pre = document.createElement("pre");
+    pre.id = "note-probe";
+    pre.textContent = JSON.stringify({width: window.innerWidth,
+      scroll: document.documentElement.scrollWidth,
+      right: Math.max(0, ...note.map((p) => p.getBoundingClientRect().right)),
+      paragraphs: note.length});
+    document.body.appendChild(pre);
+  };
+  const started = Date.now();
+  const wait = setInterval(() => {
+    if (why() || Date.now() - started > 12000) {
+      clearInterval(wait);
+      setTimeout(measure, 1000);
+    }
+  }, 200);
+})();</script>"""
 
 
 def test_a_trial_note_wraps_inside_the_window_at_1400_px(dashboard, tiny_study, tmp_path) -> None:

@@ -52,6 +52,7 @@ def test_an_l1_trial_before_its_first_epoch_shows_no_numbers() -> None:
 @pytest.mark.parametrize(("durations", "remaining", "workers", "running", "eta"), [
     ([], 5, 2, [], None),  # nothing finished yet: no estimate
     ([100.0], 0, 2, [], 0.0),
+    ([100.0], 0, 2, [30.0], None),  # all runs finished, the leader's polish goes on
     ([100.0, 200.0], 4, 2, [], 300.0),  # 4 x 150 s over 2 workers
     ([100.0, 200.0], 4, 2, [50.0, 500.0], 200.0),  # the running ones' time is spent already
     ([10.0], 1, 1, [60.0], 0.0),  # running longer than the mean: never negative
