@@ -60,7 +60,13 @@ class Score:
     kept: int
     lost: tuple[int, ...]
     """Seeds of the successes given up."""
-    cpu: float
+    fail_cpu: float
+    """CPU of the attempts that end without a clock (successes given up included)."""
+    kept_cpu: float
+
+    @property
+    def cpu(self) -> float:
+        return self.fail_cpu + self.kept_cpu
 
     @property
     def per_kept(self) -> float:
@@ -129,13 +135,31 @@ def given_up_at(rule: Rule, a: Attempt) -> int | None:
 
 
 def replay(rule: Rule, attempts: Sequence[Attempt]) -> Score:
-    kept, lost, cpu = 0, [], 0.0
+    kept, lost, fail_cpu, kept_cpu = 0, [], 0.0, 0.0
     for a in attempts:
         n = given_up_at(rule, a)
-        cpu += a.cpu[-1] if n is None else a.cpu[n - 1]
-        kept += a.success and n is None
-        lost += [a.seed] if a.success and n is not None else []
-    return Score(rule.name, len(attempts), kept, tuple(lost), cpu)
+        if a.success and n is None:
+            kept, kept_cpu = kept + 1, kept_cpu + a.cpu[-1]
+        else:
+            fail_cpu += a.cpu[-1] if n is None else a.cpu[n - 1]
+            lost += [a.seed] if a.success else []
+    return Score(rule.name, len(attempts), kept, tuple(lost), fail_cpu, kept_cpu)
+
+
+def per_clock_change(rule: Score, base: Score) -> tuple[float, float]:
+    """CPU per clock of the failures and of the successes kept under ``rule``, against today."""
+    if not rule.kept:
+        return math.inf, math.inf
+    fail = (rule.fail_cpu / rule.kept) / (base.fail_cpu / base.kept)
+    return fail, (rule.kept_cpu / rule.kept) / (base.kept_cpu / base.kept)
+
+
+def projected(rule: Score, base: Score, given_up: float, went_on: float) -> float:
+    """A sweep's grow seconds (given up, went on) for as many clocks under ``rule``: each part
+    scaled by its own change per clock, so that a set with fewer successes than the sweep
+    does not weigh its failures' saving more than the sweep would."""
+    fail, kept = per_clock_change(rule, base)
+    return given_up * fail + went_on * kept
 
 
 # The family, declared before the held-out seeds were looked at (grow_giveup.md): epochs are
@@ -187,16 +211,41 @@ def table(scores: Sequence[Score], base: Score) -> list[str]:
     return out
 
 
+def sweep_table(rules: Sequence[Rule], sets: dict[str, list[Attempt]],
+                sweeps: Sequence[tuple[float, float, float]]) -> list[str]:  # fmt: skip
+    """Each sweep's seconds in epochs (grow given up + went on + polish) under each rule, with
+    the rule's change per clock measured on each set: the whole ratio applied to the grow
+    seconds, and part by part (``projected``)."""
+    head = " | ".join(f"sweep {g:.0f}+{w:.0f}+{p:.0f}: whole / by part" for g, w, p in sweeps)
+    out = [f"| rule | measured on | failures / successes per clock, vs today | {head} |",
+           "|---|---|---|" + "---|" * len(sweeps)]  # fmt: skip
+    for rule in rules:
+        for name, attempts in sets.items():
+            r, b = replay(rule, attempts), replay(never(), attempts)
+            fail, kept = per_clock_change(r, b)
+            cells = [f"{(g + w) * r.per_kept / b.per_kept + p:.0f} / "
+                     f"{projected(r, b, g, w) + p:.0f}" for g, w, p in sweeps]  # fmt: skip
+            out.append(f"| {rule.name} | {name} | {fail:.3f} / {kept:.3f} | "
+                       + " | ".join(cells) + " |")  # fmt: skip
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--fit", required=True, help="label whose attempts choose the rule")
     p.add_argument("--check", help="label of held-out attempts to score the chosen rules on")
     p.add_argument("--files", nargs="+", type=Path, default=[DEFAULT_FILE])
     p.add_argument("--top", type=int, default=10)
+    p.add_argument("--sweep", action="append", default=[], metavar="GIVEN_UP,WENT_ON,POLISH",
+                   help="a sweep's seconds in epochs, projected under the chosen")  # fmt: skip
     args = p.parse_args(argv)
-    train = load(args.files, args.fit)
-    if not train:
-        p.error(f"no lines with label {args.fit!r}")
+    sets = {args.fit: load(args.files, args.fit)}
+    if args.check:
+        sets[args.check] = load(args.files, args.check)
+    for label, attempts in sets.items():
+        if not attempts:
+            p.error(f"no lines with label {label!r}")
+    train = sets[args.fit]
     scores, rules = fit(train)
     base = replay(never(), train)
     chosen = list(dict.fromkeys(choose(scores, most) for most in (None, 1, 0)))
@@ -208,16 +257,18 @@ def main(argv: list[str] | None = None) -> int:
     print("\nBest with no success lost:\n")
     print("\n".join(table([s for s in scores if not s.lost][:5], base)))
     print("\nChosen (best; best losing at most 1; best losing none): " + "; ".join(chosen))
+    picked = [rules.get(n, never()) for n in chosen]
     if args.check:
-        test = load(args.files, args.check)
-        if not test:
-            p.error(f"no lines with label {args.check!r}")
-        top = [s.rule for s in scores[:5] if s.rule not in chosen]
-        named = [rules[n] if n != base.rule else never() for n in [*chosen, *top]]
+        test = sets[args.check]
+        top = [rules.get(s.rule, never()) for s in scores[:5] if s.rule not in chosen]
         held = replay(never(), test)
         print(f"\n## Held out: {args.check}, {len(test)} attempts (chosen first, then the "
               f"rest of the fit's top 5)\n")  # fmt: skip
-        print("\n".join(table([held, *(replay(r, test) for r in named)], held)))
+        print("\n".join(table([held, *(replay(r, test) for r in picked + top)], held)))
+    if args.sweep:
+        sweeps = [tuple(float(x) for x in s.split(",")) for s in args.sweep]
+        print("\n## Sweeps projected (seconds in epochs)\n")
+        print("\n".join(sweep_table(picked, sets, sweeps)))
     return 0
 
 
