@@ -64,6 +64,10 @@ class ClockConfig:
     tune_when_grown: bool = True
     """Start the tune stage as soon as T reaches the block length (the grow budget is then a
     most, and a run that grows early ends early)."""
+    grow_until: int = 0
+    """With tune_when_grown: the grow stage ends once T reaches this (0, or above the block
+    length: the block length). The full-length stages then finish the clock from a prefix of
+    that length; the long prefixes are the grow stage's dearest epochs."""
     tune_realisations: int = 1
     """Realisations per frequency per tune update."""
     tune_lr_max: float = 5e-5
@@ -137,7 +141,7 @@ class ClockConfig:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
         for name in ("grow_updates", "tune_updates", "tune_warmup", "max_restarts",
                      "polish_evaluations", "stall_rescue", "polish_leader_evaluations",
-                     "polish_goal_after"):  # fmt: skip
+                     "polish_goal_after", "grow_until"):  # fmt: skip
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
             budget = name in ("grow_updates", "tune_updates", "polish_evaluations",
@@ -223,6 +227,10 @@ class ClockConfig:
         frac = min(1.0, (k - self.tune_warmup) / span)
         cos = 0.5 * (1.0 + math.cos(math.pi * frac))
         return self.tune_lr_min + (self.tune_lr_max - self.tune_lr_min) * cos
+
+    def grown_at(self, samples: int) -> int:
+        """The prefix length at which the grow stage is over, for blocks of ``samples``."""
+        return min(samples, self.grow_until) if self.grow_until else samples
 
     def next_prefix(self, prefix: int, samples: int) -> int:
         return min(samples, max(prefix + 1, math.ceil(prefix * self.growth)))

@@ -67,6 +67,12 @@ GROW_LBFGS_AFTER = 1
 #: was, so it cannot lose a clock: over 32 paired seeds it grew 7 attempts against 3, lost
 #: none, at 153 CPU-s per grown attempt against 218 (bench/results/grow_rate.md).
 STALL_RESCUE = 300
+#: The grow stage ends once T reaches this, and the polish finishes the clock at full length:
+#: on 6 seeds whose attempt grew (bench/results/partial_polish.md) it cut the grow stage's CPU
+#: by 50-73% (seed 4 went past it to full length within one epoch: 0%); every clock was still
+#: under the polish target, 0.001, at the 200th evaluation, as from full length, and after 600
+#: evaluations at 1.0-1.33x the MSE of the same clock grown to full length.
+GROW_UNTIL = 3855
 #: What trains each stage, for progress lines, notes and reports.
 STAGE_OPTIMIZERS = {STAGE_GROW: "Adam", STAGE_TUNE: "Adam", STAGE_POLISH: "L-BFGS"}
 #: Fields the sweep sets from its own flags rather than searching.
@@ -74,7 +80,7 @@ _SET_BY_SWEEP = ("updates_per_epoch", "grow_updates", "tune_updates", "tune_warm
                  "hidden_size", "max_restarts", "polish_evaluations", "polish_target",
                  "grow_lbfgs", "grow_lbfgs_after", "grow_lbfgs_min_prefix", "stall_rescue",
                  "polish_leader_evaluations", "polish_leader_target",
-                 "polish_goal_after")  # fmt: skip
+                 "polish_goal_after", "grow_until")  # fmt: skip
 
 DISCLOSURE = (
     "This model was trained with the clock method, not with the plan's L=1 loop: each update "
@@ -178,6 +184,7 @@ class ClockMethod(Method):
             polish_goal_after=settings.polish_goal_after,
             polish_leader_evaluations=settings.polish_leader_evaluations,
             polish_leader_target=settings.polish_leader_target,
+            grow_until=GROW_UNTIL,
             **grow_lbfgs(per_epoch),
         )
 
@@ -187,7 +194,7 @@ class ClockMethod(Method):
         recipe = {k: v for k, v in asdict(ClockConfig()).items()
                   if k not in searched and k not in _SET_BY_SWEEP}  # fmt: skip
         restarts = {"max_restarts": MAX_RESTARTS, "stall": asdict(settings.stall)}
-        recipe.update(grow_lbfgs(settings.updates_per_epoch))
+        recipe.update(grow_lbfgs(settings.updates_per_epoch), grow_until=GROW_UNTIL)
         return {"updates_per_epoch": settings.updates_per_epoch, "clock_recipe": recipe,
                 "restarts": restarts, "tune_epochs": settings.tune_epochs,
                 "polish_evaluations": settings.polish_evaluations,
@@ -272,6 +279,7 @@ class ClockMethod(Method):
             f"{c.growth:g} whenever its MSE is under {c.growth_threshold:g}, lr "
             f"{c.lr_scale:g} x min(1, ({c.lr_ref_length}/T)^{c.lr_power:g}), at most "
             f"{c.grow_updates} updates an attempt, {c.realisations} realisation(s) a block"
+            + (f", over once T reaches {c.grow_until}" if c.grow_until else "")
             + (
                 f", the last {c.grow_lbfgs} of an epoch one L-BFGS call on the prefix once T "
                 f"(above {c.grow_lbfgs_min_prefix}) has been flat for {c.grow_lbfgs_after} "

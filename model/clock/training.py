@@ -280,7 +280,7 @@ class ClockTraining:
             self._load(weights_of(initial_model(cfg, self.data, attempt)))
             self.optimizer = adam_for(self.model)
         done = p.updates - attempt_start
-        grown = cfg.tune_when_grown and prefix >= self.data.samples
+        grown = cfg.tune_when_grown and prefix >= cfg.grown_at(self.data.samples)
         if stop is None and stage == STAGE_GROW and (done >= cfg.grow_updates or grown):
             # Tune from the best weights so far, at full length, with a fresh Adam.
             stage, prefix, tune_start = STAGE_TUNE, self.data.samples, p.updates

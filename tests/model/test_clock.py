@@ -152,6 +152,19 @@ def test_tune_starts_when_grown_and_the_run_ends_early(sets) -> None:
     assert len(list(start(sets, tune_when_grown=False, **grow).epochs())) == 7
 
 
+@pytest.mark.parametrize("until", [20, 21])
+def test_grow_until_ends_the_grow_stage_at_that_prefix(sets, until: int) -> None:
+    grow = dict(growth_threshold=10.0, grow_updates=10)
+    t = start(sets, grow_until=until, **grow)
+    stages = [(r.stage, r.prefix) for r in t.epochs()]
+    # T goes 9, 21 in the first two epochs: over at 21, then tune at full length from there.
+    assert stages[:2] == [(STAGE_GROW, 9), (STAGE_GROW, 21)]
+    assert [s for s, _ in stages[2:]] == [STAGE_TUNE] * 2
+    assert t.state.tune_start == 4 and t.state.prefix == DATA.samples
+    # Above the block length it is the block length.
+    assert ClockConfig(**TINY, grow_until=10**6).grown_at(DATA.samples) == DATA.samples
+
+
 @pytest.mark.parametrize("gate, grows", [("mean", True), ("worst", False)])
 def test_growth_gate_reads_the_mean_or_the_worst_block(sets, monkeypatch, gate, grows) -> None:
     import model.clock.training as training
