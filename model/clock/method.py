@@ -67,12 +67,13 @@ GROW_LBFGS_AFTER = 1
 #: was, so it cannot lose a clock: over 32 paired seeds it grew 7 attempts against 3, lost
 #: none, at 153 CPU-s per grown attempt against 218 (bench/results/grow_rate.md).
 STALL_RESCUE = 300
-#: The grow stage ends once T reaches this, and the polish finishes the clock at full length:
-#: on 6 seeds whose attempt grew (bench/results/partial_polish.md) it cut the grow stage's CPU
-#: by 50-73% (seed 4 went past it to full length within one epoch: 0%); every clock was still
-#: under the polish target, 0.001, at the 200th evaluation, as from full length, and after 600
-#: evaluations at 1.0-1.33x the MSE of the same clock grown to full length.
-GROW_UNTIL = 3855
+#: The grow stage ends once T reaches this (100 x 1.5^10), and the polish finishes the clock
+#: at full length. On 8 seeds whose attempt grew (bench/results/partial_polish.md) it reached
+#: the polish target, 0.001, on 7 for less CPU in all (median 71 against 109 CPU-s) and on the
+#: 8th for the same (it went past to full length in one epoch); after 600 evaluations its MSE
+#: was 1.0-1.35x the full-length clock's. 2,570 and 3,855 saved more but left one seed (20)
+#: above 0.001 after 600 evaluations.
+GROW_UNTIL = 5783
 #: What trains each stage, for progress lines, notes and reports.
 STAGE_OPTIMIZERS = {STAGE_GROW: "Adam", STAGE_TUNE: "Adam", STAGE_POLISH: "L-BFGS"}
 #: Fields the sweep sets from its own flags rather than searching.
