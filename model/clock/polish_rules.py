@@ -58,7 +58,9 @@ def polish_stop(cfg: ClockConfig, val_mse: float, spent: int, converged: bool,
         if met or leader_met:
             return STOP_TARGET
         return STOP_CONVERGED if converged else STOP_MAX_EPOCHS
-    if leads is None or not leads():
+    # A config whose leader has no budget beyond the run's own never goes on (ClockConfig);
+    # leader_done says so before the lead is asked.
+    if leads is None or leader_done(cfg, val_mse, spent) or not leads():
         return STOP_TARGET if met else STOP_MAX_EPOCHS
     return None
 

@@ -38,6 +38,15 @@ def test_polish_stop(val: float, spent: int, converged: bool, leads: bool | None
         CFG, val, spent) and not converged and leads is not None)  # fmt: skip
 
 
+@pytest.mark.parametrize("leader", [0, 600])
+def test_a_run_without_a_leaders_budget_never_goes_on(leader: int) -> None:
+    # Its target met at 200 of its own 600 evaluations, told it leads: it stops there (it
+    # polished on to 600, marked leading, while ClockConfig said such a run never goes on).
+    cfg = replace(CFG, polish_leader_evaluations=leader)
+    assert rules.polish_stop(cfg, 0.0005, 200, False, lambda: True) == STOP_TARGET
+    assert rules.polish_stop(cfg, 0.005, 200, False, lambda: True) is None  # short of goal
+
+
 @pytest.mark.parametrize(("cfg", "val", "spent", "done"), [
     (CFG, 0.0005, 600, False),
     (CFG, 0.0005, 2000, True),
