@@ -23,7 +23,9 @@ pass each):
 - ``adam100+lbfgs``: 100 tune updates, then the polish;
 - ``tune300+lbfgs``: today's tune stage, then the polish (its first 300 evaluations are
   ``tune300``);
-- ``lbfgs-fresh``: the polish with its history dropped after every epoch.
+- ``lbfgs-fresh``: the polish with its history dropped after every epoch;
+- ``lbfgs-torch``: the polish computed by torch (``ClockConfig.polish_engine``; every
+  L-BFGS variant above runs in the sweep's default engine, compiled since 2026-12-03).
 (Float64 was not run here: ../shared/notes/clock-polish.md measured it once.)
 """
 
@@ -49,7 +51,8 @@ from model.lstm import weights_of
 from sweep import records as rec
 from sweep.settings import SweepConfig
 
-VARIANTS = ("adam", "tune300", "lbfgs", "adam100+lbfgs", "tune300+lbfgs", "lbfgs-fresh")
+VARIANTS = ("adam", "tune300", "lbfgs", "adam100+lbfgs", "tune300+lbfgs", "lbfgs-fresh",
+            "lbfgs-torch")  # fmt: skip
 
 
 def grown_attempts(db: Path, study_name: str) -> list[tuple[int, int, int]]:
@@ -118,7 +121,8 @@ def variant_config(variant: str, seed: int, evals: int) -> ClockConfig:
     polish = 0 if variant in ("adam", "tune300") else evals - t
     # The whole budget for every variant: no polish target, no leader (the sweep's defaults
     # since this bench was first run would stop a polish at 200 evaluations once excellent).
-    return replace(sweep_config(seed), grow_updates=0, tune_updates=t,
+    engine = "torch" if variant == "lbfgs-torch" else sweep_config(seed).polish_engine
+    return replace(sweep_config(seed), grow_updates=0, tune_updates=t, polish_engine=engine,
                    tune_warmup=min(50, t // 2), polish_evaluations=polish, polish_target=0.0,
                    polish_goal_after=0, polish_leader_evaluations=0,
                    polish_leader_target=0.0)  # fmt: skip

@@ -18,10 +18,10 @@ from model.data import DataConfig, mixed_signal
 NOISE_STREAM = 0xC10C
 #: The input column of the mixed signal S (the rest is the one-hot C).
 S_COLUMN = 0
-#: Steps per checkpointed chunk of a longer forward pass: backpropagation then keeps only each
-#: chunk's first state and recomputes one chunk at a time. At the full 10,000 steps this took
-#: ~100 MB off a loss+gradient evaluation's peak at no cost in speed (bench/results/memory.md);
-#: a sequence this short or shorter runs in one piece, unchanged.
+#: Steps per checkpointed chunk of the torch engine's longer forward pass: backpropagation then
+#: keeps only each chunk's first state and recomputes one chunk at a time. At the full 10,000
+#: steps this took ~100 MB off a loss+gradient evaluation's peak at no cost in speed
+#: (bench/results/memory.md); a sequence this short or shorter runs in one piece, unchanged.
 CHUNK_STEPS = 1000
 
 
@@ -74,11 +74,18 @@ def _chunk(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, mask: torch
     return row_error_sums(out, y, mask), h, c
 
 
-def error_sums(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor
-               ) -> torch.Tensor:  # fmt: skip
-    """``row_error_sums`` of ``model``'s output from the zero state at t = 0. Longer than
-    CHUNK_STEPS, the pass runs in checkpointed chunks (the same gradient; the sums' rounding
-    differs in the last bits)."""
+def error_sums(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor,
+               compiled: bool = False) -> torch.Tensor:  # fmt: skip
+    """``row_error_sums`` of ``model``'s output from the zero state at t = 0. ``compiled``:
+    computed by ``model.sequence`` where it can (``ClockConfig.polish_engine``). Otherwise in
+    torch, and longer than CHUNK_STEPS the pass runs in checkpointed chunks (the same
+    gradient; the sums' rounding differs in the last bits)."""
+    if compiled:
+        from model import sequence  # here: numba costs ~120 MB, paid only by runs that polish
+
+        if sequence.supported(model, x):
+            rows = mask.repeat(x.shape[0] // mask.shape[0], 1)  # row r * n_freq + b: block b's
+            return sequence.error_sums(model, x, y, rows)
     h, c = model.init_state(x.shape[0])
     length = x.shape[1]
     if length <= CHUNK_STEPS:

@@ -13,6 +13,8 @@ from model.params import HIDDEN_SIZE
 STAGE_GROW = "grow"
 STAGE_TUNE = "tune"
 STAGE_POLISH = "polish"
+#: What may compute the polish stage's losses and gradients (``ClockConfig.polish_engine``).
+CLOCK_ENGINES = ("compiled", "torch")
 GROWTH_GATES = ("mean", "worst")
 
 
@@ -127,6 +129,14 @@ class ClockConfig:
     forget_bias: float = 0.0
     """Added to the forget gate's input bias after the default initialisation (a standard
     init for long memories; 0 keeps PyTorch's default; 1.0 was no better on 3 seeds)."""
+    polish_engine: str = "compiled"
+    """What computes the polish stage's loss and gradient: "compiled" (``model.sequence``,
+    numba loops over the steps, 1.4x torch's speed at the full length in chunks that keep a
+    worker's memory near torch's; bench/results/sequence.md) or "torch" (``nn.LSTM`` and
+    autograd, as every clock result recorded before 2026-12-03 was polished). Both compute
+    the same loss and gradient to float32 rounding. The grow and tune stages stay in torch:
+    there a last-bit difference sends a growing clock down another path, so the recorded
+    grow screens and the sweep's first seed hold only for torch."""
     ignore_s: bool = True
     """Hold the input weights of S at zero (from the start, and their gradient dropped): the
     model then ignores S exactly, so under this noise, which says nothing about t, its honest
@@ -164,6 +174,9 @@ class ClockConfig:
         if self.polish_evaluations and not self.ignore_s:
             raise ValueError("polish_evaluations needs ignore_s: only then is the full-length "
                              "loss deterministic")  # fmt: skip
+        if self.polish_engine not in CLOCK_ENGINES:
+            raise ValueError(f"polish_engine must be one of {', '.join(CLOCK_ENGINES)}, "
+                             f"got {self.polish_engine!r}")  # fmt: skip
         if self.polish_history < 1 or min(self.polish_target, self.polish_leader_target) < 0:
             raise ValueError(f"polish_history must be positive, polish_target and "
                              f"polish_leader_target >= 0, got {self.polish_history}, "

@@ -212,6 +212,8 @@ class ClockMethod(Method):
         return True
 
     def engine(self, config: ClockConfig) -> str:
+        if config.polish_evaluations and config.polish_engine != "torch":
+            return f"torch, {config.polish_engine} polish"
         return "torch"
 
     def start(self, config: ClockConfig, train: SignalSet, val: SignalSet, data: DataConfig,

@@ -91,8 +91,10 @@ class Polisher:
     """Runs polish epochs of ``evaluations`` loss+gradient evaluations each on ``model``."""
 
     def __init__(self, model: SineLSTM, optimizer: torch.optim.LBFGS, data: DataConfig,
-                 ignore_s: bool, batch: PrefixBatch | None = None) -> None:  # fmt: skip
+                 ignore_s: bool, batch: PrefixBatch | None = None,
+                 compiled: bool = False) -> None:  # fmt: skip
         self.model, self.optimizer, self.ignore_s = model, optimizer, ignore_s
+        self.compiled = compiled  # model.clock.batch.error_sums
         # The full-length problem, or a grow stage's prefix (model.clock.training).
         self.whole = batch is None
         if batch is None:  # every step of every block: the mask is made once, not per evaluation
@@ -104,7 +106,7 @@ class Polisher:
 
     def loss(self) -> torch.Tensor:
         """The problem's plain MSE at the current weights (with the graph for backward)."""
-        sums = error_sums(self.model, self.x, self.y, self.mask)
+        sums = error_sums(self.model, self.x, self.y, self.mask, self.compiled)
         if self.whole:
             return sums.sum() / self.y.numel()
         return prefix_loss(sums, self.mask, balanced=False).loss

@@ -45,7 +45,7 @@ from model.clock.batch import (
     prefix_mask,
 )
 from model.clock.config import STAGE_GROW, STAGE_POLISH, STAGE_TUNE, ClockConfig
-from model.clock.memory import keep_freed_memory
+from model.clock.memory import keep_freed_memory, release_freed_memory
 from model.clock.polish import Polisher, lbfgs_for, prefix_batch
 from model.clock.state import (
     ClockReport,
@@ -136,7 +136,10 @@ class ClockTraining:
                 ) -> tuple[float, float, float]:  # fmt: skip
         cfg = self.state.config
         self.model.train()
-        loss, plain, worst = prefix_loss(error_sums(self.model, x, y, mask), mask, cfg.balanced)
+        sums = error_sums(
+            self.model, x, y, mask, compiled=False
+        )  # in torch: ClockConfig.polish_engine
+        loss, plain, worst = prefix_loss(sums, mask, cfg.balanced)
         self.optimizer.zero_grad(set_to_none=False)
         loss.backward()
         if cfg.ignore_s:  # S's weights stay zero: Adam never sees a gradient for them
@@ -215,7 +218,7 @@ class ClockTraining:
                                                                         STAGE_GROW))  # fmt: skip
         before = weights_of(self.model)
         polisher = Polisher(self.model, lbfgs_for(self.model, cfg.polish_history), self.data,
-                            cfg.ignore_s, batch)  # fmt: skip
+                            cfg.ignore_s, batch, compiled=False)  # fmt: skip
         self.model.train()
         step = polisher.run(evaluations)
         with torch.no_grad():
@@ -230,7 +233,9 @@ class ClockTraining:
     def _run_polish(self) -> _Progress:
         """One L-BFGS call of updates_per_epoch evaluations (each counted as an update)."""
         s, cfg = self.state, self.state.config
-        polisher = Polisher(self.model, self.optimizer, self.data, cfg.ignore_s)
+        release_freed_memory()  # the grow stage's torch heap, before numba loads
+        polisher = Polisher(self.model, self.optimizer, self.data, cfg.ignore_s,
+                            compiled=cfg.polish_engine == "compiled")  # fmt: skip
         step = polisher.run(cfg.updates_per_epoch)
         # A line search can step onto non-finite weights while its lowest loss stays finite.
         weights_finite = all(bool(torch.isfinite(p).all()) for p in self.model.parameters())

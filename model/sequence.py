@@ -1,0 +1,258 @@
+"""The clock's loss and its exact gradient over whole sequences, compiled.
+
+Every clock update (grow, tune, polish) is one loss+gradient evaluation: each row's squared
+error, summed over the steps a mask keeps, of the LSTM and its linear head run from zero
+states over sequences of up to 10,000 steps. torch runs the LSTM's forward pass fast (oneDNN),
+but its backward pass at batch 4 is slow: ~200 ms a full-length evaluation, nearly all of a
+clock sweep's CPU. Here both passes are numba loops over the steps with
+``model.kernels.gate_product``; the weight gradients that need no recurrence are matrix
+products over a chunk's steps (bench/results/sequence.md measures both engines).
+
+Memory is kept to a chunk (``CHUNK_STEPS``): the forward pass keeps only the state at each
+chunk's start, and the backward pass runs each chunk's steps again, keeping that chunk's gates,
+then goes back through them (as ``model.clock.batch``'s checkpointed torch pass does). A
+clock worker's peak stays near what torch's chunked pass costs, though numba itself adds
+~120 MB (bench/results/memory.md).
+
+``error_sums`` is a ``torch.autograd.Function``, so the optimisers and the loss built on the
+sums are unchanged. The arithmetic is float32 like torch's, but sigmoid and tanh are
+``model.vecmath``'s and sums run in another order, so results differ from torch's in the last
+bits (tests/model/test_sequence.py holds both to a float64 reference).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+import torch
+
+from model.jit import JIT
+from model.kernels import gate_product
+from model.vecmath import sigmoid, tanh
+
+#: Steps per chunk: the backward pass keeps one chunk's gates (4 MB at 4 rows, hidden 64).
+CHUNK_STEPS = 1000
+
+
+@numba.njit(**JIT)
+def _steps(x, y, m, w_rows, w_out, b_out, z, c, err, acts, zs, cs, hs, keep):
+    """The steps of x (R, n, n_in) from state z = [x, h, 1] (R, n_in + H + 1) and c (R, H),
+    both advanced in place. w_rows (n_in + H + 1, 4H): the input weights, the recurrent
+    weights and the summed biases, one row per entry of z, so the gates are z @ w_rows.
+    err (R, n): output - y (m is read in ``_back``). keep: also fill acts
+    (R, n, 4H) with the gates' activations (i, f, g, o), zs with each step's z, and cs, hs
+    (R, n, H) with the states after each step."""
+    n_rows, n_steps, n_in = x.shape
+    g4 = w_rows.shape[1]
+    hid = g4 // 4
+    gates = np.empty((n_rows, g4), np.float32)
+    # Every loop stores into one array only: a loop storing into several gets a runtime
+    # overlap check from LLVM and may run scalar (model.kernels.advance).
+    for t in range(n_steps):
+        for b in range(n_rows):
+            for i in range(n_in):
+                z[b, i] = x[b, t, i]
+        gate_product(w_rows, z, gates)
+        for b in range(n_rows):
+            a, cb, zb = gates[b], c[b], z[b]
+            if keep:
+                zbt = zs[b, t]
+                for i in range(zb.size):
+                    zbt[i] = zb[i]
+            for k in range(2 * hid):
+                a[k] = sigmoid(a[k])
+            for k in range(2 * hid, 3 * hid):
+                a[k] = tanh(a[k])
+            for k in range(3 * hid, g4):
+                a[k] = sigmoid(a[k])
+            for j in range(hid):
+                cb[j] = a[hid + j] * cb[j] + a[j] * a[2 * hid + j]
+            for j in range(hid):
+                zb[n_in + j] = a[3 * hid + j] * tanh(cb[j])
+            out = b_out
+            for j in range(hid):
+                out += w_out[j] * zb[n_in + j]
+            err[b, t] = out - y[b, t]
+            if keep:
+                ab, cbt, hbt = acts[b, t], cs[b, t], hs[b, t]
+                for k in range(g4):
+                    ab[k] = a[k]
+                for j in range(hid):
+                    cbt[j] = cb[j]
+                for j in range(hid):
+                    hbt[j] = zb[n_in + j]
+
+
+@numba.njit(**JIT)
+def _back(acts, cs, c_start, hs, err, m, g, w_out, w_hh, dh_next, dc_next, d_out):
+    """Back through one chunk's steps (last first), kept by ``_steps``: acts becomes the
+    gradient with respect to each step's gate pre-activations. The loss is sum_r g_r * row
+    r's error sum, sum_t m * err^2. c_start (R, H): the cell state before the chunk.
+    dh_next, dc_next (R, H): the gradient flowing in from the steps after the chunk, updated
+    in place to flow on. d_out (H + 1): the head's gradient (weights, bias), accumulated.
+    w_hh (4H, H)."""
+    n_rows, n_steps, g4 = acts.shape
+    hid = g4 // 4
+    one = np.float32(1.0)
+    dg = np.empty((n_rows, g4), np.float32)
+    dh = np.empty(hid, np.float32)
+    tc = np.empty(hid, np.float32)
+    dc = np.empty(hid, np.float32)
+    for t in range(n_steps - 1, -1, -1):
+        for b in range(n_rows):
+            a, d, c, dcb, hb = acts[b, t], dg[b], cs[b, t], dc_next[b], hs[b, t]
+            c_prev = cs[b, t - 1] if t > 0 else c_start[b]
+            ig, fg, gg, og = a[:hid], a[hid : 2 * hid], a[2 * hid : 3 * hid], a[3 * hid :]
+            di, df, dgg, do = d[:hid], d[hid : 2 * hid], d[2 * hid : 3 * hid], d[3 * hid :]
+            d_y = np.float32(2.0) * g[b] * m[b, t] * err[b, t]  # d loss / d output
+            for j in range(hid):
+                d_out[j] += d_y * hb[j]
+            d_out[hid] += d_y
+            # One store array per loop, as in _steps.
+            for j in range(hid):
+                dh[j] = d_y * w_out[j] + dh_next[b, j]
+            for j in range(hid):
+                tc[j] = tanh(c[j])
+            for j in range(hid):
+                dc[j] = dcb[j] + dh[j] * og[j] * (one - tc[j] * tc[j])
+            for j in range(hid):
+                dcb[j] = dc[j] * fg[j]
+            for j in range(hid):
+                di[j] = dc[j] * gg[j] * ig[j] * (one - ig[j])
+            for j in range(hid):
+                df[j] = dc[j] * c_prev[j] * fg[j] * (one - fg[j])
+            for j in range(hid):
+                dgg[j] = dc[j] * ig[j] * (one - gg[j] * gg[j])
+            for j in range(hid):
+                do[j] = dh[j] * tc[j] * og[j] * (one - og[j])
+            for k in range(g4):
+                a[k] = d[k]
+        gate_product(w_hh, dg, dh_next)
+
+
+class _Workspace:
+    """One buffer for a chunk's kept arrays, reused by every backward pass: fresh arrays
+    each time left the heap holding a block per sequence length (``model.clock.memory`` keeps
+    freed memory in the process)."""
+
+    def __init__(self) -> None:
+        self._buffer = np.empty(0, np.float32)
+
+    def arrays(self, shapes: tuple[tuple[int, ...], ...]) -> list[np.ndarray]:
+        sizes = [math.prod(shape) for shape in shapes]
+        if self._buffer.size < sum(sizes):
+            self._buffer = np.empty(sum(sizes), np.float32)
+        arrays, start = [], 0
+        for shape, size in zip(shapes, sizes, strict=True):
+            arrays.append(self._buffer[start : start + size].reshape(shape))
+            start += size
+        return arrays
+
+
+_WORKSPACE = _Workspace()
+_NOTHING = np.empty((0, 0, 0), np.float32)
+
+
+def _chunk_arrays(n_rows: int, n: int, n_in: int, hid: int, fresh: bool) -> list[np.ndarray]:
+    """err, acts, zs, cs, hs of a chunk of n steps: the workspace's, or (for a chunk a live
+    graph keeps) fresh ones."""
+    shapes = ((n_rows, n), (n_rows, n, 4 * hid), (n_rows, n, n_in + hid + 1), (n_rows, n, hid),
+              (n_rows, n, hid))  # fmt: skip
+    if fresh:
+        return [np.empty(shape, np.float32) for shape in shapes]
+    return _WORKSPACE.arrays(shapes)
+
+
+def _state(n_rows: int, n_in: int, hid: int) -> tuple[np.ndarray, np.ndarray]:
+    """z = [x, h, 1] and c at t = 0: zero states."""
+    z = np.zeros((n_rows, n_in + hid + 1), np.float32)
+    z[:, n_in + hid] = 1.0
+    return z, np.zeros((n_rows, hid), np.float32)
+
+
+def _chunks(n_steps: int) -> list[tuple[int, int]]:
+    return [(s, min(s + CHUNK_STEPS, n_steps)) for s in range(0, n_steps, CHUNK_STEPS)]
+
+
+class _ErrorSums(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, y, m, w_ih, w_hh, b_ih, b_hh, w_out, b_out):  # type: ignore[override]
+        n_rows, n_steps, n_in = x.shape
+        hid = w_hh.shape[1]
+        w_rows = torch.cat([w_ih.t(), w_hh.t(), (b_ih + b_hh)[None]]).contiguous().numpy()
+        w_head = w_out.detach().reshape(-1).numpy().copy()
+        head_b = np.float32(float(b_out.detach().reshape(-1)[0]))
+        xs, ys, ms = x.numpy(), y.numpy(), m.numpy()
+        z, c = _state(n_rows, n_in, hid)
+        sums = np.zeros(n_rows)
+        starts = []  # the state at each chunk's start: all the backward pass needs
+        chunks = _chunks(n_steps)
+        for s, e in chunks:
+            starts.append((z.copy(), c.copy()))
+            # The last chunk, the backward pass's first, is kept rather than run again
+            # (a sequence of one chunk then runs once).
+            kept = _chunk_arrays(n_rows, e - s, n_in, hid, fresh=True) if e == n_steps else None
+            err, acts, zs, cs, hs = kept or (np.empty((n_rows, e - s), np.float32),
+                                             *(_NOTHING,) * 4)  # fmt: skip
+            _steps(xs[:, s:e], ys[:, s:e], ms[:, s:e], w_rows, w_head, head_b, z, c, err,
+                   acts, zs, cs, hs, kept is not None)  # fmt: skip
+            sums += (ms[:, s:e] * err.astype(np.float64) ** 2).sum(axis=1)
+        # Copies of the weights: the backward pass must see those this pass ran with.
+        ctx.kept = (xs, ys, ms, w_rows, w_head, head_b, starts, kept)
+        ctx.w_hh = np.ascontiguousarray(w_hh.detach().numpy()).copy()
+        return torch.from_numpy(sums.astype(np.float32))
+
+    @staticmethod
+    def backward(ctx, d_sums):  # type: ignore[override]
+        if ctx.kept is None:
+            raise RuntimeError("error_sums' graph can be backpropagated once")
+        xs, ys, ms, w_rows, w_head, head_b, starts, last = ctx.kept
+        ctx.kept = None
+        n_rows, n_steps, n_in = xs.shape
+        g4 = w_rows.shape[1]
+        hid = g4 // 4
+        g = np.ascontiguousarray(d_sums.numpy(), dtype=np.float32)
+        dh_next = np.zeros((n_rows, hid), np.float32)
+        dc_next = np.zeros((n_rows, hid), np.float32)
+        d_out = np.zeros(hid + 1, np.float32)
+        d_rows = torch.zeros(w_rows.shape)
+        for (s, e), (z0, c0) in zip(reversed(_chunks(n_steps)), reversed(starts), strict=True):
+            if last is not None:
+                err, acts, zs, cs, hs = last
+                last = None
+            else:
+                err, acts, zs, cs, hs = _chunk_arrays(n_rows, e - s, n_in, hid, fresh=False)
+                _steps(xs[:, s:e], ys[:, s:e], ms[:, s:e], w_rows, w_head, head_b, z0.copy(),
+                       c0.copy(), err, acts, zs, cs, hs, True)  # fmt: skip
+            _back(acts, cs, c0, hs, err, ms[:, s:e], g, w_head, ctx.w_hh, dh_next, dc_next,
+                  d_out)  # fmt: skip
+            dg, zt = torch.from_numpy(acts), torch.from_numpy(zs)
+            for r in range(n_rows):  # d(z @ w_rows), each row's steps contiguous
+                d_rows.addmm_(zt[r].t(), dg[r])
+        d_b = d_rows[n_in + hid]
+        d_head = torch.from_numpy(d_out)
+        return (None, None, None, d_rows[:n_in].t(), d_rows[n_in : n_in + hid].t(), d_b,
+                d_b.clone(), d_head[:hid].reshape(1, hid), d_head[hid:].clone())  # fmt: skip
+
+
+def supported(model: torch.nn.Module, x: torch.Tensor) -> bool:
+    """Whether ``error_sums`` computes this: one float32 LSTM layer and a linear head on the
+    CPU (``model.lstm.SineLSTM``), and no gradient wanted for the inputs."""
+    lstm, w = model.lstm, model.lstm.weight_hh_l0
+    return (lstm.num_layers == 1 and lstm.batch_first and not lstm.bidirectional
+            and lstm.proj_size == 0 and lstm.bias and w.dtype == torch.float32
+            and x.dtype == torch.float32 and w.device.type == "cpu"
+            and not x.requires_grad)  # fmt: skip
+
+
+def error_sums(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor
+               ) -> torch.Tensor:  # fmt: skip
+    """(R,): each row's sum over t of mask * (output - y)^2, the model run over x (R, T, n_in)
+    from zero states; mask (R, T) (``model.clock.batch.row_error_sums`` with one mask row per
+    row)."""
+    lstm, head = model.lstm, model.head
+    return _ErrorSums.apply(x.detach().contiguous(), y.detach().contiguous(),
+                            mask.detach().contiguous(), lstm.weight_ih_l0, lstm.weight_hh_l0,
+                            lstm.bias_ih_l0, lstm.bias_hh_l0, head.weight, head.bias)  # fmt: skip
