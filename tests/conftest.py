@@ -47,6 +47,18 @@ def study_py(*args: str, cwd: Path = ROOT, check: bool = True) -> subprocess.Com
     return proc
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _one_torch_thread() -> None:
+    """Torch computes on one thread in the tests, as in every sweep worker (sweep.runner).
+    Its default, a thread per core, made the reference engine's 4,000-step epoch in
+    test_fast_engine take 58 s instead of 7 on a 2-core machine with the other core busy; in
+    the whole suite it was fast only because test_clock_polish's fixture, which runs first,
+    sets one thread for the rest of the session."""
+    import torch
+
+    torch.set_num_threads(1)
+
+
 @pytest.fixture(scope="session")
 def _tiny_study_made_once(tmp_path_factory: pytest.TempPathFactory) -> TinyStudy:
     """Three trials of two epochs on 200 samples per block (a few seconds). It runs with a
