@@ -180,9 +180,11 @@ NAME = "polish"
 
 def _args(url: str) -> list[str]:
     # 100 samples: the prefix starts at full length, so one grow epoch, one tune epoch, then
-    # three polish epochs of 100 evaluations.
+    # three polish epochs of 20 evaluations (20 updates an epoch: the stages and epochs of 100,
+    # at a fifth of the work).
     base = tiny_args(url, NAME, trials=1, epochs=2, samples=100)
-    return ["--method", "clock", "--tune-epochs", "1", "--polish-evaluations", "300", *base]
+    return ["--method", "clock", "--tune-epochs", "1", "--updates-per-epoch", "20",
+            "--polish-evaluations", "60", *base]  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -200,7 +202,7 @@ def test_a_trial_killed_mid_polish_ends_as_if_never_killed(
     tmp_path: Path, uninterrupted: FrozenTrial
 ) -> None:
     url = f"sqlite:///{tmp_path / 's.db'}"
-    sweep = Sweep(_args(url), cwd=tmp_path, env={SLOW_SAVE_ENV: "1.0"})
+    sweep = Sweep(_args(url), cwd=tmp_path, env={SLOW_SAVE_ENV: "0.5"})
     sweep.wait_until(lambda: sweep.saw(r"trial 0 epoch 3/\d+ .*stage polish"))
     assert sweep.signal(signal.SIGKILL) == -signal.SIGKILL
 
