@@ -17,119 +17,21 @@ clock worker's peak stays near what torch's chunked pass costs, though numba its
 ``error_sums`` is a ``torch.autograd.Function``, so the optimisers and the loss built on the
 sums are unchanged. The arithmetic is float32 like torch's, but sigmoid and tanh are
 ``model.vecmath``'s and sums run in another order, so results differ from torch's in the last
-bits (tests/model/test_sequence.py holds both to a float64 reference).
+bits (tests/model/test_sequence.py holds both to a float64 reference). The compiled loops are
+in ``model.sequence_kernels``.
 """
 
 from __future__ import annotations
 
 import math
 
-import numba
 import numpy as np
 import torch
 
-from model.jit import JIT
-from model.kernels import gate_product
-from model.vecmath import sigmoid, tanh
+from model.sequence_kernels import back, steps
 
 #: Steps per chunk: the backward pass keeps one chunk's gates (4 MB at 4 rows, hidden 64).
 CHUNK_STEPS = 1000
-
-
-@numba.njit(**JIT)
-def _steps(x, y, m, w_rows, w_out, b_out, z, c, err, acts, zs, cs, hs, keep):
-    """The steps of x (R, n, n_in) from state z = [x, h, 1] (R, n_in + H + 1) and c (R, H),
-    both advanced in place. w_rows (n_in + H + 1, 4H): the input weights, the recurrent
-    weights and the summed biases, one row per entry of z, so the gates are z @ w_rows.
-    err (R, n): output - y (m is read in ``_back``). keep: also fill acts
-    (R, n, 4H) with the gates' activations (i, f, g, o), zs with each step's z, and cs, hs
-    (R, n, H) with the states after each step."""
-    n_rows, n_steps, n_in = x.shape
-    g4 = w_rows.shape[1]
-    hid = g4 // 4
-    gates = np.empty((n_rows, g4), np.float32)
-    # Every loop stores into one array only: a loop storing into several gets a runtime
-    # overlap check from LLVM and may run scalar (model.kernels.advance).
-    for t in range(n_steps):
-        for b in range(n_rows):
-            for i in range(n_in):
-                z[b, i] = x[b, t, i]
-        gate_product(w_rows, z, gates)
-        for b in range(n_rows):
-            a, cb, zb = gates[b], c[b], z[b]
-            if keep:
-                zbt = zs[b, t]
-                for i in range(zb.size):
-                    zbt[i] = zb[i]
-            for k in range(2 * hid):
-                a[k] = sigmoid(a[k])
-            for k in range(2 * hid, 3 * hid):
-                a[k] = tanh(a[k])
-            for k in range(3 * hid, g4):
-                a[k] = sigmoid(a[k])
-            for j in range(hid):
-                cb[j] = a[hid + j] * cb[j] + a[j] * a[2 * hid + j]
-            for j in range(hid):
-                zb[n_in + j] = a[3 * hid + j] * tanh(cb[j])
-            out = b_out
-            for j in range(hid):
-                out += w_out[j] * zb[n_in + j]
-            err[b, t] = out - y[b, t]
-            if keep:
-                ab, cbt, hbt = acts[b, t], cs[b, t], hs[b, t]
-                for k in range(g4):
-                    ab[k] = a[k]
-                for j in range(hid):
-                    cbt[j] = cb[j]
-                for j in range(hid):
-                    hbt[j] = zb[n_in + j]
-
-
-@numba.njit(**JIT)
-def _back(acts, cs, c_start, hs, err, m, g, w_out, w_hh, dh_next, dc_next, d_out):
-    """Back through one chunk's steps (last first), kept by ``_steps``: acts becomes the
-    gradient with respect to each step's gate pre-activations. The loss is sum_r g_r * row
-    r's error sum, sum_t m * err^2. c_start (R, H): the cell state before the chunk.
-    dh_next, dc_next (R, H): the gradient flowing in from the steps after the chunk, updated
-    in place to flow on. d_out (H + 1): the head's gradient (weights, bias), accumulated.
-    w_hh (4H, H)."""
-    n_rows, n_steps, g4 = acts.shape
-    hid = g4 // 4
-    one = np.float32(1.0)
-    dg = np.empty((n_rows, g4), np.float32)
-    dh = np.empty(hid, np.float32)
-    tc = np.empty(hid, np.float32)
-    dc = np.empty(hid, np.float32)
-    for t in range(n_steps - 1, -1, -1):
-        for b in range(n_rows):
-            a, d, c, dcb, hb = acts[b, t], dg[b], cs[b, t], dc_next[b], hs[b, t]
-            c_prev = cs[b, t - 1] if t > 0 else c_start[b]
-            ig, fg, gg, og = a[:hid], a[hid : 2 * hid], a[2 * hid : 3 * hid], a[3 * hid :]
-            di, df, dgg, do = d[:hid], d[hid : 2 * hid], d[2 * hid : 3 * hid], d[3 * hid :]
-            d_y = np.float32(2.0) * g[b] * m[b, t] * err[b, t]  # d loss / d output
-            for j in range(hid):
-                d_out[j] += d_y * hb[j]
-            d_out[hid] += d_y
-            # One store array per loop, as in _steps.
-            for j in range(hid):
-                dh[j] = d_y * w_out[j] + dh_next[b, j]
-            for j in range(hid):
-                tc[j] = tanh(c[j])
-            for j in range(hid):
-                dc[j] = dcb[j] + dh[j] * og[j] * (one - tc[j] * tc[j])
-            for j in range(hid):
-                dcb[j] = dc[j] * fg[j]
-            for j in range(hid):
-                di[j] = dc[j] * gg[j] * ig[j] * (one - ig[j])
-            for j in range(hid):
-                df[j] = dc[j] * c_prev[j] * fg[j] * (one - fg[j])
-            for j in range(hid):
-                dgg[j] = dc[j] * ig[j] * (one - gg[j] * gg[j])
-            for j in range(hid):
-                do[j] = dh[j] * tc[j] * og[j] * (one - og[j])
-            for k in range(g4):
-                a[k] = d[k]
-        gate_product(w_hh, dg, dh_next)
 
 
 class _Workspace:
@@ -172,6 +74,12 @@ def _state(n_rows: int, n_in: int, hid: int) -> tuple[np.ndarray, np.ndarray]:
     return z, np.zeros((n_rows, hid), np.float32)
 
 
+def _part(a: np.ndarray, start: int, end: int) -> np.ndarray:
+    """Steps start..end of every row, contiguous: the loops are compiled for C-contiguous
+    arrays only (``sequence_kernels.warm_up``), and a chunk is small to copy."""
+    return np.ascontiguousarray(a[:, start:end])
+
+
 def _chunks(n_steps: int) -> list[tuple[int, int]]:
     return [(s, min(s + CHUNK_STEPS, n_steps)) for s in range(0, n_steps, CHUNK_STEPS)]
 
@@ -196,9 +104,10 @@ class _ErrorSums(torch.autograd.Function):
             kept = _chunk_arrays(n_rows, e - s, n_in, hid, fresh=True) if e == n_steps else None
             err, acts, zs, cs, hs = kept or (np.empty((n_rows, e - s), np.float32),
                                              *(_NOTHING,) * 4)  # fmt: skip
-            _steps(xs[:, s:e], ys[:, s:e], ms[:, s:e], w_rows, w_head, head_b, z, c, err,
+            x_c, y_c, m_c = _part(xs, s, e), _part(ys, s, e), _part(ms, s, e)
+            steps(x_c, y_c, m_c, w_rows, w_head, head_b, z, c, err,
                    acts, zs, cs, hs, kept is not None)  # fmt: skip
-            sums += (ms[:, s:e] * err.astype(np.float64) ** 2).sum(axis=1)
+            sums += (m_c * err.astype(np.float64) ** 2).sum(axis=1)
         # Copies of the weights: the backward pass must see those this pass ran with.
         ctx.kept = (xs, ys, ms, w_rows, w_head, head_b, starts, kept)
         ctx.w_hh = np.ascontiguousarray(w_hh.detach().numpy()).copy()
@@ -219,15 +128,15 @@ class _ErrorSums(torch.autograd.Function):
         d_out = np.zeros(hid + 1, np.float32)
         d_rows = torch.zeros(w_rows.shape)
         for (s, e), (z0, c0) in zip(reversed(_chunks(n_steps)), reversed(starts), strict=True):
+            x_c, y_c, m_c = _part(xs, s, e), _part(ys, s, e), _part(ms, s, e)
             if last is not None:
                 err, acts, zs, cs, hs = last
                 last = None
             else:
                 err, acts, zs, cs, hs = _chunk_arrays(n_rows, e - s, n_in, hid, fresh=False)
-                _steps(xs[:, s:e], ys[:, s:e], ms[:, s:e], w_rows, w_head, head_b, z0.copy(),
-                       c0.copy(), err, acts, zs, cs, hs, True)  # fmt: skip
-            _back(acts, cs, c0, hs, err, ms[:, s:e], g, w_head, ctx.w_hh, dh_next, dc_next,
-                  d_out)  # fmt: skip
+                steps(x_c, y_c, m_c, w_rows, w_head, head_b, z0.copy(), c0.copy(), err, acts,
+                      zs, cs, hs, True)  # fmt: skip
+            back(acts, cs, c0, hs, err, m_c, g, w_head, ctx.w_hh, dh_next, dc_next, d_out)
             dg, zt = torch.from_numpy(acts), torch.from_numpy(zs)
             for r in range(n_rows):  # d(z @ w_rows), each row's steps contiguous
                 d_rows.addmm_(zt[r].t(), dg[r])

@@ -16,7 +16,6 @@ _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
 KEEP_BYTES = 1 << 30
 
 _done = False
-_trimmed = False
 
 
 def keep_freed_memory() -> bool:
@@ -37,16 +36,13 @@ def keep_freed_memory() -> bool:
 
 
 def release_freed_memory() -> bool:
-    """Hand the heap's free memory back to the system, once per process (glibc's
-    malloc_trim): called as a run's polish starts, when the grow stage's torch passes are
-    over and the compiled polish, which needs little of torch's heap, loads numba (~120 MB).
-    False where there is no glibc."""
-    global _trimmed
-    if _trimmed:
-        return True
+    """Hand the heap's free memory back to the system (glibc's malloc_trim): called before
+    every polish epoch, whose compiled passes (``model.sequence``) need little of the heap
+    the grow stage's torch passes left, while numba, loaded for them, costs ~120 MB. A few
+    milliseconds a call. False where there is no glibc."""
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        _trimmed = bool(libc.malloc_trim(0)) or True
+        libc.malloc_trim(0)
     except (OSError, AttributeError):
         return False
-    return _trimmed
+    return True

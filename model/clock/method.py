@@ -11,6 +11,7 @@ from model.clock import state as clock_state
 from model.clock.config import STAGE_GROW, STAGE_POLISH, STAGE_TUNE, ClockConfig
 from model.clock.state import ClockReport, ClockState
 from model.clock.training import ClockTraining
+from model.clock.warm import fill_kernel_cache
 from model.data import DataConfig, SignalSet
 from model.method import (
     ATTEMPT,
@@ -207,6 +208,13 @@ class ClockMethod(Method):
     def judged_from(self, settings: Settings) -> int:
         # The grow stage's honest MSE is meant to swing while the prefix grows.
         return grow_epochs(settings.epochs, settings.tune_epochs) + 1
+
+    def warm_up(self, settings: Settings, data: DataConfig) -> None:
+        # The polish's loops are compiled (or found in numba's cache) by a process of its own:
+        # this worker loads numba only when a run of its polishes, and never holds LLVM's
+        # compile in its heap (model.sequence_kernels).
+        if settings.polish_evaluations and ClockConfig().polish_engine == "compiled":
+            fill_kernel_cache(settings.hidden_size, data.input_size)
 
     def uses_torch(self, settings: Settings) -> bool:
         return True

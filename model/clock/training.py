@@ -233,7 +233,7 @@ class ClockTraining:
     def _run_polish(self) -> _Progress:
         """One L-BFGS call of updates_per_epoch evaluations (each counted as an update)."""
         s, cfg = self.state, self.state.config
-        release_freed_memory()  # the grow stage's torch heap, before numba loads
+        release_freed_memory()  # what torch's passes left: the polish needs little of it
         polisher = Polisher(self.model, self.optimizer, self.data, cfg.ignore_s,
                             compiled=cfg.polish_engine == "compiled")  # fmt: skip
         step = polisher.run(cfg.updates_per_epoch)

@@ -18,7 +18,7 @@ from optuna.trial import FrozenTrial, TrialState
 from model.clock import state as clock_state
 from model.clock.batch import S_COLUMN
 from model.clock.config import STAGE_POLISH, ClockConfig
-from model.clock.polish import full_length_batch
+from model.clock.polish import MAX_LINE_SEARCH, full_length_batch
 from model.clock.training import ClockTraining
 from model.data import DataConfig, make_set
 from model.lstm import module_from_weights
@@ -67,7 +67,10 @@ def test_the_polish_follows_the_tune_stage_and_lowers_the_honest_mse(whole) -> N
     # CPUs this tiny run converges early: 190 evaluations on an AMD EPYC, 400 on an Intel Xeon).
     spent = sum(r.steps for r in polish)
     assert spent == whole.state.updates - whole.state.polish_start
-    assert spent == 400 or whole.state.stop_reason == STOP_CONVERGED, (spent, whole.state)
+    # An epoch ends once its evaluations reach the budget, but only between L-BFGS
+    # iterations: the last one's line search may run past it (402 on an Intel Xeon).
+    budget_spent = 400 <= spent <= 400 + MAX_LINE_SEARCH
+    assert budget_spent or whole.state.stop_reason == STOP_CONVERGED, (spent, whole.state)
     assert spent > len(polish)
     assert whole.state.weights["lstm.weight_ih_l0"][:, S_COLUMN].tolist() == [0.0] * 256
 
