@@ -36,10 +36,10 @@ def keep_freed_memory() -> bool:
 
 
 def release_freed_memory() -> bool:
-    """Hand the heap's free memory back to the system (glibc's malloc_trim): called before
-    every polish epoch, whose compiled passes (``model.sequence``) need little of the heap
-    the grow stage's torch passes left, while numba, loaded for them, costs ~120 MB. A few
-    milliseconds a call. False where there is no glibc."""
+    """Hand the heap's free memory back to the system (glibc's malloc_trim): called as a run
+    starts and before every polish epoch, whose compiled passes (``model.sequence``) need
+    little of the heap the grow stage's torch passes left, while numba, loaded for them,
+    costs ~120 MB. A few milliseconds a call. False where there is no glibc."""
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
         libc.malloc_trim(0)

@@ -103,6 +103,9 @@ class ClockTraining:
 
     def __post_init__(self) -> None:
         keep_freed_memory()
+        # A worker's runs follow one another: what the last one's heap kept, numba loaded
+        # beside it, crept from 547 to 595 MB over run P's trials (bench/results/memory.md).
+        release_freed_memory()
         s = self.state
         self.model = module_from_weights(s.weights, self.data.input_size, s.config.hidden_size)
         self.optimizer = self._optimizer_for(s.stage)
