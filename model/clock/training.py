@@ -139,10 +139,8 @@ class ClockTraining:
                 ) -> tuple[float, float, float]:  # fmt: skip
         cfg = self.state.config
         self.model.train()
-        sums = error_sums(
-            self.model, x, y, mask, compiled=False
-        )  # in torch: ClockConfig.polish_engine
-        loss, plain, worst = prefix_loss(sums, mask, cfg.balanced)
+        # In torch: only the polish is compiled (ClockConfig.polish_engine).
+        loss, plain, worst = prefix_loss(error_sums(self.model, x, y, mask), mask, cfg.balanced)
         self.optimizer.zero_grad(set_to_none=False)
         loss.backward()
         if cfg.ignore_s:  # S's weights stay zero: Adam never sees a gradient for them
@@ -221,7 +219,7 @@ class ClockTraining:
                                                                         STAGE_GROW))  # fmt: skip
         before = weights_of(self.model)
         polisher = Polisher(self.model, lbfgs_for(self.model, cfg.polish_history), self.data,
-                            cfg.ignore_s, batch, compiled=False)  # fmt: skip
+                            cfg.ignore_s, batch)  # fmt: skip
         self.model.train()
         step = polisher.run(evaluations)
         with torch.no_grad():
