@@ -298,6 +298,11 @@ class Method(ABC):
         study must match."""
         return {}
 
+    def grown_at(self, samples: int) -> int:
+        """The prefix at which a growing method's grow stage is over: the stall rule calls no
+        epoch that reached it stalled, whatever its honest MSE beyond that prefix."""
+        return samples
+
     def judged_from(self, settings: Settings) -> int:
         """The first epoch the plan's divergence rules judge (earlier epochs are a stage whose
         validation MSE is meant to swing), where a method does not record ``JUDGED``."""

@@ -63,7 +63,7 @@ def open_study_and_storage(
         study_name=config.study_name,
         storage=storage,
         direction="minimize",
-        pruner=DivergencePruner(judge_from_step=judged_from, full_length=config.samples),
+        pruner=DivergencePruner(judge_from_step=judged_from, full_length=config.grown_at),
         load_if_exists=True,
     )
     if rec.STUDY_CONFIG not in study.user_attrs:

@@ -156,7 +156,8 @@ class Objective:
         the plan's rules over the epochs the method has them judge."""
         values = {r.epoch: r.val_mse for r in state.history}
         judged_from = self.method.judged_from(self.config.settings)
-        return diagnose_all(values, optuna_private.frozen(trial), judged_from, self.config.samples)
+        grown = self.config.grown_at
+        return diagnose_all(values, optuna_private.frozen(trial), judged_from, grown)
 
     def _judge(self, trial: optuna.Trial, state: State) -> Diagnosis:
         last = state.history[-1]

@@ -39,7 +39,7 @@ class DivergencePruner(BasePruner):
             different stage (a growing prefix, whose honest MSE is meant to swing). Those
             epochs are judged by the stall rule instead, from the curves the trial records
             (``records.PREFIX`` among them: any method that reports a prefix is judged so).
-        full_length: the block length a growing prefix grows to.
+        full_length: the prefix at which a growing prefix is grown (``Method.grown_at``).
     """
 
     def __init__(

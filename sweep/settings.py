@@ -259,6 +259,11 @@ class SweepConfig:
         return registry.get(self.method)
 
     @property
+    def grown_at(self) -> int:
+        """The T at which a growing prefix is grown: what the stall rule reads as full length."""
+        return self.training_method.grown_at(self.samples)
+
+    @property
     def data(self) -> DataConfig:
         return DataConfig(frequencies=FREQUENCIES, samples=self.samples)
 

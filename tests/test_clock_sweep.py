@@ -180,3 +180,18 @@ def test_a_clock_study_starts_with_the_best_measured_point_once(tmp_path) -> Non
     assert {k: getattr(first, k) for k in BEST_MEASURED} == BEST_MEASURED
     l1 = open_study(SweepConfig(storage=f"sqlite:///{tmp_path / 't.db'}"))
     assert l1.get_trials() == []  # the plan's sweep favours no lr
+
+
+def test_the_stall_rule_reads_a_clock_grown_at_grow_until(tmp_path) -> None:
+    # The sweep's grow stage is over at T = GROW_UNTIL: the pruner and the trial's verdict read
+    # that as full length, so an attempt that got there is never called stalled.
+    from model.clock.method import GROW_UNTIL
+    from sweep.identity import open_study
+
+    clock = SweepConfig(method="clock", storage=f"sqlite:///{tmp_path / 's.db'}")
+    assert clock.grown_at == GROW_UNTIL < clock.samples
+    assert open_study(clock).pruner._full_length == GROW_UNTIL
+    short = SweepConfig(method="clock", samples=400, storage=f"sqlite:///{tmp_path / 'u.db'}")
+    assert short.grown_at == 400  # a block shorter than grow_until grows to its length
+    l1 = SweepConfig(storage=f"sqlite:///{tmp_path / 't.db'}")
+    assert open_study(l1).pruner._full_length == l1.samples

@@ -70,6 +70,11 @@ class ClockConfig:
     """With tune_when_grown: the grow stage ends once T reaches this (0, or above the block
     length: the block length). The full-length stages then finish the clock from a prefix of
     that length; the long prefixes are the grow stage's dearest epochs."""
+    grow_ends_at_once: bool = True
+    """With tune_when_grown: the grow stage ends at the update where T reaches grown_at,
+    instead of running the rest of that epoch at the grow stage's dearest prefix. The
+    full-length stage then starts from the best weights so far, as it would at the epoch's
+    end (bench/results/grow_tail.md)."""
     tune_realisations: int = 1
     """Realisations per frequency per tune update."""
     tune_lr_max: float = 5e-5

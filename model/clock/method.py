@@ -205,6 +205,9 @@ class ClockMethod(Method):
                 "polish_leader_evaluations": settings.polish_leader_evaluations,
                 "polish_leader_target": settings.polish_leader_target}  # fmt: skip
 
+    def grown_at(self, samples: int) -> int:
+        return ClockConfig(grow_until=GROW_UNTIL).grown_at(samples)
+
     def judged_from(self, settings: Settings) -> int:
         # The grow stage's honest MSE is meant to swing while the prefix grows.
         return grow_epochs(settings.epochs, settings.tune_epochs) + 1

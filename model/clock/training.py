@@ -182,6 +182,9 @@ class ClockTraining:
                 if ema < cfg.growth_threshold and prefix < self.data.samples:
                     prefix = cfg.next_prefix(prefix, self.data.samples)
                     ema = math.inf if cfg.ema_reset else ema
+                    if self._grown_now(prefix):  # the epoch, and the grow stage, end here
+                        lbfgs = 0
+                        break
         if lbfgs:
             loss, norm = self._grow_lbfgs(prefix, lbfgs)
             updates += lbfgs
@@ -192,6 +195,11 @@ class ClockTraining:
                 ema = math.inf if cfg.ema_reset else ema
         return _Progress(prefix, ema, updates, lr, tuple(losses), tuple(norms), False,
                          steps=updates - s.updates)  # fmt: skip
+
+    def _grown_now(self, prefix: int) -> bool:
+        cfg = self.state.config
+        return (cfg.grow_ends_at_once and cfg.tune_when_grown
+                and prefix >= cfg.grown_at(self.data.samples))  # fmt: skip
 
     def _lbfgs_due(self) -> bool:
         """Whether this grow epoch ends with an L-BFGS call: at T above grow_lbfgs_min_prefix,
@@ -350,7 +358,10 @@ class ClockTraining:
         s = self.state
         grow = [r for r in s.history if r.attempt == s.attempt and r.stage == STAGE_GROW]
         last_grow_epoch = s.config.grow_updates // s.config.updates_per_epoch
-        return self.stall_check([*grow, latest], self.data.samples, last_grow_epoch) is not None
+        # Grown at grown_at: an epoch that took T there ends the grow stage, however its
+        # weights score beyond that prefix (the sweep's pruner reads the same length).
+        grown = s.config.grown_at(self.data.samples)
+        return self.stall_check([*grow, latest], grown, last_grow_epoch) is not None
 
     def _train_mse(self, weights: Weights, val: Evaluation) -> float:
         if self.train_set is None:

@@ -165,6 +165,33 @@ def test_grow_until_ends_the_grow_stage_at_that_prefix(sets, until: int) -> None
     assert ClockConfig(**TINY, grow_until=10**6).grown_at(DATA.samples) == DATA.samples
 
 
+@pytest.mark.parametrize("at_once", [True, False])
+def test_the_grow_stage_ends_at_the_update_that_reaches_its_prefix(sets, at_once) -> None:
+    # T goes 9 in epoch 1 and reaches 14 at epoch 2's first update: with grow_ends_at_once
+    # the epoch stops there, else its second update runs at T = 14 too (and grows it to 21).
+    grow = dict(growth_threshold=10.0, grow_updates=10, grow_until=14)
+    t = start(sets, grow_ends_at_once=at_once, **grow)
+    first, second = t.run_epoch(), t.run_epoch()
+    assert (first.prefix, second.prefix) == (9, 14 if at_once else 21)
+    assert t.state.stage == STAGE_TUNE
+    assert first.steps == 2 and second.steps == (1 if at_once else 2)
+    assert t.state.tune_start == t.state.updates == (3 if at_once else 4)
+    tune = list(t.epochs())
+    assert [r.stage for r in tune] == [STAGE_TUNE] * 2 and tune[0].steps == 2
+    assert t.state.updates == t.state.tune_start + TINY["tune_updates"]
+
+
+def test_an_epoch_that_reaches_grow_until_is_never_stalled(sets) -> None:
+    # T reaches grow_until = 21 at the grow budget's last update, where the stall rule's
+    # "never started" case judges the attempt: its weights, untrained beyond T, score a
+    # block at ~0.5, yet it grew. Read against the block length it would start over.
+    grow = dict(growth_threshold=10.0, grow_updates=4, grow_until=21, max_restarts=2)
+    t = start(sets, budget_spent, **grow)
+    reports = [t.run_epoch(), t.run_epoch()]
+    assert [r.prefix for r in reports] == [9, 21] and max(reports[-1].val_per_freq) > 0.2
+    assert t.state.attempt == 0 and t.state.stage == STAGE_TUNE and not reports[-1].restarted
+
+
 @pytest.mark.parametrize("gate, grows", [("mean", True), ("worst", False)])
 def test_growth_gate_reads_the_mean_or_the_worst_block(sets, monkeypatch, gate, grows) -> None:
     import model.clock.training as training
