@@ -10,6 +10,7 @@ import optuna
 import pytest
 from conftest import study_py
 
+from model.clock.config import ClockConfig as ClockConfigDefault
 from model.clock.method import MAX_RESTARTS
 from model.data import make_set
 from model.delivered import load_model
@@ -127,6 +128,11 @@ def test_clock_defaults_follow_the_measured_recipe() -> None:
     assert (cfg.grow_lbfgs, cfg.grow_lbfgs_after, cfg.grow_lbfgs_min_prefix) == (50, 1, 100)
     # And one 300-evaluation L-BFGS call where the stall rule fires (grow_rate.md).
     assert cfg.stall_rescue == 300
+    # The grow stage in the polish's compiled loops (bench/results/grow_engines.md).
+    assert cfg.grow_engine == "compiled" and ClockConfigDefault().grow_engine == "torch"
+    assert sweep.training_method.identity(sweep.settings)["clock_recipe"]["grow_engine"] == (
+        "compiled"
+    )
     assert sweep.training_method.identity(sweep.settings)["clock_recipe"]["stall_rescue"] == 300
     assert sweep.training_method.identity(sweep.settings)["clock_recipe"]["grow_lbfgs"] == 50
     unpolished = SweepConfig(method="clock", polish_evaluations=0)

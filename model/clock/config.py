@@ -142,6 +142,9 @@ class ClockConfig:
     the same loss and gradient to float32 rounding. The grow and tune stages stay in torch:
     there a last-bit difference sends a growing clock down another path, so the recorded
     grow screens and the sweep's first seed hold only for torch."""
+    grow_engine: str = "torch"
+    """What computes the grow stage's losses and gradients (its Adam updates, its L-BFGS
+    calls and the stall rescue's): "torch" or "compiled", as polish_engine."""
     ignore_s: bool = True
     """Hold the input weights of S at zero (from the start, and their gradient dropped): the
     model then ignores S exactly, so under this noise, which says nothing about t, its honest
@@ -179,9 +182,10 @@ class ClockConfig:
         if self.polish_evaluations and not self.ignore_s:
             raise ValueError("polish_evaluations needs ignore_s: only then is the full-length "
                              "loss deterministic")  # fmt: skip
-        if self.polish_engine not in CLOCK_ENGINES:
-            raise ValueError(f"polish_engine must be one of {', '.join(CLOCK_ENGINES)}, "
-                             f"got {self.polish_engine!r}")  # fmt: skip
+        for name in ("polish_engine", "grow_engine"):
+            if getattr(self, name) not in CLOCK_ENGINES:
+                raise ValueError(f"{name} must be one of {', '.join(CLOCK_ENGINES)}, "
+                                 f"got {getattr(self, name)!r}")  # fmt: skip
         if self.polish_history < 1 or min(self.polish_target, self.polish_leader_target) < 0:
             raise ValueError(f"polish_history must be positive, polish_target and "
                              f"polish_leader_target >= 0, got {self.polish_history}, "

@@ -75,6 +75,10 @@ STALL_RESCUE = 300
 #: was 1.0-1.35x the full-length clock's. 2,570 and 3,855 saved more but left one seed (20)
 #: above 0.001 after 600 evaluations.
 GROW_UNTIL = 5783
+#: What computes the grow stage's losses and gradients (ClockConfig.grow_engine): the polish's
+#: compiled loops (model.sequence). Over 40 seeds' first attempts, paired, the same share grew
+#: in each engine and a grown attempt cost about half the CPU (bench/results/grow_engines.md).
+GROW_ENGINE = "compiled"
 #: What trains each stage, for progress lines, notes and reports.
 STAGE_OPTIMIZERS = {STAGE_GROW: "Adam", STAGE_TUNE: "Adam", STAGE_POLISH: "L-BFGS"}
 #: Fields the sweep sets from its own flags rather than searching.
@@ -82,7 +86,7 @@ _SET_BY_SWEEP = ("updates_per_epoch", "grow_updates", "tune_updates", "tune_warm
                  "hidden_size", "max_restarts", "polish_evaluations", "polish_target",
                  "grow_lbfgs", "grow_lbfgs_after", "grow_lbfgs_min_prefix", "stall_rescue",
                  "polish_leader_evaluations", "polish_leader_target",
-                 "polish_goal_after", "grow_until")  # fmt: skip
+                 "polish_goal_after", "grow_until", "grow_engine")  # fmt: skip
 
 DISCLOSURE = (
     "This model was trained with the clock method, not with the plan's L=1 loop: each update "
@@ -187,6 +191,7 @@ class ClockMethod(Method):
             polish_leader_evaluations=settings.polish_leader_evaluations,
             polish_leader_target=settings.polish_leader_target,
             grow_until=GROW_UNTIL,
+            grow_engine=GROW_ENGINE,
             **grow_lbfgs(per_epoch),
         )
 
@@ -196,7 +201,8 @@ class ClockMethod(Method):
         recipe = {k: v for k, v in asdict(ClockConfig()).items()
                   if k not in searched and k not in _SET_BY_SWEEP}  # fmt: skip
         restarts = {"max_restarts": MAX_RESTARTS, "stall": asdict(settings.stall)}
-        recipe.update(grow_lbfgs(settings.updates_per_epoch), grow_until=GROW_UNTIL)
+        recipe.update(grow_lbfgs(settings.updates_per_epoch), grow_until=GROW_UNTIL,
+                      grow_engine=GROW_ENGINE)  # fmt: skip
         return {"updates_per_epoch": settings.updates_per_epoch, "clock_recipe": recipe,
                 "restarts": restarts, "tune_epochs": settings.tune_epochs,
                 "polish_evaluations": settings.polish_evaluations,
@@ -213,19 +219,21 @@ class ClockMethod(Method):
         return grow_epochs(settings.epochs, settings.tune_epochs) + 1
 
     def warm_up(self, settings: Settings, data: DataConfig) -> None:
-        # The polish's loops are compiled (or found in numba's cache) by a process of its own:
-        # this worker loads numba only when a run of its polishes, and never holds LLVM's
-        # compile in its heap (model.sequence_kernels).
-        if settings.polish_evaluations and ClockConfig().polish_engine == "compiled":
+        # The compiled loops (model.sequence_kernels) are compiled, or found in numba's cache,
+        # by a process of its own: this worker only loads them, and never holds LLVM's compile
+        # in its heap.
+        polish = settings.polish_evaluations and ClockConfig().polish_engine == "compiled"
+        if GROW_ENGINE == "compiled" or polish:
             fill_kernel_cache(settings.hidden_size, data.input_size)
 
     def uses_torch(self, settings: Settings) -> bool:
         return True
 
     def engine(self, config: ClockConfig) -> str:
-        if config.polish_evaluations and config.polish_engine != "torch":
-            return f"torch, {config.polish_engine} polish"
-        return "torch"
+        polish = config.polish_engine if config.polish_evaluations else "torch"
+        stages = [name for name, engine in (("grow", config.grow_engine), ("polish", polish))
+                  if engine == "compiled"]  # fmt: skip
+        return "torch" + (f", compiled {' and '.join(stages)}" if stages else "")
 
     def start(self, config: ClockConfig, train: SignalSet, val: SignalSet, data: DataConfig,
               stall_check: StallCheck | None = None, leads: LeadCheck | None = None

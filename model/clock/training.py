@@ -139,8 +139,9 @@ class ClockTraining:
                 ) -> tuple[float, float, float]:  # fmt: skip
         cfg = self.state.config
         self.model.train()
-        # In torch: only the polish is compiled (ClockConfig.polish_engine).
-        loss, plain, worst = prefix_loss(error_sums(self.model, x, y, mask), mask, cfg.balanced)
+        compiled = self.state.stage == STAGE_GROW and cfg.grow_engine == "compiled"
+        sums = error_sums(self.model, x, y, mask, compiled)  # the tune stage: torch
+        loss, plain, worst = prefix_loss(sums, mask, cfg.balanced)
         self.optimizer.zero_grad(set_to_none=False)
         loss.backward()
         if cfg.ignore_s:  # S's weights stay zero: Adam never sees a gradient for them
@@ -226,8 +227,9 @@ class ClockTraining:
         batch = prefix_batch(self.data, blocks, cfg.target_frequencies(prefix, self.data,
                                                                         STAGE_GROW))  # fmt: skip
         before = weights_of(self.model)
-        polisher = Polisher(self.model, lbfgs_for(self.model, cfg.polish_history), self.data,
-                            cfg.ignore_s, batch)  # fmt: skip
+        lbfgs = lbfgs_for(self.model, cfg.polish_history)
+        polisher = Polisher(self.model, lbfgs, self.data, cfg.ignore_s, batch,
+                            compiled=cfg.grow_engine == "compiled")  # fmt: skip
         self.model.train()
         step = polisher.run(evaluations)
         with torch.no_grad():

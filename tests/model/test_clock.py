@@ -53,6 +53,7 @@ def budget_spent(reports, full_length, last_grow_epoch):
         {"tune_lr_min": 1.0},
         {"glide_cycles": -1.0},
         {"growth_gate": "median"},
+        {"grow_engine": "gpu"},
     ],
 )
 def test_config_rejects_bad_values(kw) -> None:
@@ -179,6 +180,25 @@ def test_the_grow_stage_ends_at_the_update_that_reaches_its_prefix(sets, at_once
     tune = list(t.epochs())
     assert [r.stage for r in tune] == [STAGE_TUNE] * 2 and tune[0].steps == 2
     assert t.state.updates == t.state.tune_start + TINY["tune_updates"]
+
+
+def test_the_grow_stage_computes_alike_in_either_engine(sets, monkeypatch) -> None:
+    # One grow epoch, Adam's updates then an L-BFGS call on the prefix, from the same weights:
+    # the compiled loops (model.sequence) give torch's numbers to float32 rounding.
+    from model import sequence
+
+    calls = []
+    real = sequence.error_sums
+    monkeypatch.setattr(sequence, "error_sums", lambda *a: calls.append(1) or real(*a))
+    grow = dict(growth_threshold=1e-9, grow_lbfgs=1, grow_lbfgs_after=0)
+    reports = {}
+    for engine in ("compiled", "torch"):
+        calls.clear()
+        reports[engine] = start(sets, grow_engine=engine, **grow).run_epoch()
+        assert bool(calls) == (engine == "compiled")
+    a, b = reports["compiled"], reports["torch"]
+    assert a.online_loss == pytest.approx(b.online_loss, rel=1e-4)
+    assert a.val_mse == pytest.approx(b.val_mse, rel=1e-4)
 
 
 def test_an_epoch_that_reaches_grow_until_is_never_stalled(sets) -> None:
