@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -58,16 +57,13 @@ def run(seeds: list[int], engines: list[str], jobs: int, out: Path) -> None:
     if out.exists():
         done = {(r["seed"], r["engine"]) for r in map(json.loads, out.read_text().splitlines())}
     todo = [(s, e) for s in seeds for e in engines if (s, e) not in done]
-    commit, machine = provenance.commit(), provenance.machine()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with multiprocessing.get_context("spawn").Pool(jobs) as pool:
-        for r in pool.imap_unordered(run_one, todo):
-            r.update(commit=commit, machine=machine, jobs=jobs)
-            with out.open("a") as f:
-                f.write(json.dumps(r) + "\n")
-            print(f"seed {r['seed']:>3} {r['engine']:>8}: {r['outcome']:>7} after "
-                  f"{r['epochs']} epochs, T {r['prefixes'][-1] if r['prefixes'] else '-'}, "
-                  f"{r['cpu_s']:.0f} CPU-s", flush=True)  # fmt: skip
+
+    def show(r: dict) -> str:
+        return (f"seed {r['seed']:>3} {r['engine']:>8}: {r['outcome']:>7} after {r['epochs']} "
+                f"epochs, T {r['prefixes'][-1] if r['prefixes'] else '-'}, "
+                f"{r['cpu_s']:.0f} CPU-s")  # fmt: skip
+
+    provenance.pool_to_jsonl(run_one, todo, jobs, out, show)
 
 
 def summary(out: Path) -> str:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -97,14 +96,10 @@ def grow_seed(job: tuple[int, str]) -> dict:
 
 
 def _pool(fn, todo, jobs, out):
-    commit, machine = provenance.commit(), provenance.machine()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with multiprocessing.get_context("spawn").Pool(jobs) as pool:
-        for r in pool.imap_unordered(fn, todo):
-            r.update(commit=commit, machine=machine, jobs=jobs)
-            with out.open("a") as f:
-                f.write(json.dumps(r) + "\n")
-            print(json.dumps({k: v for k, v in r.items() if k not in ("machine",)}), flush=True)
+    def show(r: dict) -> str:
+        return json.dumps({k: v for k, v in r.items() if k != "machine"})
+
+    provenance.pool_to_jsonl(fn, todo, jobs, out, show)
 
 
 def polish_one(job: tuple[str, str, int]) -> dict:

@@ -183,7 +183,7 @@ class ClockTraining:
                 if ema < cfg.growth_threshold and prefix < self.data.samples:
                     prefix = cfg.next_prefix(prefix, self.data.samples)
                     ema = math.inf if cfg.ema_reset else ema
-                    if self._grown_now(prefix):  # the epoch, and the grow stage, end here
+                    if cfg.grow_ends_at_once and self._grown(prefix):  # the epoch ends too
                         lbfgs = 0
                         break
         if lbfgs:
@@ -197,10 +197,10 @@ class ClockTraining:
         return _Progress(prefix, ema, updates, lr, tuple(losses), tuple(norms), False,
                          steps=updates - s.updates)  # fmt: skip
 
-    def _grown_now(self, prefix: int) -> bool:
+    def _grown(self, prefix: int) -> bool:
+        """Whether T = ``prefix`` ends the grow stage (tune_when_grown, at grown_at)."""
         cfg = self.state.config
-        return (cfg.grow_ends_at_once and cfg.tune_when_grown
-                and prefix >= cfg.grown_at(self.data.samples))  # fmt: skip
+        return cfg.tune_when_grown and prefix >= cfg.grown_at(self.data.samples)
 
     def _lbfgs_due(self) -> bool:
         """Whether this grow epoch ends with an L-BFGS call: at T above grow_lbfgs_min_prefix,
@@ -296,7 +296,7 @@ class ClockTraining:
             self._load(weights_of(initial_model(cfg, self.data, attempt)))
             self.optimizer = adam_for(self.model)
         done = p.updates - attempt_start
-        grown = cfg.tune_when_grown and prefix >= cfg.grown_at(self.data.samples)
+        grown = self._grown(prefix)
         if stop is None and stage == STAGE_GROW and (done >= cfg.grow_updates or grown):
             # Tune from the best weights so far, at full length, with a fresh Adam.
             stage, prefix, tune_start = STAGE_TUNE, self.data.samples, p.updates
