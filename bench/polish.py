@@ -119,12 +119,13 @@ def variant_config(variant: str, seed: int, evals: int) -> ClockConfig:
     tune = {"adam": evals, "tune300": 300, "adam100+lbfgs": 100, "tune300+lbfgs": 300}
     t = tune.get(variant, 0)
     polish = 0 if variant in ("adam", "tune300") else evals - t
-    # The whole budget for every variant: no polish target, no leader (the sweep's defaults
-    # since this bench was first run would stop a polish at 200 evaluations once excellent).
+    # The whole budget for every variant: no polish target, give-up or leader (the sweep's
+    # defaults since this bench was first run stop a polish at 200 evaluations once excellent,
+    # or above 0.002 there).
     engine = "torch" if variant == "lbfgs-torch" else sweep_config(seed).polish_engine
     return replace(sweep_config(seed), grow_updates=0, tune_updates=t, polish_engine=engine,
                    tune_warmup=min(50, t // 2), polish_evaluations=polish, polish_target=0.0,
-                   polish_goal_after=0, polish_leader_evaluations=0,
+                   polish_goal_after=0, polish_give_up=0.0, polish_leader_evaluations=0,
                    polish_leader_target=0.0)  # fmt: skip
 
 

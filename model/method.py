@@ -30,6 +30,9 @@ STOP_CONVERGED = "converged"
 """A deterministic polish found no further descent: more budget would not pay."""
 STOP_TARGET = "target_reached"
 """A polish reached its target MSE: the rest of its budget is saved."""
+STOP_BEHIND = "out_of_reach"
+"""A polish still far above its target at its goal point, where no recorded run that far
+above went on to reach it: the rest of its budget is saved."""
 
 
 @dataclass(frozen=True)
@@ -102,6 +105,9 @@ class Settings:
     polish_goal_after: int
     """Evaluations of that polish before polish_target counts (every run compared for the lead
     after the same effort)."""
+    polish_give_up: float
+    """From polish_goal_after on, that polish stops while its validation MSE is above this
+    (0: never)."""
     polish_leader_evaluations: int
     """Most evaluations of that polish for a run that leads its study (``LeadCheck``) once it
     has met polish_target or spent polish_evaluations (0 or less: no run goes on)."""

@@ -23,6 +23,7 @@ from model.method import (  # noqa: F401
     PREFIX,
     RESTARTED,
     STAGE,
+    STOP_BEHIND,
     STOP_CONVERGED,
     STOP_EARLY,
     STOP_MAX_EPOCHS,

@@ -36,6 +36,10 @@ POLISH_LEADER_EVALUATIONS = 2000
 #: ended under 0.0002); from the second, the best of them leads (bench/results/polish.md).
 POLISH_GOAL_AFTER = 200
 POLISH_LEADER_TARGET = 1.5e-4
+#: A run still above twice the target at its goal is given up there: over the 13 recorded clock
+#: sweeps no run above 0.00184 at 200 evaluations reached 0.001 within 600, and runs that far
+#: behind spent ~400 evaluations each for nothing (bench/results/polish.md, "Giving up").
+POLISH_GIVE_UP = 2 * POLISH_TARGET
 
 #: Most workers per core. A worker trains one trial on one core, so more only share the cores
 #: and memory (~200 MB each); thousands would meet the system's limit on processes.
@@ -120,6 +124,14 @@ class SweepConfig:
         **_help(
             "clock method: polish evaluations before --polish-target counts (every trial is "
             "compared for the lead after the same effort)"
+        ),
+    )
+    polish_give_up: float = field(
+        default=POLISH_GIVE_UP,
+        **_help(
+            "clock method: a trial's polish stops at --polish-goal-after evaluations (or any "
+            "later epoch) while its honest validation MSE is above this: runs that far behind "
+            "did not reach --polish-target in the recorded sweeps (0: never)"
         ),
     )
     polish_leader_evaluations: int = field(
@@ -228,6 +240,10 @@ class SweepConfig:
         for name in ("polish_target", "polish_leader_target"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise ValueError(f"{_flag(name)} must be in [0, 1), got {getattr(self, name)}")
+        if self.polish_give_up and not self.polish_target < self.polish_give_up < 1.0:
+            raise ValueError(f"--polish-give-up must be 0 or in (--polish-target, 1), got "
+                             f"{self.polish_give_up} with --polish-target "
+                             f"{self.polish_target}")  # fmt: skip
         for name in ("polish_evaluations", "polish_leader_evaluations", "polish_goal_after"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{_flag(name)} must be >= 0, got {getattr(self, name)}")

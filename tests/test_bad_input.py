@@ -82,6 +82,8 @@ def _refused(capfd: pytest.CaptureFixture[str], argv: list[str], *words: str) ->
         ),
         (["--polish-leader-evaluations", "-100"], "--polish-leader-evaluations"),
         (["--polish-leader-target", "2"], "--polish-leader-target"),
+        (["--polish-give-up", "0.0005"], "--polish-give-up must be 0 or in (--polish-target, 1)"),
+        (["--polish-give-up", "nan"], "--polish-give-up"),
         (["--checkpoint-dir", "/dev/null/x"], "cannot write checkpoints"),
         (["--clip", "nan"], "--clip"),
         (["--clip", "inf"], "--clip"),

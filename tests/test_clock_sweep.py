@@ -123,6 +123,8 @@ def test_clock_defaults_follow_the_measured_recipe() -> None:
     # 2,000 evaluations or under 0.00015 (sweep.rules.leader).
     assert (cfg.polish_evaluations, cfg.polish_target, cfg.polish_goal_after) == (600, 0.001, 200)
     assert (cfg.polish_leader_evaluations, cfg.polish_leader_target) == (2000, 1.5e-4)
+    # ... and a run above 0.002 at its goal is given up there (bench/results/polish.md).
+    assert cfg.polish_give_up == 0.002
     assert cfg.epochs == 40 * 9 + 20
     # L-BFGS rounds on a grow plateau above T = 100 (bench/results/grow_rate.md).
     assert (cfg.grow_lbfgs, cfg.grow_lbfgs_after, cfg.grow_lbfgs_min_prefix) == (50, 1, 100)

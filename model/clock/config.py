@@ -116,6 +116,10 @@ class ClockConfig:
     updates_per_epoch): every run is then compared for the lead after the same effort, and one
     already under the target after one epoch shows whether it still descends (0: from the
     first epoch)."""
+    polish_give_up: float = 0.0
+    """From polish_goal_after evaluations on, the polish stops while the honest validation MSE
+    is above this: a run that far behind its target is not worth the rest of its budget (0:
+    never; above polish_target when both are set)."""
     polish_leader_evaluations: int = 0
     """A run that has met polish_target or spent polish_evaluations goes on polishing while
     the trainer's ``leads`` check says it leads its study, up to this many polish evaluations
@@ -190,6 +194,10 @@ class ClockConfig:
             raise ValueError(f"polish_history must be positive, polish_target and "
                              f"polish_leader_target >= 0, got {self.polish_history}, "
                              f"{self.polish_target}, {self.polish_leader_target}")  # fmt: skip
+        if self.polish_give_up and not self.polish_target < self.polish_give_up < 1:
+            raise ValueError(f"polish_give_up must be 0 or in (polish_target, 1), got "
+                             f"{self.polish_give_up} with polish_target "
+                             f"{self.polish_target}")  # fmt: skip
         if self.min_cycles < 0 or self.glide_cycles < 0:
             raise ValueError(f"min_cycles and glide_cycles must be >= 0, got "
                              f"{self.min_cycles}, {self.glide_cycles}")  # fmt: skip

@@ -86,7 +86,7 @@ _SET_BY_SWEEP = ("updates_per_epoch", "grow_updates", "tune_updates", "tune_warm
                  "hidden_size", "max_restarts", "polish_evaluations", "polish_target",
                  "grow_lbfgs", "grow_lbfgs_after", "grow_lbfgs_min_prefix", "stall_rescue",
                  "polish_leader_evaluations", "polish_leader_target",
-                 "polish_goal_after", "grow_until", "grow_engine")  # fmt: skip
+                 "polish_goal_after", "polish_give_up", "grow_until", "grow_engine")  # fmt: skip
 
 DISCLOSURE = (
     "This model was trained with the clock method, not with the plan's L=1 loop: each update "
@@ -188,6 +188,7 @@ class ClockMethod(Method):
             polish_evaluations=settings.polish_evaluations,
             polish_target=settings.polish_target,
             polish_goal_after=settings.polish_goal_after,
+            polish_give_up=settings.polish_give_up,
             polish_leader_evaluations=settings.polish_leader_evaluations,
             polish_leader_target=settings.polish_leader_target,
             grow_until=GROW_UNTIL,
@@ -208,6 +209,7 @@ class ClockMethod(Method):
                 "polish_evaluations": settings.polish_evaluations,
                 "polish_target": settings.polish_target,
                 "polish_goal_after": settings.polish_goal_after,
+                "polish_give_up": settings.polish_give_up,
                 "polish_leader_evaluations": settings.polish_leader_evaluations,
                 "polish_leader_target": settings.polish_leader_target}  # fmt: skip
 
@@ -328,6 +330,11 @@ class ClockMethod(Method):
             + (
                 f" after at least {c.polish_goal_after}"
                 if c.polish_target and c.polish_goal_after
+                else ""
+            )
+            + (
+                f", given up while above {c.polish_give_up:g} from then on"
+                if c.polish_give_up
                 else ""
             )
             + (

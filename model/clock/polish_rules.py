@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from typing import Protocol
 
 from model.clock.config import STAGE_POLISH, ClockConfig
-from model.method import STOP_CONVERGED, STOP_MAX_EPOCHS, STOP_TARGET
+from model.method import STOP_BEHIND, STOP_CONVERGED, STOP_MAX_EPOCHS, STOP_TARGET
 
 
 class PolishEpoch(Protocol):
@@ -28,6 +28,16 @@ class PolishEpoch(Protocol):
 def target_met(cfg: ClockConfig, val_mse: float, spent: int) -> bool:
     """Under polish_target, counted from polish_goal_after evaluations on."""
     return val_mse < cfg.polish_target and spent >= cfg.polish_goal_after
+
+
+def out_of_reach(cfg: ClockConfig, val_mse: float, spent: int) -> bool:
+    """Above polish_give_up, counted from polish_goal_after evaluations on: in the recorded
+    sweeps no run that far above the target at that point went on to reach it."""
+    return (
+        bool(cfg.polish_give_up)
+        and val_mse > cfg.polish_give_up
+        and spent >= cfg.polish_goal_after
+    )
 
 
 def past_goal(cfg: ClockConfig, val_mse: float, spent: int) -> bool:
@@ -49,9 +59,12 @@ def polish_stop(cfg: ClockConfig, val_mse: float, spent: int, converged: bool,
                 leads: Callable[[], bool] | None) -> str | None:  # fmt: skip
     """Why the polish stops after this epoch (None: it goes on). Past its goal, a run goes on
     only while it leads its study (``leads``, asked only then; None: it never leads), within
-    the leader's budget and target; the goal met says more than "converged" too."""
+    the leader's budget and target; the goal met says more than "converged" too. Short of its
+    goal, a run with no descent left stops as converged, and one out of reach is given up."""
     if not past_goal(cfg, val_mse, spent):
-        return STOP_CONVERGED if converged else None
+        if converged:
+            return STOP_CONVERGED
+        return STOP_BEHIND if out_of_reach(cfg, val_mse, spent) else None
     met = target_met(cfg, val_mse, spent)
     leader_met = bool(cfg.polish_leader_target and val_mse < cfg.polish_leader_target)
     if converged or spent >= cfg.polish_most or leader_met:

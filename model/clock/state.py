@@ -134,7 +134,8 @@ def reopened(state: ClockState) -> ClockState | None:
     stopped at its goal (target met or budget spent) with the leader's budget left goes on
     from there, its optimizer's history and all, so the numbers are the ones an unbroken
     leader gets. Unfinished: ``state`` itself. None: nothing a leader could add (another
-    stage, a polish that converged, the leader's budget or target reached)."""
+    stage, a polish that converged or was given up out of reach, the leader's budget or
+    target reached)."""
     if state.stop_reason is None:
         return state
     cfg = state.config

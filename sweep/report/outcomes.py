@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import NamedTuple
 
 from model import registry
+from sweep import records as rec
 from sweep.report.summary import FINISHED_NAMES, TrialRow
 from sweep.rules.criteria import TIERS
 
@@ -38,6 +39,9 @@ class Outcomes(NamedTuple):
     leaders: tuple[tuple[int, float], ...] = ()
     """(trial, seconds) of each trial that went on past its stage's goal as the study's
     leader."""
+    given_up: tuple[tuple[int, float], ...] = ()
+    """(trial, seconds in its last stage) of each trial whose stage was given up as out of
+    reach of its target: the rest of that stage's budget went to other trials."""
 
 
 def outcomes(rows: Sequence[TrialRow]) -> Outcomes:
@@ -72,6 +76,8 @@ def outcomes(rows: Sequence[TrialRow]) -> Outcomes:
         len(finished), reached, {k: tuple(sorted(v)) for k, v in stopped.items()},
         {k: (v[0], v[1]) for k, v in by_config.items()}, attempts, _stages(finished), over,
         tuple((r.number, r.leading_seconds) for r in finished if r.leading_seconds),
+        tuple((r.number, r.stage_seconds[-1][1] if r.stage_seconds else 0.0)
+              for r in finished if r.stop_reason == rec.STOP_BEHIND),
     )  # fmt: skip
 
 
@@ -115,4 +121,8 @@ def outcome_lines(o: Outcomes) -> list[str]:
     if o.leaders:
         led = ", ".join(f"trial {n} {s:,.0f} s" for n, s in o.leaders)
         lines.append(f"  of it, past its goal as the study's leader (the longer polish): {led}")
+    if o.given_up:
+        off = ", ".join(f"trial {n} {s:,.0f} s" for n, s in o.given_up)
+        lines.append(f"  given up out of reach of the target (the rest of the budget saved): "
+                     f"{off}")  # fmt: skip
     return lines

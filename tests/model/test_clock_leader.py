@@ -12,7 +12,7 @@ from model.clock.config import STAGE_POLISH, ClockConfig
 from model.clock.method import ClockMethod
 from model.clock.training import ClockTraining
 from model.data import DataConfig, make_set
-from model.method import STOP_MAX_EPOCHS, STOP_TARGET
+from model.method import STOP_BEHIND, STOP_MAX_EPOCHS, STOP_TARGET
 
 DATA = DataConfig(samples=60)
 BASE = dict(seed=1, prefix_start=60, grow_updates=4, tune_updates=0, updates_per_epoch=4,
@@ -85,6 +85,26 @@ def test_the_target_counts_from_polish_goal_after(sets) -> None:
     # Under the target after one epoch, but it counts from the second: compared there.
     assert len(reports) == 2 and reports[-1].stop_reason == STOP_TARGET
     assert asked == [reports[1].val_mse]
+
+
+def test_a_run_above_polish_give_up_at_its_goal_is_given_up_there(sets, tmp_path) -> None:
+    v = [r.val_mse for r in polish(sets, lambda v: True)]
+    asked = []
+    kw = dict(polish_target=v[-1] / 2, polish_goal_after=8, polish_evaluations=12)
+    # Above the bar after one epoch: it counts from the second, where it is still above it.
+    reports = polish(sets, lambda x: asked.append(x) or True, polish_give_up=v[1] * 0.99, **kw)
+    assert [r.stop_reason for r in reports] == [None, STOP_BEHIND] and not asked
+    assert [r.val_mse for r in reports] == v[:2]
+    # Under the bar there, it goes on to its budget (and, leading, past it).
+    on = polish(sets, lambda x: asked.append(x) or False, polish_give_up=v[1] * 1.01, **kw)
+    assert len(on) == 3 and on[-1].stop_reason == STOP_MAX_EPOCHS and asked
+    # A run given up is no leader to reopen.
+    given_up = ClockTraining.start(ClockConfig(**{**BASE, **kw, "polish_give_up": v[1] * 0.99}),
+                                   *sets, DATA, None, lambda x: True)  # fmt: skip
+    list(given_up.epochs())
+    clock = ClockMethod()
+    clock.save(given_up.state, tmp_path / "last.npz")
+    assert clock.reopen(clock.load(tmp_path / "last.npz")) is None
 
 
 def test_a_finished_run_reopened_goes_on_as_an_unbroken_leader(sets, tmp_path) -> None:

@@ -9,10 +9,11 @@ import pytest
 
 from model.clock import polish_rules as rules
 from model.clock.config import STAGE_GROW, STAGE_POLISH, ClockConfig
-from model.method import STOP_CONVERGED, STOP_MAX_EPOCHS, STOP_TARGET
+from model.method import STOP_BEHIND, STOP_CONVERGED, STOP_MAX_EPOCHS, STOP_TARGET
 
 CFG = ClockConfig(seed=1, polish_evaluations=600, polish_target=0.001, polish_goal_after=200,
-                  polish_leader_evaluations=2000, polish_leader_target=0.00015)  # fmt: skip
+                  polish_leader_evaluations=2000, polish_leader_target=0.00015,
+                  polish_give_up=0.002)  # fmt: skip
 
 
 @pytest.mark.parametrize(("val", "spent", "converged", "leads", "stop"), [
@@ -27,6 +28,11 @@ CFG = ClockConfig(seed=1, polish_evaluations=600, polish_target=0.001, polish_go
     (0.0001, 900, False, True, STOP_TARGET),  # under the leader's target
     (0.0003, 900, True, True, STOP_TARGET),  # a converged leader past its goal: the goal met
     (0.002, 900, True, True, STOP_CONVERGED),
+    (0.003, 100, False, True, None),  # above the give-up bar before goal_after: goes on
+    (0.003, 200, False, True, STOP_BEHIND),  # ... at goal_after: given up
+    (0.0021, 400, False, True, STOP_BEHIND),  # ... or at any later epoch short of its budget
+    (0.0019, 200, False, True, None),  # under the bar, short of the target: goes on
+    (0.003, 200, True, True, STOP_CONVERGED),  # no descent left says more
 ])  # fmt: skip
 def test_polish_stop(val: float, spent: int, converged: bool, leads: bool | None,
                      stop: str | None) -> None:  # fmt: skip
@@ -44,7 +50,7 @@ def test_a_run_without_a_leaders_budget_never_goes_on(leader: int) -> None:
     # polished on to 600, marked leading, while ClockConfig said such a run never goes on).
     cfg = replace(CFG, polish_leader_evaluations=leader)
     assert rules.polish_stop(cfg, 0.0005, 200, False, lambda: True) == STOP_TARGET
-    assert rules.polish_stop(cfg, 0.005, 200, False, lambda: True) is None  # short of goal
+    assert rules.polish_stop(cfg, 0.0015, 200, False, lambda: True) is None  # short of goal
 
 
 @pytest.mark.parametrize(("cfg", "val", "spent", "done"), [
@@ -71,3 +77,15 @@ def test_the_goal_mse_is_the_first_polish_epoch_past_the_goal() -> None:
     # 0.0008 is under the target at 100 evaluations, before goal_after: the goal is at 200.
     assert rules.goal_mse(CFG, history, 0.0002) == 0.0006
     assert rules.goal_mse(CFG, history[:2], 0.0006) == 0.0006  # this epoch's, none earlier
+
+
+def test_without_a_give_up_bar_no_run_is_out_of_reach() -> None:
+    cfg = replace(CFG, polish_give_up=0.0)
+    assert not rules.out_of_reach(cfg, 0.5, 200)
+    assert rules.polish_stop(cfg, 0.5, 200, False, lambda: False) is None
+
+
+@pytest.mark.parametrize("bar", [0.0005, 0.001, 1.0, -0.1])
+def test_the_give_up_bar_lies_above_the_target(bar: float) -> None:
+    with pytest.raises(ValueError, match="polish_give_up"):
+        replace(CFG, polish_give_up=bar)

@@ -364,6 +364,12 @@ def test_outcomes_say_where_the_time_went_and_which_stage_delivered() -> None:
     # The polish epoch after which trial 0 went on only as the study's leader.
     assert o.leaders == ((0, 16),) and "leader (the longer polish): trial 0 16 s" in text
     assert "leader" not in "\n".join(outcome_lines(outcomes(rows[1:])))
+    # A polish given up out of reach of its target: the seconds of its last stage.
+    behind = (*rows[:2], replace(rows[2], stop_reason=rec.STOP_BEHIND))
+    assert outcomes(behind).given_up == ((2, 30),) and outcomes(rows).given_up == ()
+    assert "out of reach of the target (the rest of the budget saved): trial 2 30 s" in (
+        "\n".join(outcome_lines(outcomes(behind)))
+    )
     # A method with one stage records none, and the lines say nothing of stages.
     assert outcomes(tuple(replace(r, stage_seconds=(), delivered_stage=None)
                           for r in rows)).stages == ()  # fmt: skip
