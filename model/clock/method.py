@@ -20,6 +20,7 @@ from model.method import (
     PREFIX,
     RESTARTED,
     STAGE,
+    STOP_BEHIND,
     VAL_PER_FREQ,
     IntParam,
     LeadCheck,
@@ -290,6 +291,10 @@ class ClockMethod(Method):
         leader_budget = state.config.polish_leader_evaluations
         lead = (f"; {spent - own} more as the study's leader, up to {leader_budget} in all"
                 if spent > own else "")  # fmt: skip
+        if state.stop_reason == STOP_BEHIND:
+            c = state.config
+            lead += (f"; given up there, still above {c.polish_give_up:g}: out of reach of "
+                     f"{c.polish_target:g} by the recorded sweeps")  # fmt: skip
         return (f"the delivered weights come from its {best.stage} stage "
                 f"({STAGE_OPTIMIZERS.get(best.stage, '?')}, epoch {state.best_epoch}, "
                 f"{own}{of} {unit} spent in that stage{lead})")  # fmt: skip

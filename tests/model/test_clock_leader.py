@@ -95,7 +95,7 @@ def test_a_run_above_polish_give_up_at_its_goal_is_given_up_there(sets, tmp_path
     reports = polish(sets, lambda x: asked.append(x) or True, polish_give_up=v[1] * 0.99, **kw)
     assert [r.stop_reason for r in reports] == [None, STOP_BEHIND] and not asked
     assert [r.val_mse for r in reports] == v[:2]
-    # Under the bar there, it goes on to its budget (and, leading, past it).
+    # Under the bar there, it goes on to its budget.
     on = polish(sets, lambda x: asked.append(x) or False, polish_give_up=v[1] * 1.01, **kw)
     assert len(on) == 3 and on[-1].stop_reason == STOP_MAX_EPOCHS and asked
     # A run given up is no leader to reopen.
@@ -103,6 +103,13 @@ def test_a_run_above_polish_give_up_at_its_goal_is_given_up_there(sets, tmp_path
                                    *sets, DATA, None, lambda x: True)  # fmt: skip
     list(given_up.epochs())
     clock = ClockMethod()
+    # The trial's note says why its polish ended short of its budget.
+    assert f"given up there, still above {v[1] * 0.99:g}" in clock.delivered_by(given_up.state)
+    kept = ClockTraining.start(ClockConfig(**{**BASE, **kw, "polish_give_up": v[1] * 1.01}),
+                               *sets, DATA, None, None)  # fmt: skip
+    list(kept.epochs())
+    assert "evaluations spent" in clock.delivered_by(kept.state)
+    assert "given up" not in clock.delivered_by(kept.state)
     clock.save(given_up.state, tmp_path / "last.npz")
     assert clock.reopen(clock.load(tmp_path / "last.npz")) is None
 
