@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -233,6 +233,10 @@ class Reporting:
     online_loss_is_comparable: bool = True
     """Whether its online loss is a training MSE on the real targets, so that comparing it
     with the honest MSE is worth a warning (the clock's is a prefix MSE on other targets)."""
+    stop_actions: Mapping[str, str] = field(default_factory=dict)
+    """The advice a trial carries, per reason its run stopped by itself, where that reason
+    says more than the plan's row (which is kept beside it): a run the method gave up does not
+    want to "continue to convergence"."""
 
 
 class Method(ABC):

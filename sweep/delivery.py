@@ -87,8 +87,9 @@ def deliver(
         value_step=state.epoch + 1 if stop == rec.STOP_PRUNED else None,
         verdict=diagnosis.verdict, verdict_epoch=diagnosis.epoch, verdict_reason=diagnosis.reason,
         # At the floor the plan's row (say "increase LR") is not the advice: the data is the
-        # cause.
-        action=method.reporting.floor_action if floor_reached else diagnosis.action,
+        # cause. Nor is it for a run the method stopped for a reason of its own.
+        action=(method.reporting.floor_action if floor_reached
+                else method.reporting.stop_actions.get(stop, diagnosis.action)),
         plan_action=diagnosis.action,
     )  # fmt: skip
     trial_record.write(trial, record)

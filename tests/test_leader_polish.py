@@ -19,7 +19,7 @@ import sweep.leaders
 from model.clock.training import ClockTraining
 from sweep import records as rec
 from sweep.report import figures as fg
-from sweep.report.summary import CONTINUED, collect
+from sweep.report.summary import CONTINUED, collect, trial_rows
 from sweep.report.text import render_text
 from sweep.runner import run_sweep
 from sweep.settings import SweepConfig
@@ -112,3 +112,38 @@ def test_a_cut_off_polish_continues_to_the_same_numbers(unbroken, tmp_path, monk
     lines.clear()
     sweep_in(tmp_path, lines.append)
     assert "study 'lstm-clock' already holds 2 finished trials; nothing to run" in lines
+
+
+def test_a_polish_given_up_out_of_reach_says_so_and_advises_another_seed(
+    tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A tiny clock is far above any give-up bar: its polish stops at its goal, the trial says
+    why and advises what the sweep found, not the plan's "continue to convergence"."""
+    from optuna_dashboard import get_note
+
+    import sweep.delivery
+
+    # A tiny clock learns nothing: taken as off the floor, whose advice would come first.
+    monkeypatch.setattr(sweep.delivery, "at_floor", lambda val, floor: False)
+
+    from model.clock.words import OUT_OF_REACH_ACTION
+    from sweep.report.outcomes import outcome_lines, outcomes
+    from sweep.rules.divergence import ACTIONS
+    from sweep.trial_record import read as read_record
+
+    config = SweepConfig(storage=f"sqlite:///{tmp_path / 's.db'}",
+                         checkpoint_dir=str(tmp_path / "checkpoints"),
+                         **{**TINY, "trials": 1, "polish_goal_after": 2,
+                            "polish_give_up": 0.002})  # fmt: skip
+    study = run_sweep(config, log=lambda m: None)
+    (trial,) = study.trials
+    polish = [s for s in rec.curve(trial, rec.STAGE) if s == "polish"]
+    assert trial.user_attrs[rec.STOP_REASON] == rec.STOP_BEHIND and len(polish) == 1
+    assert trial.value > 0.002
+    assert trial.user_attrs[rec.VERDICT] == "healthy"
+    record = read_record(trial)
+    assert record.action == OUT_OF_REACH_ACTION and record.plan_action == ACTIONS["healthy"]
+    note = get_note(optuna.Trial(study, trial._trial_id))
+    assert OUT_OF_REACH_ACTION in note and "given up there, still above 0.002" in note
+    rows = trial_rows(study.get_trials())
+    assert "given up out of reach of the target" in "\n".join(outcome_lines(outcomes(rows)))

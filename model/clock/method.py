@@ -21,6 +21,7 @@ from model.method import (
     PREFIX,
     RESTARTED,
     STAGE,
+    STOP_BEHIND,
     VAL_PER_FREQ,
     IntParam,
     LeadCheck,
@@ -123,6 +124,7 @@ class ClockMethod(Method):
         # Its online loss is a prefix MSE against grow-stage targets: meant to fall below the
         # growth threshold long before the model is any good.
         online_loss_is_comparable=False,
+        stop_actions={STOP_BEHIND: words.OUT_OF_REACH_ACTION},
     )  # fmt: skip
     curves = (STAGE, PREFIX, VAL_PER_FREQ, ATTEMPT, RESTARTED, JUDGED, LEADING)
     stages = (STAGE_GROW, STAGE_TUNE, STAGE_POLISH)

@@ -12,6 +12,13 @@ from model.method import STOP_BEHIND
 #: What trains each stage, for progress lines, notes and reports.
 STAGE_OPTIMIZERS = {STAGE_GROW: "Adam", STAGE_TUNE: "Adam", STAGE_POLISH: "L-BFGS"}
 
+#: The advice on a run whose polish was given up out of reach of its target: more polish would
+#: not make it excellent (bench/results/polish.md), another seed may.
+OUT_OF_REACH_ACTION = (
+    "another seed: this clock's polish was given up, too far above the excellent tier for "
+    "more of it to get there; the study's excellent runs are the ones to use"
+)
+
 DISCLOSURE = (
     "This model was trained with the clock method, not with the plan's L=1 loop: each update "
     "backpropagates from the zero state over a prefix of every block that grows as it is "
