@@ -22,7 +22,7 @@ from sweep import records as rec
 from sweep import trial_record
 from sweep.identity import data_floor
 from sweep.report.notes import TrialFacts, trial_note
-from sweep.rules.criteria import at_floor, mse_ratio, tier
+from sweep.rules.criteria import at_floor, mse_ratio, mse_text, tier
 from sweep.rules.divergence import Diagnosis
 from sweep.settings import SweepConfig
 from sweep.store import fencing
@@ -115,8 +115,8 @@ def deliver(
         trial.report(val, record.value_step)
     log(
         f"trial {trial.number} done ({stop}): {_params(trial.params)} epochs "
-        f"{state.epoch} train MSE {train:.4f} val MSE {val:.4f} test MSE "
-        f"{test.mse:.4f} tier {record.tier}"
+        f"{state.epoch} train MSE {mse_text(train)} val MSE {mse_text(val)} test MSE "
+        f"{mse_text(test.mse)} tier {record.tier}"
         + ("  [at the predict-zero floor]" if floor_reached else "")
     )
     return val

@@ -20,6 +20,7 @@ from sweep.continuation import remove_stale_temporaries, start_or_continue
 from sweep.delivery import Sets, deliver
 from sweep.leaders import lead_check
 from sweep.pruner import diagnose_all
+from sweep.rules.criteria import mse_text
 from sweep.rules.divergence import Diagnosis, diagnose, non_finite_step
 from sweep.settings import SweepConfig
 from sweep.space import suggest
@@ -116,7 +117,7 @@ class Objective:
                     f"trial {trial.number} epoch {report.epoch}/{most} "
                     + (f"{step} " if step else "")
                     + f"online loss {report.online_loss:.4f} "
-                    f"train MSE {report.train_mse:.4f} val MSE {report.val_mse:.4f} "
+                    f"train MSE {mse_text(report.train_mse)} val MSE {mse_text(report.val_mse)} "
                     f"[{verdict.verdict}] {report.seconds:.1f}s" + (f" {extra}" if extra else "")
                 )
             if verdict.stop:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from model import registry
 from sweep.report.outcomes import outcomes
 from sweep.report.summary import FINISHED_NAMES, Summary, TrialRow, axis_text
-from sweep.rules.criteria import BELOW, at_floor
+from sweep.rules.criteria import BELOW, at_floor, mse_text
 from sweep.rules.divergence import STALLED
 
 
@@ -22,10 +22,6 @@ class NextCommands:
     dashboard: str
     eval: str
     """Without its ``--trial N``, which the answer adds for the best trial."""
-
-
-def _f(x: float | None) -> str:
-    return "-" if x is None else f"{x:.4f}"
 
 
 def conclusion_sentence(summary: Summary) -> str:
@@ -62,8 +58,9 @@ def _counts(summary: Summary) -> str:
 
 
 def best_line(b: TrialRow) -> str:
-    return (f"Best: trial {b.number} ({axis_text(b)}): honest MSE train {_f(b.train_mse)}, "
-            f"val {_f(b.val_mse)}, test {_f(b.test_mse)}; tier {b.tier or '-'}")  # fmt: skip
+    return (f"Best: trial {b.number} ({axis_text(b)}): honest MSE train "
+            f"{mse_text(b.train_mse)}, val {mse_text(b.val_mse)}, test {mse_text(b.test_mse)}; "
+            f"tier {b.tier or '-'}")  # fmt: skip
 
 
 def answer_lines(summary: Summary, commands: NextCommands) -> list[str]:

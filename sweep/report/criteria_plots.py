@@ -11,7 +11,7 @@ from plotly.subplots import make_subplots
 from sweep.report import axes as ax
 from sweep.report import figures as fg
 from sweep.report.plots import FLOOR_COLOUR, TIER_DASH, hline
-from sweep.rules.criteria import RATIO_AT_FLOOR
+from sweep.rules.criteria import RATIO_AT_FLOOR, mse_text
 
 
 def criteria_figure(info: fg.CriteriaInfo) -> go.Figure:
@@ -74,8 +74,8 @@ def criteria_table(info: fg.CriteriaInfo) -> str:
         if info.at_floor:  # greyed: ~1 only because both MSEs are ~0.5
             ratio = f'<span class="na">{info.ratio:.2f}: {RATIO_AT_FLOOR}</span>'
         cells = [
-            f"{info.train_mse:.4f} &lt; {t.max_train} <small>({g.train_gap:+.4f})</small>",
-            f"{info.test_mse:.4f} &lt; {t.max_test} <small>({g.test_gap:+.4f})</small>",
+            f"{mse_text(info.train_mse)} &lt; {t.max_train} <small>({g.train_gap:+.5f})</small>",
+            f"{mse_text(info.test_mse)} &lt; {t.max_test} <small>({g.test_gap:+.5f})</small>",
             ratio,
             "met" if g.met else "missed: " + ", ".join(g.failing),
         ]

@@ -36,6 +36,7 @@ from sweep.report.plots import (
 )
 from sweep.report.spectrum import error_spectrum
 from sweep.report.summary import FINISHED_NAMES, Summary, axis_text, collect, ties_text
+from sweep.rules.criteria import mse_text
 
 
 class Section(NamedTuple):
@@ -86,7 +87,7 @@ def page(summary: Summary, sections: Sequence[Section]) -> str:
             "; no trial has finished yet."
             if b is None
             else f"; best by honest validation MSE: trial #{b.number} "
-            f"({axis_text(b)}, {b.state.lower()}, val MSE {b.val_mse:.4f}, "
+            f"({axis_text(b)}, {b.state.lower()}, val MSE {mse_text(b.val_mse)}, "
             f"tier {b.tier})."
         )
     )

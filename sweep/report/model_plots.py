@@ -11,6 +11,7 @@ from plotly.subplots import make_subplots
 from sweep.report import figures as fg
 from sweep.report.plots import FLOOR_COLOUR
 from sweep.report.spectrum import ErrorSpectrumInfo
+from sweep.rules.criteria import mse_text
 
 
 def focus_figure(info: fg.PredictionInfo) -> go.Figure:
@@ -91,7 +92,7 @@ def per_freq_figure(info: fg.PerFreqInfo) -> go.Figure:
         y=info.mse,
         name=f"trial #{info.number}",
         marker_color="#1f77b4",
-        text=[f"{v:.4f}" for v in info.mse],
+        text=[mse_text(v) for v in info.mse],
         textposition="outside",
     )
     fig.add_bar(
@@ -105,7 +106,10 @@ def per_freq_figure(info: fg.PerFreqInfo) -> go.Figure:
     )
     fig.update_yaxes(title="test MSE")
     fig.update_layout(
-        height=400, barmode="group", margin={"t": 50}, title=f"overall test MSE {info.overall:.4f}"
+        height=400,
+        barmode="group",
+        margin={"t": 50},
+        title=f"overall test MSE {mse_text(info.overall)}",
     )
     return fig
 
@@ -117,7 +121,7 @@ def error_spectrum_figure(info: ErrorSpectrumInfo) -> go.Figure:
         fig.add_bar(
             x=list(info.bands),
             y=[100 * v for v in share],
-            name=f"{f:g} Hz block (MSE {mse:.4f})",
+            name=f"{f:g} Hz block (MSE {mse_text(mse)})",
             hovertemplate="%{y:.1f}% of the error power in the %{x} Hz band",
         )
     fig.update_xaxes(title="frequency band of the error (Hz)", dtick=1)

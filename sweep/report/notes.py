@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sweep.rules.criteria import RATIO_AT_FLOOR, TierGap, gaps, mse_ratio
+from sweep.rules.criteria import RATIO_AT_FLOOR, TierGap, gaps, mse_ratio, mse_text
 from sweep.trial_record import TrialRecord
 
 
@@ -26,10 +26,6 @@ class TrialFacts:
     """What the trial delivered: its numbers, verdict and advice."""
     best_online_loss: float | None
     floor: float
-
-
-def _f(x: float | None) -> str:
-    return "-" if x is None else f"{x:.5f}"
 
 
 def trial_note(t: TrialFacts) -> str:
@@ -56,12 +52,13 @@ def trial_note(t: TrialFacts) -> str:
     standing = list(reversed(gaps(r.train_mse, r.test_mse)))  # minimum first
     for name, value in rows.items():
         cells = [_cell(g, name, r.at_floor) for g in standing]
-        lines.append(f"| {name} | {_f(value)} | " + " | ".join(cells) + " |")
+        shown = f"{value:.2f}" if name == "test/train" and value is not None else mse_text(value)
+        lines.append(f"| {name} | {shown} | " + " | ".join(cells) + " |")
     lines += [
         "",
-        f"Validation MSE (what the sweep minimises): {_f(r.val_mse)}. Lowest online training "
-        f"loss: {_f(t.best_online_loss)}: taken while the weights moved, it is not the model's "
-        "MSE.",
+        f"Validation MSE (what the sweep minimises): {mse_text(r.val_mse)}. Lowest online "
+        f"training loss: {mse_text(t.best_online_loss)}: taken while the weights moved, it is "
+        "not the model's MSE.",
         "",
     ]
     if r.value_step is not None:
@@ -90,7 +87,9 @@ def _cell(gap: TierGap, measure: str, at_floor: bool) -> str:
         return RATIO_AT_FLOOR
     value = {"train MSE": gap.train_gap, "test MSE": gap.test_gap, "test/train": gap.ratio_gap}
     g = value[measure]
-    return ("met" if g < 0 else "missed") + f" ({g:+.4f})"
+    # MSE gaps as the MSEs are printed; the ratio's to two decimals, as its bounds.
+    spec = "+.2f" if measure == "test/train" else "+.5f"
+    return ("met" if g < 0 else "missed") + f" ({g:{spec}})"
 
 
 def study_note(title: str, lines: list[str]) -> str:

@@ -17,7 +17,7 @@ from sweep.report.summary import (
     axis_value,
     ties_text,
 )
-from sweep.rules.criteria import FLOOR_FRACTION, RATIO_AT_FLOOR, TierGap, at_floor
+from sweep.rules.criteria import FLOOR_FRACTION, RATIO_AT_FLOOR, TierGap, at_floor, mse_text
 
 
 def to_json(summary: Summary) -> dict:
@@ -53,7 +53,10 @@ def to_json(summary: Summary) -> dict:
     })  # fmt: skip
 
 
-def _f(x: float | None, spec: str = ".4f") -> str:
+def _f(x: float | None, spec: str | None = None) -> str:
+    """An MSE (``spec`` None) or another number."""
+    if spec is None:
+        return mse_text(x)
     return "-" if x is None else format(x, spec)
 
 
@@ -121,8 +124,8 @@ def render_text(summary: Summary) -> str:
             mark = "met" if g.met else "missed: " + ", ".join(g.failing)
             lines.append(
                 f"  {g.name:<9} train {_f(b.train_mse)} (<{g.tier.max_train}, gap "
-                f"{g.train_gap:+.4f})  test {_f(b.test_mse)} (<{g.tier.max_test}, gap "
-                f"{g.test_gap:+.4f})  {_ratio(b, g, summary.floor)}  {mark}"
+                f"{g.train_gap:+.5f})  test {_f(b.test_mse)} (<{g.tier.max_test}, gap "
+                f"{g.test_gap:+.5f})  {_ratio(b, g, summary.floor)}  {mark}"
             )
     if len(summary.methods) > 1:
         lines += render_methods(summary.methods)

@@ -67,6 +67,13 @@ TIERS: tuple[Tier, ...] = (EXCELLENT, GOOD, MINIMUM)
 BELOW = "below"
 
 
+def mse_text(mse: float | None) -> str:
+    """An MSE as every report prints it: five decimals, so that the excellent tier's bounds
+    (0.001, 0.002) and its models (~0.0001) keep two significant digits ("0.0001" hid the
+    difference between 0.00011 and 0.00015); "-" where there is none."""
+    return "-" if mse is None else f"{mse:.5f}"
+
+
 @dataclass(frozen=True)
 class TierGap:
     """How a train/test pair stands against one tier.

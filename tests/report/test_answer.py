@@ -36,7 +36,7 @@ def test_at_the_floor_the_answer_says_the_learning_rate_is_not_the_cause() -> No
     text = "\n".join(lines)
     assert "3 finished trials (2 complete, 1 pruned)" in text
     assert (
-        "Best: trial 1 (lr 1.00e-04): honest MSE train 0.5010, val 0.5010, test 0.5010; "
+        "Best: trial 1 (lr 1.00e-04): honest MSE train 0.50100, val 0.50100, test 0.50100; "
         "tier below." in text
     )
     assert "even the minimum tier is missed" in text

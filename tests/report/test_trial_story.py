@@ -61,6 +61,6 @@ def test_a_note_off_the_floor_gives_the_plans_advice_and_grades_the_ratio() -> N
                        record=record, best_online_loss=0.001, floor=0.5)  # fmt: skip
     note = trial_note(facts)
     assert "The plan's row" not in note and "At the floor" not in note
-    assert "| test/train | 1.00000 | met (-0.5000) | met (-0.4000) | met (-0.2000) |" in note
-    assert "| train MSE | 0.00140 | met (-0.0086) | met (-0.0036) | missed (+0.0004) |" in note
+    assert "| test/train | 1.00 | met (-0.50) | met (-0.40) | met (-0.20) |" in note
+    assert "| train MSE | 0.00140 | met (-0.00860) | met (-0.00360) | missed (+0.00040) |" in note
     json.dumps(note)  # plain text

@@ -5,7 +5,7 @@ import math
 
 import pytest
 
-from sweep.rules.criteria import BELOW, TIERS, gaps, mse_ratio, tier
+from sweep.rules.criteria import BELOW, TIERS, gaps, mse_ratio, mse_text, tier
 
 NAN, INF = math.nan, math.inf
 
@@ -127,3 +127,10 @@ def test_at_floor_is_relative_to_the_datas_own_floor(mse, floor, expected) -> No
     from sweep.rules.criteria import at_floor
 
     assert at_floor(mse, floor) is expected
+
+
+def test_every_report_prints_an_excellent_models_mse_to_two_significant_digits() -> None:
+    # Four decimals printed 0.00011 and 0.00015 alike, as "0.0001".
+    assert (mse_text(0.00011), mse_text(0.00015), mse_text(0.5)) == ("0.00011", "0.00015",
+                                                                      "0.50000")  # fmt: skip
+    assert mse_text(None) == "-"
