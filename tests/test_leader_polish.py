@@ -143,7 +143,11 @@ def test_a_polish_given_up_out_of_reach_says_so_and_advises_another_seed(
     assert trial.user_attrs[rec.VERDICT] == "healthy"
     record = read_record(trial)
     assert record.action == OUT_OF_REACH_ACTION and record.plan_action == ACTIONS["healthy"]
-    note = get_note(optuna.Trial(study, trial._trial_id))
+    storage = optuna.storages.RDBStorage(config.storage)
+    study_id = storage.get_study_id_from_name(study.study_name)
+    trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)
+    note = get_note(optuna.Trial(optuna.load_study(study_name=study.study_name,
+                                                   storage=storage), trial_id))  # fmt: skip
     assert OUT_OF_REACH_ACTION in note and "given up there, still above 0.002" in note
     rows = trial_rows(study.get_trials())
     assert "given up out of reach of the target" in "\n".join(outcome_lines(outcomes(rows)))
