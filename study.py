@@ -18,12 +18,24 @@ import sys
 from dataclasses import MISSING, fields, replace
 from typing import NoReturn
 
-from model.data import TEST_SEED
-from sweep.settings import DEFAULT_STORAGE, DEFAULT_STUDY, SweepConfig
-
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 128 + signal.SIGTERM
+
+
+def _interrupted_loading(_signum: int, _frame: object) -> None:
+    # Ctrl-C while numpy, torch and Optuna load (up to seconds): nothing has started, so one
+    # line and the usual exit status, not a traceback from inside an import.
+    print("\ninterrupted while starting: nothing was changed", file=sys.stderr, flush=True)
+    raise SystemExit(EXIT_INTERRUPTED)
+
+
+# Until main() runs; a SIGINT ignored on purpose (a background job's) stays ignored.
+if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+    signal.signal(signal.SIGINT, _interrupted_loading)
+
+from model.data import TEST_SEED  # noqa: E402
+from sweep.settings import DEFAULT_STORAGE, DEFAULT_STUDY, SweepConfig  # noqa: E402
 
 
 class Terminated(KeyboardInterrupt):
@@ -292,6 +304,9 @@ def join_negative_values(argv: list[str]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    if signal.getsignal(signal.SIGINT) is _interrupted_loading:
+        # Loaded: from here on Ctrl-C is a KeyboardInterrupt, which each command handles.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     argv = join_negative_values(list(sys.argv[1:] if argv is None else argv))
     try:
         if argv and argv[0] in COMMANDS:

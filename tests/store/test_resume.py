@@ -415,3 +415,32 @@ def test_a_checkpoint_of_the_other_engine_continues(tmp_path: Path) -> None:
     state, problems = newest_state([tmp_path / "last.npz"], registry.get("l1"), fast_config)
     assert problems == [] and state is not None
     assert state.epoch == 1 and state.config == fast_config
+
+
+def test_ctrl_c_while_study_py_is_still_loading_prints_one_line_and_changes_nothing(
+    tmp_path: Path,
+) -> None:
+    """A Ctrl-C during study.py's own imports (numpy and more: seconds on a cold disk) printed
+    a KeyboardInterrupt traceback from inside importlib. An import hook delivers it there, at
+    the first import of numpy, every time."""
+    from cli_runs import STUDY_PY
+
+    hook = (
+        "import os, runpy, signal, sys\n"
+        "class Interrupt:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'numpy':\n"
+        "            sys.meta_path.remove(self)\n"
+        "            os.kill(os.getpid(), signal.SIGINT)\n"
+        "        return None\n"
+        "sys.meta_path.insert(0, Interrupt())\n"
+        f"sys.argv = [{STUDY_PY!r}, '--trials', '1']\n"
+        "sys.path.insert(0, os.path.dirname(sys.argv[0]))\n"
+        f"runpy.run_path({STUDY_PY!r}, run_name='__main__')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", hook], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 130, done.stderr
+    assert "Traceback" not in done.stderr + done.stdout
+    assert done.stderr.strip() == "interrupted while starting: nothing was changed"
+    assert list(tmp_path.iterdir()) == []
