@@ -314,6 +314,13 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_run(argv)
     except SystemExit as exc:  # argparse: --help (0) or a usage error (2)
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    except KeyboardInterrupt:  # report or eval (a sweep says more, in cmd_run)
+        print(
+            "\ninterrupted (its files are written whole or not at all)",
+            file=sys.stderr,
+            flush=True,
+        )
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

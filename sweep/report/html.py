@@ -17,7 +17,7 @@ import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
 from model import registry
-from model.checkpoint import CheckpointError
+from model.checkpoint import CheckpointError, atomic_write
 from sweep.identity import stored_data, stored_identity
 from sweep.report import figures as fg
 from sweep.report.artifacts import ArtifactError
@@ -204,6 +204,6 @@ def write_report(
     base: Path | None = None,
 ) -> Path:
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(build(study, trial, freq, base), encoding="utf-8")
+    # Whole or not at all: a Ctrl-C or a full disk mid-write left half a page.
+    atomic_write(build(study, trial, freq, base).encode("utf-8"), path)
     return path

@@ -417,24 +417,31 @@ def test_a_checkpoint_of_the_other_engine_continues(tmp_path: Path) -> None:
     assert state.epoch == 1 and state.config == fast_config
 
 
-def test_ctrl_c_while_study_py_is_still_loading_prints_one_line_and_changes_nothing(
-    tmp_path: Path,
+@pytest.mark.parametrize(("argv", "module", "line"), [
+    (["--trials", "1"], "numpy", "interrupted while starting: nothing was changed"),
+    (["report"], "sweep.report.summary",
+     "interrupted (its files are written whole or not at all)"),
+    (["eval", "--trial", "0"], "sweep.report.evaluation",
+     "interrupted (its files are written whole or not at all)"),
+])  # fmt: skip
+def test_ctrl_c_while_study_py_loads_prints_one_line_and_changes_nothing(
+    tmp_path: Path, argv: list[str], module: str, line: str
 ) -> None:
-    """A Ctrl-C during study.py's own imports (numpy and more: seconds on a cold disk) printed
-    a KeyboardInterrupt traceback from inside importlib. An import hook delivers it there, at
-    the first import of numpy, every time."""
+    """A Ctrl-C during study.py's own imports (numpy and more: seconds on a cold disk), or
+    during a report or an eval, printed a KeyboardInterrupt traceback. An import hook delivers
+    it at the first import of ``module``, every time."""
     from cli_runs import STUDY_PY
 
     hook = (
         "import os, runpy, signal, sys\n"
         "class Interrupt:\n"
         "    def find_spec(self, name, path=None, target=None):\n"
-        "        if name == 'numpy':\n"
+        f"        if name == {module!r}:\n"
         "            sys.meta_path.remove(self)\n"
         "            os.kill(os.getpid(), signal.SIGINT)\n"
         "        return None\n"
         "sys.meta_path.insert(0, Interrupt())\n"
-        f"sys.argv = [{STUDY_PY!r}, '--trials', '1']\n"
+        f"sys.argv = [{STUDY_PY!r}, *{argv!r}]\n"
         "sys.path.insert(0, os.path.dirname(sys.argv[0]))\n"
         f"runpy.run_path({STUDY_PY!r}, run_name='__main__')\n"
     )
@@ -442,5 +449,5 @@ def test_ctrl_c_while_study_py_is_still_loading_prints_one_line_and_changes_noth
                           text=True, timeout=120)  # fmt: skip
     assert done.returncode == 130, done.stderr
     assert "Traceback" not in done.stderr + done.stdout
-    assert done.stderr.strip() == "interrupted while starting: nothing was changed"
+    assert done.stderr.strip() == line
     assert list(tmp_path.iterdir()) == []
